@@ -1,0 +1,171 @@
+# ngx_pds_module: build, run and test.
+#
+#   make            build the module (build/ngx_pds_module.so) and the core tests
+#   make run        install what is missing, build, start a local PDS (nginx on
+#                   127.0.0.1:$PDS_PORT, data under ./data) in the foreground
+#   make test       install what is missing, build, run every test with prove
+#   make test SANITIZE=1   the same, built with AddressSanitizer + UBSan
+#   make fuzz       run the libFuzzer targets (clang) for FUZZ_SECONDS each
+#   make bench      core micro-benchmarks
+
+SHELL      := /bin/bash
+ROOT       := $(CURDIR)
+SHARED     ?= $(abspath $(ROOT)/../shared)
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= $(ROOT)/build-san
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+else
+BUILD      ?= $(ROOT)/build
+SAN_FLAGS  :=
+endif
+
+CC         ?= cc
+CORE_DIR   := ngx_pds_module/core
+CORE_SRCS  := $(sort $(wildcard $(CORE_DIR)/*.c))
+CORE_HDRS  := $(wildcard $(CORE_DIR)/*.h)
+CORE_OBJS  := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+NGX_SRCS   := $(sort $(wildcard ngx_pds_module/*.c))
+NGX_HDRS   := $(wildcard ngx_pds_module/*.h)
+LIBS       := -lcrypto -ljansson -llmdb -lm -lpthread
+
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 -Wall -Wextra -Werror $(SAN_FLAGS)
+CPPFLAGS   += -I$(CORE_DIR) -It/core
+LDFLAGS    += $(SAN_FLAGS)
+
+TEST_SRCS  := $(sort $(wildcard t/core/test_*.c))
+TEST_BINS  := $(patsubst t/core/%.c,$(BUILD)/t/%,$(TEST_SRCS))
+TEST_WRAPS := $(addsuffix .t,$(TEST_BINS))
+TOOL_SRCS  := $(filter-out $(TEST_SRCS),$(sort $(wildcard t/core/*.c)))
+TOOL_BINS  := $(patsubst t/core/%.c,$(BUILD)/t/%,$(TOOL_SRCS))
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+FUZZ_SRCS  := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+NGX_SRC    ?= /usr/share/nginx/src
+NGX_BIN    ?= /usr/sbin/nginx
+MODULE     := $(BUILD)/ngx_pds_module.so
+
+DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
+              libtest-base-perl libtext-diff-perl libhttp-message-perl \
+              liburi-perl libprotocol-websocket-perl nodejs npm wrk
+
+.PHONY: all module core tests tools deps run test core-test fuzz bench clean \
+        distclean node-deps
+
+all: module tests tools
+
+# ---- Debian packages (installed when missing and we are root) -------------
+
+deps:
+	@ROOT=$(ROOT) bash tools/install-deps $(DEB_PKGS)
+
+node-deps: t/js/node_modules/.installed
+
+t/js/node_modules/.installed: t/js/package.json
+	cd t/js && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# ---- the pure C core -------------------------------------------------------
+
+$(BUILD)/core/%.o: $(CORE_DIR)/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpdscore.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+core: $(BUILD)/libpdscore.a
+
+$(BUILD)/t/%: t/core/%.c t/core/tap.h $(BUILD)/libpdscore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libpdscore.a $(LIBS)
+
+# prove runs C tests through a one-line Perl wrapper that execs the binary
+$(BUILD)/t/%.t: | $(BUILD)/t/%
+	@mkdir -p $(@D)
+	@printf '#!/usr/bin/perl\nexec q{%s} or die "cannot run %s: $$!";\n' \
+	    "$(BUILD)/t/$*" "$(BUILD)/t/$*" > $@
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpdscore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libpdscore.a $(LIBS)
+
+tests: $(TEST_BINS) $(TEST_WRAPS)
+
+tools: $(TOOL_BINS)
+
+# ---- the nginx module ------------------------------------------------------
+#
+# A copy of Debian's configured nginx source tree (nginx-dev), configured with
+# its own flags (conf_flags) plus our module, so the .so is binary compatible
+# with the installed nginx.  Re-configured when the list of sources changes.
+
+$(BUILD)/srclist: FORCE
+	@mkdir -p $(@D)
+	@echo "$(CORE_SRCS) $(NGX_SRCS) $(SAN_FLAGS)" > $@.new
+	@cmp -s $@.new $@ || mv $@.new $@
+	@rm -f $@.new
+
+$(BUILD)/nginx/objs/Makefile: $(BUILD)/srclist config
+	rm -rf $(BUILD)/nginx
+	mkdir -p $(BUILD)/nginx
+	cp -r $(NGX_SRC)/. $(BUILD)/nginx/
+	cd $(BUILD)/nginx && . ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-g -O2 -fPIC -Werror $(SAN_FLAGS)" \
+	    --with-ld-opt="-fPIC $(SAN_FLAGS)" \
+	    --add-dynamic-module=$(ROOT) > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) \
+           $(NGX_HDRS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_pds_module.so $@
+
+module: $(MODULE)
+
+FORCE:
+
+# ---- run and test ----------------------------------------------------------
+
+run: deps
+	@$(MAKE) --no-print-directory module
+	@ROOT=$(ROOT) MODULE=$(MODULE) NGX_BIN=$(NGX_BIN) bash tools/pds-run
+
+TEST_ENV = PDS_SHARED_DIR=$(SHARED) PDS_BUILD_DIR=$(BUILD) \
+           TEST_NGINX_BINARY=$(NGX_BIN) \
+           TEST_NGINX_LOAD_MODULES=$(MODULE) \
+           PDS_SANITIZE=$(SANITIZE)
+
+core-test: tests tools
+	$(TEST_ENV) prove $(TEST_WRAPS)
+
+test: deps
+	@$(MAKE) --no-print-directory node-deps all
+	$(TEST_ENV) prove -I t/lib -r t/ $(TEST_WRAPS)
+
+# ---- fuzzing and benchmarks -----------------------------------------------
+
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	@set -e; for f in $(FUZZ_SRCS); do \
+	    n=$$(basename $$f .c); \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	        $(CORE_SRCS) $$f -o $(BUILD)/fuzz/$$n $(LIBS); \
+	    mkdir -p $(BUILD)/fuzz/$$n.corpus; \
+	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) \
+	        $(BUILD)/fuzz/$$n.corpus; \
+	done
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf build build-san
+
+distclean: clean
+	rm -rf t/js/node_modules t/servroot data

@@ -1,0 +1,151 @@
+/*
+ * ngx_pds_module: an AT Protocol Personal Data Server inside nginx.
+ *
+ * Types shared by the nginx layer: configuration (one server block = one
+ * PDS tenant), the per-request XRPC context and the dispatch table entry.
+ */
+
+#ifndef NGX_PDS_H
+#define NGX_PDS_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "pds_store.h"
+
+
+#define NGX_PDS_VERSION  "0.1.0"
+
+
+/* one LMDB environment, shared by nothing else: keyed by its directory */
+typedef struct {
+    ngx_str_t                 path;          /* <data dir>/lmdb */
+    size_t                    map_size;
+    pds_store_t              *store;         /* open in workers only */
+} ngx_pds_env_t;
+
+
+typedef struct {
+    ngx_array_t               envs;          /* ngx_pds_env_t * */
+    ngx_array_t               tenants;       /* ngx_pds_srv_conf_t * */
+    ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
+} ngx_pds_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                 hostname;      /* PDS_HOSTNAME */
+    ngx_uint_t                port;          /* PDS_PORT (public URL) */
+    ngx_str_t                 public_url;
+    ngx_str_t                 service_did;   /* PDS_SERVICE_DID */
+    ngx_str_t                 data_dir;      /* PDS_DATA_DIRECTORY */
+    size_t                    map_size;
+
+    ngx_str_t                 admin_password;
+    ngx_str_t                 jwt_secret;
+    ngx_str_t                 plc_rotation_key;   /* hex */
+    ngx_str_t                 plc_url;            /* PDS_DID_PLC_URL */
+
+    ngx_array_t              *handle_domains;     /* ngx_str_t ".x.y" */
+    ngx_flag_t                invite_required;
+
+    ngx_str_t                 appview_url;
+    ngx_str_t                 appview_did;
+    ngx_array_t              *crawlers;           /* ngx_str_t */
+    ngx_str_t                 smtp_url;
+    ngx_str_t                 email_from;
+    ngx_str_t                 contact_email;
+    ngx_str_t                 privacy_policy_url;
+    ngx_str_t                 terms_of_service_url;
+    size_t                    blob_upload_limit;
+
+    ngx_pds_env_t            *env;
+    ngx_str_t                 version;
+
+    u_char                   *file;          /* where it was configured */
+    ngx_uint_t                line;
+} ngx_pds_srv_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                enable;        /* "pds" in this location */
+} ngx_pds_loc_conf_t;
+
+
+typedef struct ngx_pds_ctx_s  ngx_pds_ctx_t;
+
+typedef ngx_int_t (*ngx_pds_handler_pt)(ngx_pds_ctx_t *ctx);
+
+
+typedef enum {
+    NGX_PDS_QUERY = 0,        /* GET */
+    NGX_PDS_PROCEDURE         /* POST */
+} ngx_pds_method_type_e;
+
+
+typedef enum {
+    NGX_PDS_AUTH_NONE = 0,
+    NGX_PDS_AUTH_ADMIN,       /* HTTP Basic admin:<password> */
+} ngx_pds_auth_e;
+
+
+typedef enum {
+    NGX_PDS_IN_NONE = 0,      /* no request body */
+    NGX_PDS_IN_JSON,          /* application/json, parsed into ctx->body */
+    NGX_PDS_IN_RAW            /* any encoding, left to the handler */
+} ngx_pds_input_e;
+
+
+typedef struct {
+    ngx_str_t                 nsid;
+    ngx_pds_method_type_e     type;
+    ngx_pds_auth_e            auth;
+    ngx_pds_input_e           input;
+    size_t                    max_body;      /* 0: the default JSON limit */
+    ngx_pds_handler_pt        handler;
+} ngx_pds_method_t;
+
+
+struct ngx_pds_ctx_s {
+    ngx_http_request_t       *request;
+    ngx_pds_srv_conf_t       *conf;
+    const ngx_pds_method_t   *method;
+    ngx_str_t                 nsid;
+    json_t                   *body;          /* parsed JSON input, or NULL */
+};
+
+
+extern ngx_module_t  ngx_pds_module;
+
+
+/* ngx_pds_xrpc.c */
+ngx_int_t ngx_pds_xrpc_init(ngx_conf_t *cf);
+ngx_int_t ngx_pds_xrpc_handler(ngx_http_request_t *r);
+ngx_int_t ngx_pds_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json);
+ngx_int_t ngx_pds_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message);
+ngx_int_t ngx_pds_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, u_char *data, size_t len);
+json_t *ngx_pds_json_track(ngx_http_request_t *r, json_t *json);
+ngx_int_t ngx_pds_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+
+/* ngx_pds_server.c */
+extern const ngx_pds_method_t  ngx_pds_server_methods[];
+ngx_int_t ngx_pds_banner(ngx_http_request_t *r);
+ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
+
+/* ngx_pds_store.c */
+ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+ngx_int_t ngx_pds_envs_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_pds_envs_init_process(ngx_cycle_t *cycle);
+void ngx_pds_envs_exit_process(ngx_cycle_t *cycle);
+pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+
+/* ngx_pds_auth.c */
+ngx_int_t ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+
+#endif /* NGX_PDS_H */

@@ -1,0 +1,674 @@
+/*
+ * ngx_pds_module: directives, configuration and process hooks.
+ *
+ * Every server block with "pds_hostname" is one PDS tenant with its own
+ * hostname, keys, secrets and LMDB data; "pds" in a location hands its
+ * requests to the module.
+ */
+
+#include "ngx_pds.h"
+
+
+static void *ngx_pds_create_main_conf(ngx_conf_t *cf);
+static void *ngx_pds_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_pds_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_pds_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_pds_postconfiguration(ngx_conf_t *cf);
+static char *ngx_pds(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_pds_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_pds_set_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_pds_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_pds_init_process(ngx_cycle_t *cycle);
+static void ngx_pds_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_pds_content_handler(ngx_http_request_t *r);
+
+
+static ngx_conf_num_bounds_t  ngx_pds_port_bounds = {
+    ngx_conf_check_num_bounds, 1, 65535
+};
+
+
+#define NGX_PDS_SRV  (NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1)
+#define NGX_PDS_OFF(f)  offsetof(ngx_pds_srv_conf_t, f)
+
+static ngx_command_t  ngx_pds_commands[] = {
+
+    { ngx_string("pds"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_pds,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pds_hostname"), NGX_PDS_SRV, ngx_pds_set_hostname,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(hostname), NULL },
+
+    { ngx_string("pds_port"), NGX_PDS_SRV, ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(port), &ngx_pds_port_bounds },
+
+    { ngx_string("pds_public_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(public_url), NULL },
+
+    { ngx_string("pds_service_did"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(service_did), NULL },
+
+    { ngx_string("pds_data_dir"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(data_dir), NULL },
+
+    { ngx_string("pds_lmdb_map_size"), NGX_PDS_SRV, ngx_conf_set_size_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(map_size), NULL },
+
+    { ngx_string("pds_admin_password"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(admin_password), NULL },
+
+    { ngx_string("pds_admin_password_file"), NGX_PDS_SRV,
+      ngx_pds_secret_file, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(admin_password), NULL },
+
+    { ngx_string("pds_jwt_secret"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(jwt_secret), NULL },
+
+    { ngx_string("pds_jwt_secret_file"), NGX_PDS_SRV, ngx_pds_secret_file,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(jwt_secret), NULL },
+
+    { ngx_string("pds_plc_rotation_key"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(plc_rotation_key), NULL },
+
+    { ngx_string("pds_plc_rotation_key_file"), NGX_PDS_SRV,
+      ngx_pds_secret_file, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(plc_rotation_key), NULL },
+
+    { ngx_string("pds_plc_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(plc_url), NULL },
+
+    { ngx_string("pds_handle_domains"), NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_pds_set_str_list, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(handle_domains), NULL },
+
+    { ngx_string("pds_invite_required"), NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(invite_required), NULL },
+
+    { ngx_string("pds_appview_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_url), NULL },
+
+    { ngx_string("pds_appview_did"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_did), NULL },
+
+    { ngx_string("pds_crawlers"), NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_pds_set_str_list, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(crawlers), NULL },
+
+    { ngx_string("pds_email_smtp_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(smtp_url), NULL },
+
+    { ngx_string("pds_email_from_address"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(email_from), NULL },
+
+    { ngx_string("pds_contact_email"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(contact_email), NULL },
+
+    { ngx_string("pds_privacy_policy_url"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(privacy_policy_url), NULL },
+
+    { ngx_string("pds_terms_of_service_url"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(terms_of_service_url), NULL },
+
+    { ngx_string("pds_blob_upload_limit"), NGX_PDS_SRV,
+      ngx_conf_set_size_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(blob_upload_limit), NULL },
+
+    { ngx_string("pds_version"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(version), NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_pds_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_pds_postconfiguration,             /* postconfiguration */
+
+    ngx_pds_create_main_conf,              /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_pds_create_srv_conf,               /* create server configuration */
+    ngx_pds_merge_srv_conf,                /* merge server configuration */
+
+    ngx_pds_create_loc_conf,               /* create location configuration */
+    ngx_pds_merge_loc_conf                 /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_pds_module = {
+    NGX_MODULE_V1,
+    &ngx_pds_module_ctx,                   /* module context */
+    ngx_pds_commands,                      /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_pds_init_module,                   /* init module */
+    ngx_pds_init_process,                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_pds_exit_process,                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_pds_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_pds_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->envs, cf->pool, 2, sizeof(ngx_pds_env_t *))
+        != NGX_OK
+        || ngx_array_init(&pmcf->tenants, cf->pool, 2,
+                          sizeof(ngx_pds_srv_conf_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return pmcf;
+}
+
+
+static void *
+ngx_pds_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_pds_srv_conf_t  *pscf;
+
+    pscf = ngx_pcalloc(cf->pool, sizeof(ngx_pds_srv_conf_t));
+    if (pscf == NULL) {
+        return NULL;
+    }
+
+    /* all ngx_str_t fields are { 0, NULL } from pcalloc: "unset" */
+
+    pscf->port = NGX_CONF_UNSET_UINT;
+    pscf->map_size = NGX_CONF_UNSET_SIZE;
+    pscf->handle_domains = NGX_CONF_UNSET_PTR;
+    pscf->invite_required = NGX_CONF_UNSET;
+    pscf->crawlers = NGX_CONF_UNSET_PTR;
+    pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
+
+    return pscf;
+}
+
+
+static char *
+ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_pds_srv_conf_t  *pscf = conf;
+
+    ngx_str_t  *value;
+    char       *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 253) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid pds_hostname \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(pscf->hostname.data, pscf->hostname.data, pscf->hostname.len);
+
+    pscf->file = cf->conf_file->file.name.data;
+    pscf->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "directive a b c;": every argument into an array of ngx_str_t */
+static char *
+ngx_pds_set_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t     *value, *s;
+    ngx_uint_t     i;
+    ngx_array_t  **a;
+
+    a = (ngx_array_t **) ((char *) conf + cmd->offset);
+
+    if (*a != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *a = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_str_t));
+    if (*a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(*a);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Reads a secret from a file at configuration time: the whole content
+ * with trailing white space removed.
+ */
+static char *
+ngx_pds_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char           *p;
+    ssize_t           n;
+    ngx_str_t        *field, *value, name;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    field = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 65536)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a readable secret file", &name);
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, p, (size_t) ngx_file_size(&fi), 0);
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'
+                     || p[n - 1] == ' ' || p[n - 1] == '\t'))
+    {
+        n--;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" is empty", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    p[n] = '\0';
+    field->data = p;
+    field->len = (size_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_pds_require(ngx_conf_t *cf, ngx_pds_srv_conf_t *conf, ngx_str_t *v,
+    const char *directive)
+{
+    if (v->len) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"%s\" is required in the server block with "
+                  "\"pds_hostname %V\" in %s:%ui", directive,
+                  &conf->hostname, conf->file, conf->line);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_pds_str_set(ngx_conf_t *cf, ngx_str_t *dst, const char *fmt, ...)
+{
+    u_char   *p, buf[1024];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf) - 1, fmt, args);
+    va_end(args);
+
+    dst->len = (size_t) (p - buf);
+    dst->data = ngx_pnalloc(cf->pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, buf, dst->len);
+    dst->data[dst->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_pds_srv_conf_t  *prev = parent;
+    ngx_pds_srv_conf_t  *conf = child;
+
+    ngx_int_t             rc;
+    ngx_uint_t            localhost, i;
+    ngx_str_t            *d, *key;
+    ngx_pds_main_conf_t  *pmcf;
+    ngx_pds_srv_conf_t  **t;
+
+    ngx_conf_merge_uint_value(conf->port, prev->port, 2583);
+    ngx_conf_merge_size_value(conf->map_size, prev->map_size,
+                              (size_t) 4 * 1024 * 1024 * 1024);
+    ngx_conf_merge_value(conf->invite_required, prev->invite_required, 1);
+    ngx_conf_merge_size_value(conf->blob_upload_limit,
+                              prev->blob_upload_limit, 5 * 1024 * 1024);
+    ngx_conf_merge_ptr_value(conf->crawlers, prev->crawlers, NULL);
+
+    if (conf->hostname.len == 0) {
+        /* not a PDS server block */
+        return NGX_CONF_OK;
+    }
+
+    localhost = (conf->hostname.len == 9
+                 && ngx_strncmp(conf->hostname.data, "localhost", 9) == 0);
+
+    if (ngx_pds_require(cf, conf, &conf->data_dir, "pds_data_dir")
+        != NGX_CONF_OK
+        || ngx_pds_require(cf, conf, &conf->admin_password,
+                           "pds_admin_password")
+           != NGX_CONF_OK
+        || ngx_pds_require(cf, conf, &conf->jwt_secret, "pds_jwt_secret")
+           != NGX_CONF_OK
+        || ngx_pds_require(cf, conf, &conf->plc_rotation_key,
+                           "pds_plc_rotation_key")
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    key = &conf->plc_rotation_key;
+
+    if (key->len != 64) {
+        goto bad_key;
+    }
+
+    for (i = 0; i < 64; i += 8) {
+        if (ngx_hextoi(key->data + i, 8) == NGX_ERROR) {
+            goto bad_key;
+        }
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &conf->data_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->public_url.len == 0) {
+        rc = localhost
+             ? ngx_pds_str_set(cf, &conf->public_url, "http://localhost:%ui",
+                               conf->port)
+             : ngx_pds_str_set(cf, &conf->public_url, "https://%V",
+                               &conf->hostname);
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->service_did.len == 0) {
+        if (ngx_pds_str_set(cf, &conf->service_did, "did:web:%V",
+                            &conf->hostname)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->plc_url.len == 0) {
+        ngx_str_set(&conf->plc_url, "https://plc.directory");
+    }
+
+    if (conf->version.len == 0) {
+        ngx_str_set(&conf->version, NGX_PDS_VERSION);
+    }
+
+    if (conf->handle_domains != NGX_CONF_UNSET_PTR) {
+        d = conf->handle_domains->elts;
+
+        for (i = 0; i < conf->handle_domains->nelts; i++) {
+            if (d[i].len < 2 || d[i].data[0] != '.') {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"pds_handle_domains\": \"%V\" must start "
+                              "with a dot, as in \".%V\"", &d[i],
+                              &conf->hostname);
+                return NGX_CONF_ERROR;
+            }
+            ngx_strlow(d[i].data, d[i].data, d[i].len);
+        }
+
+    } else {
+        conf->handle_domains = ngx_array_create(cf->pool, 1,
+                                                sizeof(ngx_str_t));
+        if (conf->handle_domains == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        d = ngx_array_push(conf->handle_domains);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (localhost) {
+            ngx_str_set(d, ".test");
+
+        } else if (ngx_pds_str_set(cf, d, ".%V", &conf->hostname)
+                   != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conf->env = ngx_pds_env_add(cf, conf);
+    if (conf->env == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+
+    t = ngx_array_push(&pmcf->tenants);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *t = conf;
+
+    return NGX_CONF_OK;
+
+bad_key:
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"pds_plc_rotation_key\" must be 64 hex digits "
+                  "(a secp256k1 private key) in %s:%ui",
+                  conf->file, conf->line);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static void *
+ngx_pds_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_pds_loc_conf_t  *plcf;
+
+    plcf = ngx_pcalloc(cf->pool, sizeof(ngx_pds_loc_conf_t));
+    if (plcf == NULL) {
+        return NULL;
+    }
+
+    plcf->enable = NGX_CONF_UNSET;
+
+    return plcf;
+}
+
+
+static char *
+ngx_pds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_pds_loc_conf_t  *prev = parent;
+    ngx_pds_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_pds(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_pds_loc_conf_t  *plcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (plcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    plcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_pds_content_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                   s;
+    ngx_http_core_srv_conf_t   **cscfp;
+    ngx_http_core_main_conf_t   *cmcf;
+    ngx_pds_srv_conf_t          *pscf;
+
+    if (ngx_pds_xrpc_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* "pds" in a server block that is not a tenant is a mistake */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        pscf = cscfp[s]->ctx->srv_conf[ngx_pds_module.ctx_index];
+        if (pscf->hostname.len == 0 && pscf->data_dir.len) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"pds_data_dir\" is set in a server block "
+                          "without \"pds_hostname\"");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_content_handler(ngx_http_request_t *r)
+{
+    ngx_pds_srv_conf_t  *pscf;
+
+    pscf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
+
+    if (pscf->hostname.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pds: \"pds\" is used in a server block without "
+                      "\"pds_hostname\"");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->uri.len >= 6 && ngx_strncmp(r->uri.data, "/xrpc/", 6) == 0) {
+        return ngx_pds_xrpc_handler(r);
+    }
+
+    if (r->uri.len == 1 && r->uri.data[0] == '/') {
+        return ngx_pds_banner(r);
+    }
+
+    if (r->uri.len == 11 && ngx_strncmp(r->uri.data, "/robots.txt", 11) == 0)
+    {
+        return ngx_pds_robots(r);
+    }
+
+    return NGX_HTTP_NOT_FOUND;
+}
+
+
+static ngx_int_t
+ngx_pds_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_pds_envs_init_module(cycle);
+}
+
+
+static ngx_int_t
+ngx_pds_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_pds_envs_init_process(cycle);
+}
+
+
+static void
+ngx_pds_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_pds_envs_exit_process(cycle);
+}

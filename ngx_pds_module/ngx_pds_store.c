@@ -1,0 +1,263 @@
+/*
+ * ngx_pds_module: LMDB environments of the tenants across nginx processes.
+ *
+ * Environments are kept in the main configuration keyed by directory, so a
+ * directory can belong to one tenant only.  The master opens each once at
+ * start (creating it, checking the schema) and closes it again: an LMDB
+ * environment must not cross fork().  Every worker then opens its own.
+ */
+
+#include "ngx_pds.h"
+
+
+#define NGX_PDS_MAX_READERS  510
+
+
+ngx_pds_env_t *
+ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
+{
+    u_char               *p;
+    ngx_uint_t            i;
+    ngx_pds_env_t        *env, **e, **slot;
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+
+    env = ngx_pcalloc(cf->pool, sizeof(ngx_pds_env_t));
+    if (env == NULL) {
+        return NULL;
+    }
+
+    env->path.len = pscf->data_dir.len + sizeof("/lmdb") - 1;
+    env->path.data = ngx_pnalloc(cf->pool, env->path.len + 1);
+    if (env->path.data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(env->path.data, pscf->data_dir.data, pscf->data_dir.len);
+    p = ngx_cpymem(p, "/lmdb", sizeof("/lmdb") - 1);
+    *p = '\0';
+
+    env->map_size = pscf->map_size;
+
+    e = pmcf->envs.elts;
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        if (e[i]->path.len == env->path.len
+            && ngx_strncmp(e[i]->path.data, env->path.data, env->path.len)
+               == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"pds_data_dir %V\" of \"%V\" is already "
+                          "used by another server block: every PDS "
+                          "needs its own data directory",
+                          &pscf->data_dir, &pscf->hostname);
+            return NULL;
+        }
+    }
+
+    slot = ngx_array_push(&pmcf->envs);
+    if (slot == NULL) {
+        return NULL;
+    }
+
+    *slot = env;
+
+    return env;
+}
+
+
+static ngx_pds_main_conf_t *
+ngx_pds_main_conf(ngx_cycle_t *cycle)
+{
+    ngx_http_conf_ctx_t  *ctx;
+
+    ctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    return ctx->main_conf[ngx_pds_module.ctx_index];
+}
+
+
+static ngx_int_t
+ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
+{
+    char   err[256];
+    u_char *parent;
+
+    /* the data directory itself (the parent of lmdb/) */
+
+    parent = ngx_pnalloc(cycle->pool, env->path.len);
+    if (parent == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(parent, env->path.data, env->path.len - sizeof("/lmdb") + 1);
+    parent[env->path.len - sizeof("/lmdb") + 1] = '\0';
+
+    if (ngx_create_dir(parent, 0700) == NGX_FILE_ERROR
+        && ngx_errno != NGX_EEXIST)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      ngx_create_dir_n " \"%s\" failed", parent);
+        return NGX_ERROR;
+    }
+
+    if (pds_store_open((char *) env->path.data, env->map_size,
+                       NGX_PDS_MAX_READERS, &env->store, err, sizeof(err))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "pds: cannot open LMDB environment \"%V\": %s",
+                      &env->path, err);
+        env->store = NULL;
+        return NGX_ERROR;
+    }
+
+    if (env->store->dead_readers) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "pds: cleared %d stale LMDB readers in \"%V\"",
+                      env->store->dead_readers, &env->path);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master runs as root when it can change users: hand the files to the
+ * worker user, as nginx does with its temporary directories.
+ */
+static ngx_int_t
+ngx_pds_env_chown(ngx_cycle_t *cycle, ngx_pds_env_t *env)
+{
+    u_char           *name, *p;
+    ngx_uint_t        i;
+    ngx_core_conf_t  *ccf;
+    static const char *files[] = { "", "/lmdb", "/lmdb/data.mdb",
+                                   "/lmdb/lock.mdb" };
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() != 0 || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        return NGX_OK;
+    }
+
+    name = ngx_pnalloc(cycle->pool, env->path.len + sizeof("/data.mdb"));
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        p = ngx_cpymem(name, env->path.data,
+                       env->path.len - (sizeof("/lmdb") - 1));
+        p = ngx_cpymem(p, files[i], ngx_strlen(files[i]));
+        *p = '\0';
+
+        if (chown((char *) name, ccf->user, ccf->group) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "chown(\"%s\", %d) failed", name, ccf->user);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_pds_envs_init_module(ngx_cycle_t *cycle)
+{
+    ngx_uint_t            i;
+    ngx_pds_env_t       **env;
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_pds_main_conf(cycle);
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    env = pmcf->envs.elts;
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        if (ngx_pds_env_open(cycle, env[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* never carry an environment across fork() */
+        pds_store_close(env[i]->store);
+        env[i]->store = NULL;
+
+        if (ngx_pds_env_chown(cycle, env[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_pds_envs_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t            i;
+    ngx_pds_env_t       **env;
+    ngx_pds_main_conf_t  *pmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_pds_main_conf(cycle);
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    env = pmcf->envs.elts;
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        /* a failure leaves store NULL: _health then answers 503 */
+        (void) ngx_pds_env_open(cycle, env[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_pds_envs_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t            i;
+    ngx_pds_env_t       **env;
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_pds_main_conf(cycle);
+    if (pmcf == NULL) {
+        return;
+    }
+
+    env = pmcf->envs.elts;
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        pds_store_close(env[i]->store);
+        env[i]->store = NULL;
+    }
+}
+
+
+pds_store_t *
+ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf)
+{
+    if (pscf->env == NULL || pscf->env->store == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pds: the LMDB environment of \"%V\" is not open",
+                      &pscf->hostname);
+        return NULL;
+    }
+
+    return pscf->env->store;
+}

@@ -1,0 +1,123 @@
+/*
+ * A tiny TAP producer for the core's C unit tests (read by prove).
+ * Header-only: each test program includes it once.
+ */
+
+#ifndef PDS_TAP_H
+#define PDS_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int  tap_n;
+static int  tap_failed;
+
+
+static int
+tap_ok(int cond, const char *fmt, ...)
+{
+    va_list  ap;
+
+    tap_n++;
+    printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+
+    if (!cond) {
+        tap_failed++;
+    }
+
+    return cond;
+}
+
+
+static void
+tap_diag(const char *fmt, ...)
+{
+    va_list  ap;
+
+    printf("# ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+
+static int
+tap_done(void)
+{
+    printf("1..%d\n", tap_n);
+    return tap_failed ? 1 : 0;
+}
+
+
+#define ok(cond, ...)  tap_ok(!!(cond), __VA_ARGS__)
+
+#define is_int(got, want, ...)                                               \
+    (tap_ok((long long) (got) == (long long) (want), __VA_ARGS__)            \
+     ? 1 : (tap_diag("  got %lld, want %lld", (long long) (got),             \
+                     (long long) (want)), 0))
+
+#define is_str(got, want, ...)                                               \
+    (tap_ok((got) != NULL && strcmp((got), (want)) == 0, __VA_ARGS__)        \
+     ? 1 : (tap_diag("  got '%s', want '%s'", (got) ? (got) : "(null)",      \
+                     (want)), 0))
+
+
+/*
+ * The interop fixtures live in ../shared/interop beside the checkout; the
+ * PDS_SHARED_DIR environment variable (set by the Makefile) overrides it.
+ */
+static const char *
+tap_shared_path(char *buf, size_t size, const char *rel)
+{
+    const char  *dir = getenv("PDS_SHARED_DIR");
+
+    snprintf(buf, size, "%s/%s", dir ? dir : "../shared", rel);
+    return buf;
+}
+
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer. */
+static char *
+tap_slurp(const char *path, size_t *len)
+{
+    long   n;
+    char  *buf;
+    FILE  *f;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    buf = malloc((size_t) n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+
+    buf[n] = '\0';
+    fclose(f);
+
+    if (len) {
+        *len = (size_t) n;
+    }
+
+    return buf;
+}
+
+#endif /* PDS_TAP_H */
