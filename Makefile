@@ -43,6 +43,7 @@ BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS  := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
+PROVE_FLAGS ?=
 
 NGX_SRC    ?= /usr/share/nginx/src
 NGX_BIN    ?= /usr/sbin/nginx
@@ -123,7 +124,9 @@ $(BUILD)/nginx/objs/Makefile: $(BUILD)/srclist config
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) \
            $(NGX_HDRS)
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	@echo "building $@"
+	@$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules > $(BUILD)/module.log 2>&1 \
+	    || { grep -E -B2 -A6 'error|warning' $(BUILD)/module.log | head -60; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_pds_module.so $@
 
 module: $(MODULE)
@@ -136,8 +139,25 @@ run: deps
 	@$(MAKE) --no-print-directory module
 	@ROOT=$(ROOT) MODULE=$(MODULE) NGX_BIN=$(NGX_BIN) bash tools/pds-run
 
+# With SANITIZE=1 the module is built with ASan/UBSan; Debian's nginx is
+# not, so the sanitizer runtimes are preloaded into it by a wrapper.  Their
+# reports go to stderr, which nginx sends to its error log, where every
+# test looks for them.
+ifeq ($(SANITIZE),1)
+TEST_NGX_BIN := $(BUILD)/nginx-sanitized
+else
+TEST_NGX_BIN := $(NGX_BIN)
+endif
+
+$(BUILD)/nginx-sanitized:
+	@mkdir -p $(@D)
+	@printf '#!/bin/sh\nLD_PRELOAD="%s %s" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 exec %s "$$@"\n' \
+	    "$$($(CC) -print-file-name=libasan.so)" \
+	    "$$($(CC) -print-file-name=libubsan.so)" "$(NGX_BIN)" > $@
+	@chmod +x $@
+
 TEST_ENV = PDS_SHARED_DIR=$(SHARED) PDS_BUILD_DIR=$(BUILD) \
-           TEST_NGINX_BINARY=$(NGX_BIN) \
+           TEST_NGINX_BINARY=$(TEST_NGX_BIN) \
            TEST_NGINX_LOAD_MODULES=$(MODULE) \
            PDS_SANITIZE=$(SANITIZE)
 
@@ -145,8 +165,8 @@ core-test: tests tools
 	$(TEST_ENV) prove $(TEST_WRAPS)
 
 test: deps
-	@$(MAKE) --no-print-directory node-deps all
-	$(TEST_ENV) prove -I t/lib -r t/ $(TEST_WRAPS)
+	@$(MAKE) --no-print-directory node-deps all $(if $(filter 1,$(SANITIZE)),$(BUILD)/nginx-sanitized)
+	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) $(TEST_WRAPS) t/*.t
 
 # ---- fuzzing and benchmarks -----------------------------------------------
 

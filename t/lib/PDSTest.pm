@@ -1,0 +1,208 @@
+package PDSTest;
+
+# Helpers for the plain Perl tests (stateful flows that Test::Nginx's
+# one-request blocks do not fit): a scratch directory, nginx started on a
+# free loopback port with our module, HTTP with JSON, and a local PLC
+# directory.  Everything listens on 127.0.0.1 and is stopped at exit.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use File::Path qw(make_path);
+use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64 qw(encode_base64);
+use Time::HiRes qw(sleep);
+use Cwd qw(abs_path);
+
+our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
+                    write_file slurp nginx_test start_nginx stop_all
+                    http_json basic_auth start_plc wait_port json
+                    log_problems);
+
+my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
+my @Pids;
+
+sub json { JSON::PP->new->canonical->allow_nonref }
+
+sub module_path {
+    return $ENV{TEST_NGINX_LOAD_MODULES}
+        || ($ENV{PDS_BUILD_DIR} || "$Root/build") . '/ngx_pds_module.so';
+}
+
+sub nginx_bin { $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx' }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp',
+                                  ReuseAddr => 1) or die "no free port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub scratch_dir {
+    my $base = "$Root/t/servroot";
+    make_path($base);
+    my $dir = tempdir('plain-XXXXXX', DIR => $base, CLEANUP => 1);
+    chmod 0755, $dir;    # nginx workers run as nobody when we are root
+    return $dir;
+}
+
+sub write_file {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text;
+    close $fh;
+}
+
+sub slurp {
+    my $file = shift;
+    open my $fh, '<', $file or return '';
+    local $/;
+    my $t = <$fh>;
+    close $fh;
+    return $t;
+}
+
+# nginx -t on a configuration text: (exit status, output)
+sub nginx_test {
+    my ($dir, $conf) = @_;
+    make_path("$dir/logs");
+    write_file("$dir/nginx.conf", $conf);
+    my $out = `@{[nginx_bin()]} -p $dir/ -c $dir/nginx.conf -e $dir/logs/error.log -t 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub wait_port {
+    my ($port, $secs) = @_;
+    for (1 .. ($secs || 10) * 40) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp');
+        if ($s) { close $s; return 1 }
+        sleep 0.025;
+    }
+    return 0;
+}
+
+# Starts nginx in the foreground (as a child we can reap) with the given
+# configuration text; returns its pid once $port accepts connections.
+sub start_nginx {
+    my ($dir, $conf, $port) = @_;
+    make_path("$dir/logs");
+    write_file("$dir/nginx.conf", $conf);
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$dir/logs/stdout.log";
+        open STDERR, '>>', "$dir/logs/stdout.log";
+        exec nginx_bin(), '-p', "$dir/", '-c', "$dir/nginx.conf",
+             '-e', "$dir/logs/error.log", '-g', 'daemon off;';
+        exit 127;
+    }
+    push @Pids, $pid;
+    wait_port($port) or die "nginx did not listen on $port:\n"
+                            . slurp("$dir/logs/error.log")
+                            . slurp("$dir/logs/stdout.log");
+    return $pid;
+}
+
+# [alert], [emerg], crashed workers or sanitizer reports in an error log
+sub log_problems {
+    my $file = shift;
+    return grep { /\[(alert|emerg)\]|exited on signal|AddressSanitizer|runtime error:/ }
+           split /\n/, slurp($file);
+}
+
+# A local did:plc directory (the real @did-plc/server) on a free port.
+sub start_plc {
+    my ($dir) = @_;
+    my $port = free_port();
+    my $nm = "$Root/t/js/node_modules";
+    -d "$nm/\@did-plc/server" or return undef;
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        $ENV{NODE_PATH} = $nm;
+        $ENV{PLC_PORT} = $port;
+        open STDOUT, '>>', "$dir/plc.log";
+        open STDERR, '>>', "$dir/plc.log";
+        exec 'node', "$Root/tools/plc/plc-server.cjs";
+        exit 127;
+    }
+    push @Pids, $pid;
+    wait_port($port, 20) or die "PLC did not start:\n" . slurp("$dir/plc.log");
+    return "http://127.0.0.1:$port";
+}
+
+sub basic_auth {
+    my ($user, $pass) = @_;
+    return 'Basic ' . encode_base64("$user:$pass", '');
+}
+
+# (status, decoded JSON or raw body, response) for a request with an
+# optional JSON body (a reference, or raw bytes) and headers.  A plain
+# HTTP/1.1 client, so that tests can set any Host header.
+sub http_json {
+    my ($method, $url, $body, $headers) = @_;
+    my ($host, $port, $path) = $url =~ m{^http://([^/:]+):(\d+)(/.*)?$}
+        or die "bad url $url";
+    $path //= '/';
+    my %h = (Host => "$host:$port", Connection => 'close',
+             %{ $headers || {} });
+    my $content = '';
+    if (defined $body) {
+        $h{'Content-Type'} //= 'application/json';
+        $content = ref $body ? json()->encode($body) : $body;
+        $h{'Content-Length'} = length $content;
+    } elsif ($method eq 'POST') {
+        $h{'Content-Length'} = 0;
+    }
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 30)
+        or return (599, "connect: $!", {});
+    binmode $s;
+    print $s join("\r\n", "$method $path HTTP/1.1",
+                  map { "$_: $h{$_}" } grep { defined $h{$_} } sort keys %h)
+             . "\r\n\r\n" . $content;
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+    my ($head, $rest) = split /\r\n\r\n/, $raw, 2;
+    my ($status_line, @lines) = split /\r\n/, $head // '';
+    my ($status) = ($status_line // '') =~ m{^HTTP/\S+\s+(\d+)};
+    my %rh;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        $rh{$k} = exists $rh{$k} ? "$rh{$k}, $v" : $v;
+    }
+    $rest //= '';
+    if (($rh{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($rest =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($rest, 0, $len, '');
+            $rest =~ s/^\r\n//;
+        }
+        $rest = $out;
+    }
+    my $res = { status => $status // 599, headers => \%rh, content => $rest };
+    my $data = eval { json()->decode($rest) } // $rest;
+    return ($res->{status}, $data, $res);
+}
+
+sub stop_all {
+    for my $pid (reverse @Pids) {
+        kill 'TERM', $pid;
+    }
+    for my $pid (@Pids) {
+        waitpid $pid, 0;
+    }
+    @Pids = ();
+}
+
+END { stop_all() unless $ENV{PDS_KEEP} }
+
+1;
