@@ -12,11 +12,13 @@
 #include <string.h>
 
 
+#define TAP_UNUSED  __attribute__((unused))
+
 static int  tap_n;
 static int  tap_failed;
 
 
-static int
+static TAP_UNUSED int
 tap_ok(int cond, const char *fmt, ...)
 {
     va_list  ap;
@@ -37,7 +39,7 @@ tap_ok(int cond, const char *fmt, ...)
 }
 
 
-static void
+static TAP_UNUSED void
 tap_diag(const char *fmt, ...)
 {
     va_list  ap;
@@ -51,11 +53,37 @@ tap_diag(const char *fmt, ...)
 }
 
 
-static int
+static TAP_UNUSED int
 tap_done(void)
 {
     printf("1..%d\n", tap_n);
     return tap_failed ? 1 : 0;
+}
+
+
+static TAP_UNUSED int
+tap_is_str(const char *got, const char *want, const char *fmt, ...)
+{
+    int      cond;
+    va_list  ap;
+
+    cond = (got != NULL && strcmp(got, want) == 0);
+
+    tap_n++;
+    printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+
+    if (!cond) {
+        tap_failed++;
+        printf("#   got '%s', want '%s'\n", got ? got : "(null)", want);
+    }
+
+    fflush(stdout);
+
+    return cond;
 }
 
 
@@ -67,16 +95,14 @@ tap_done(void)
                      (long long) (want)), 0))
 
 #define is_str(got, want, ...)                                               \
-    (tap_ok((got) != NULL && strcmp((got), (want)) == 0, __VA_ARGS__)        \
-     ? 1 : (tap_diag("  got '%s', want '%s'", (got) ? (got) : "(null)",      \
-                     (want)), 0))
+    tap_is_str((const char *) (got), (want), __VA_ARGS__)
 
 
 /*
  * The interop fixtures live in ../shared/interop beside the checkout; the
  * PDS_SHARED_DIR environment variable (set by the Makefile) overrides it.
  */
-static const char *
+static TAP_UNUSED const char *
 tap_shared_path(char *buf, size_t size, const char *rel)
 {
     const char  *dir = getenv("PDS_SHARED_DIR");
@@ -87,7 +113,7 @@ tap_shared_path(char *buf, size_t size, const char *rel)
 
 
 /* Reads a whole file into a malloc'd NUL-terminated buffer. */
-static char *
+static TAP_UNUSED char *
 tap_slurp(const char *path, size_t *len)
 {
     long   n;
