@@ -95,6 +95,10 @@ pds_strndup(const pds_alloc_t *a, const char *s, size_t len)
 {
     char  *p;
 
+    if (len == SIZE_MAX) {
+        return NULL;
+    }
+
     p = a->alloc(a->ctx, len + 1);
     if (p == NULL) {
         return NULL;
@@ -145,6 +149,10 @@ pds_arena_alloc(void *ctx, size_t size)
     pds_arena_t        *arena = ctx;
     pds_arena_block_t  *b;
     pds_arena_large_t  *l;
+
+    if (size > SIZE_MAX / 2) {
+        return NULL;
+    }
 
     size = (size + PDS_ALIGN - 1) & ~(size_t) (PDS_ALIGN - 1);
     if (size == 0) {
