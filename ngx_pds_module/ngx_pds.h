@@ -12,6 +12,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#if !(NGX_THREADS)
+#error "ngx_pds_module needs nginx built --with-threads, as Debian's is"
+#endif
+
+#include <ngx_thread_pool.h>
 #include <jansson.h>
 
 #include "pds_store.h"
@@ -63,6 +68,9 @@ typedef struct {
 
     ngx_pds_env_t            *env;
     ngx_str_t                 version;
+    ngx_str_t                 thread_pool_name;
+    ngx_thread_pool_t        *thread_pool;
+    ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
 
     u_char                   *file;          /* where it was configured */
     ngx_uint_t                line;
@@ -108,12 +116,28 @@ typedef struct {
 } ngx_pds_method_t;
 
 
+/* the answer of an outbound HTTP call (ngx_pds_fetch.c) */
+typedef struct {
+    ngx_uint_t                status;        /* 0: no answer at all */
+    ngx_str_t                 body;
+    ngx_str_t                 content_type;
+} ngx_pds_response_t;
+
+
+typedef ngx_int_t (*ngx_pds_resume_pt)(ngx_pds_ctx_t *ctx);
+typedef void (*ngx_pds_work_pt)(void *data, ngx_log_t *log);
+
+
 struct ngx_pds_ctx_s {
     ngx_http_request_t       *request;
     ngx_pds_srv_conf_t       *conf;
     const ngx_pds_method_t   *method;
     ngx_str_t                 nsid;
     json_t                   *body;          /* parsed JSON input, or NULL */
+
+    ngx_pds_resume_pt         resume;        /* next step after async work */
+    ngx_pds_response_t        response;      /* of the last outbound call */
+    void                     *data;          /* the handler's own state */
 };
 
 
@@ -144,6 +168,21 @@ ngx_int_t ngx_pds_envs_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_pds_envs_init_process(ngx_cycle_t *cycle);
 void ngx_pds_envs_exit_process(ngx_cycle_t *cycle);
 pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+
+/* ngx_pds_thread.c */
+ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
+    void *data, ngx_pds_resume_pt done);
+void ngx_pds_resume_handler(ngx_http_request_t *r);
+
+/* ngx_pds_fetch.c */
+#define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
+char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
+    ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
+    ngx_str_t *authorization, ngx_pds_resume_pt done);
+ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);

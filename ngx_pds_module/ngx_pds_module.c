@@ -131,12 +131,15 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_version"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(version), NULL },
 
+    { ngx_string("pds_thread_pool"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(thread_pool_name), NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_pds_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_pds_fetch_add_variables,           /* preconfiguration */
     ngx_pds_postconfiguration,             /* postconfiguration */
 
     ngx_pds_create_main_conf,              /* create main configuration */
@@ -238,7 +241,7 @@ ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pscf->file = cf->conf_file->file.name.data;
     pscf->line = cf->conf_file->line;
 
-    return NGX_CONF_OK;
+    return ngx_pds_fetch_inject(cf, pscf);
 }
 
 
@@ -514,6 +517,19 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         {
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (ngx_pds_fetch_merge(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->thread_pool_name.len == 0) {
+        ngx_str_set(&conf->thread_pool_name, "default");
+    }
+
+    conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+    if (conf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     conf->env = ngx_pds_env_add(cf, conf);

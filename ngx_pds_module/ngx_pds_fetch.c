@@ -1,0 +1,511 @@
+/*
+ * ngx_pds_module: outbound HTTP through nginx itself.
+ *
+ * Every call out (PLC directory, DID documents, relays) is a subrequest to
+ * an internal location that the module adds to each PDS server block when
+ * it sees "pds_hostname":
+ *
+ *     location = /_pds_outbound {
+ *         internal;
+ *         proxy_pass $pds_outbound_url;
+ *         ...
+ *     }
+ *
+ * so nginx's proxy does the connecting, TLS (verified against the system
+ * CA store), timeouts and DNS (its asynchronous resolver), and the worker
+ * never blocks.  The answer is collected in memory and the parent request
+ * resumes in ctx->resume with ctx->response filled in.
+ */
+
+#include "ngx_pds.h"
+
+
+#define NGX_PDS_CA_FILE  "/etc/ssl/certs/ca-certificates.crt"
+
+
+typedef struct {
+    ngx_str_t            url;
+    ngx_str_t            content_type;
+    ngx_str_t            authorization;
+    ngx_pds_ctx_t       *parent;
+} ngx_pds_out_t;
+
+
+static ngx_int_t ngx_pds_out_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_pds_fetch_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc);
+
+
+static ngx_http_variable_t  ngx_pds_fetch_vars[] = {
+
+    { ngx_string("pds_outbound_url"), NULL, ngx_pds_out_variable,
+      offsetof(ngx_pds_out_t, url), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pds_outbound_content_type"), NULL, ngx_pds_out_variable,
+      offsetof(ngx_pds_out_t, content_type), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pds_outbound_authorization"), NULL, ngx_pds_out_variable,
+      offsetof(ngx_pds_out_t, authorization), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_pds_fetch_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_pds_fetch_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_out_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t      *s;
+    ngx_pds_out_t  *out;
+
+    out = (r != r->main) ? ngx_http_get_module_ctx(r, ngx_pds_module) : NULL;
+
+    if (out == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((char *) out + data);
+
+    v->data = s->data;
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* The name servers of /etc/resolv.conf, for "resolver" when none is set. */
+static ngx_array_t *
+ngx_pds_system_resolvers(ngx_conf_t *cf)
+{
+    u_char       *p, *last, *q;
+    ssize_t       n;
+    ngx_str_t    *s;
+    ngx_file_t    file;
+    ngx_array_t  *a;
+    u_char        buf[4096];
+
+    a = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    ngx_str_set(&file.name, "/etc/resolv.conf");
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
+                            0);
+    if (file.fd == NGX_INVALID_FILE) {
+        return a;
+    }
+
+    n = ngx_read_file(&file, buf, sizeof(buf) - 1, 0);
+    ngx_close_file(file.fd);
+
+    if (n <= 0) {
+        return a;
+    }
+
+    last = buf + n;
+    *last = '\n';
+
+    for (p = buf; p < last; p = q + 1) {
+        q = ngx_strlchr(p, last + 1, '\n');
+        if (q == NULL) {
+            break;
+        }
+
+        if (q - p > 11 && ngx_strncmp(p, "nameserver", 10) == 0
+            && (p[10] == ' ' || p[10] == '\t'))
+        {
+            p += 11;
+            while (p < q && (*p == ' ' || *p == '\t')) {
+                p++;
+            }
+
+            n = 0;
+            while (p + n < q && p[n] != ' ' && p[n] != '\t' && p[n] != '\r') {
+                n++;
+            }
+
+            if (n > 0 && n < 64) {
+                s = ngx_array_push(a);
+                if (s == NULL) {
+                    return NULL;
+                }
+
+                s->data = ngx_pnalloc(cf->pool, n + 2);
+                if (s->data == NULL) {
+                    return NULL;
+                }
+
+                s->len = ngx_cpymem(s->data, p, n) - s->data;
+            }
+        }
+    }
+
+    return a;
+}
+
+
+/*
+ * Parses a configuration snippet as if it stood in the current server
+ * block.  The text must end with the "}" that closes the pretend block;
+ * nothing is read from a file (the pretend file is empty), the descriptor
+ * only selects nginx's block-parsing mode.
+ */
+static char *
+ngx_pds_conf_parse_text(ngx_conf_t *cf, ngx_str_t *text)
+{
+    char             *rv;
+    ngx_buf_t         b;
+    ngx_conf_file_t  *saved, conf_file;
+
+    ngx_memzero(&conf_file, sizeof(ngx_conf_file_t));
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+
+    b.start = text->data;
+    b.pos = text->data;
+    b.last = text->data + text->len;
+    b.end = b.last;
+    b.temporary = 1;
+
+    conf_file.file.fd = 0;
+    ngx_str_set(&conf_file.file.name, "ngx_pds_module");
+    conf_file.line = 1;
+    conf_file.buffer = &b;
+
+    saved = cf->conf_file;
+    cf->conf_file = &conf_file;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    cf->conf_file = saved;
+
+    return rv;
+}
+
+
+char *
+ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
+{
+    char                       *rv;
+    u_char                     *p;
+    ngx_str_t                   text;
+    ngx_queue_t                *q;
+    ngx_http_location_queue_t  *lq;
+    ngx_http_core_loc_conf_t   *pclcf, *clcf;
+
+    static const char  head[] =
+        "location = " NGX_PDS_FETCH_LOCATION " {\n"
+        "    internal;\n"
+        "    proxy_pass $pds_outbound_url;\n"
+        "    proxy_pass_request_headers off;\n"
+        "    proxy_set_header Content-Type $pds_outbound_content_type;\n"
+        "    proxy_set_header Authorization $pds_outbound_authorization;\n"
+        "    proxy_set_header Accept \"application/json, */*\";\n"
+        "    proxy_set_header User-Agent \"ngx_pds_module/"
+                                          NGX_PDS_VERSION "\";\n"
+        "    proxy_http_version 1.1;\n"
+        "    proxy_connect_timeout 10s;\n"
+        "    proxy_send_timeout 30s;\n"
+        "    proxy_read_timeout 30s;\n"
+        "    proxy_intercept_errors off;\n"
+        "    proxy_ssl_server_name on;\n"
+        "    subrequest_output_buffer_size 1m;\n";
+
+    static const char  verify[] =
+        "    proxy_ssl_verify on;\n"
+        "    proxy_ssl_verify_depth 5;\n"
+        "    proxy_ssl_trusted_certificate " NGX_PDS_CA_FILE ";\n";
+
+    text.data = ngx_pnalloc(cf->pool, sizeof(head) + sizeof(verify) + 3);
+    if (text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(text.data, head, sizeof(head) - 1);
+
+    if (access(NGX_PDS_CA_FILE, R_OK) == 0) {
+        p = ngx_cpymem(p, verify, sizeof(verify) - 1);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pds: no CA store at \"" NGX_PDS_CA_FILE "\" "
+                           "(Debian: ca-certificates): outbound TLS "
+                           "certificates are not verified");
+    }
+
+    p = ngx_cpymem(p, "}\n}", 3);
+    text.len = p - text.data;
+
+    rv = ngx_pds_conf_parse_text(cf, &text);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* remember the new location, to give it a resolver at merge time */
+
+    pclcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    for (q = ngx_queue_head(pclcf->locations);
+         q != ngx_queue_sentinel(pclcf->locations);
+         q = ngx_queue_next(q))
+    {
+        lq = (ngx_http_location_queue_t *) q;
+        clcf = lq->exact ? lq->exact : lq->inclusive;
+
+        if (clcf && clcf->name.len == sizeof(NGX_PDS_FETCH_LOCATION) - 1
+            && ngx_strncmp(clcf->name.data, NGX_PDS_FETCH_LOCATION,
+                           clcf->name.len) == 0)
+        {
+            pscf->outbound = clcf;
+        }
+    }
+
+    if (pscf->outbound == NULL) {
+        return "cannot add the outbound location";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Called once the server block is merged: unless "resolver" was set (in
+ * http, server or anywhere it is inherited from), outbound calls resolve
+ * names with the system's name servers.
+ */
+char *
+ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
+{
+    ngx_array_t  *ns;
+
+    if (pscf->outbound == NULL || pscf->outbound->resolver == NULL
+        || pscf->outbound->resolver->connections.nelts)
+    {
+        return NGX_CONF_OK;
+    }
+
+    ns = ngx_pds_system_resolvers(cf);
+    if (ns == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ns->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pds: no \"resolver\" and no name server in "
+                           "/etc/resolv.conf: outbound calls can only use "
+                           "IP addresses");
+        return NGX_CONF_OK;
+    }
+
+    pscf->outbound->resolver = ngx_resolver_create(cf, ns->elts, ns->nelts);
+    if (pscf->outbound->resolver == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Calls url with method (NGX_HTTP_GET or NGX_HTTP_POST) and an optional
+ * body; returns NGX_DONE (the request resumes in done) or an error status.
+ */
+ngx_int_t
+ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
+    ngx_pds_resume_pt done)
+{
+    ngx_buf_t                    *b;
+    ngx_str_t                     uri;
+    ngx_chain_t                  *cl;
+    ngx_pds_out_t                *out;
+    ngx_http_request_t           *r, *sr;
+    ngx_http_request_body_t      *rb;
+    ngx_http_post_subrequest_t   *ps;
+
+    r = ctx->request;
+
+    out = ngx_pcalloc(r->pool, sizeof(ngx_pds_out_t));
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (out == NULL || ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out->url = *url;
+    out->parent = ctx;
+
+    if (content_type) {
+        out->content_type = *content_type;
+    }
+
+    if (authorization) {
+        out->authorization = *authorization;
+    }
+
+    ps->handler = ngx_pds_fetch_done;
+    ps->data = out;
+
+    ngx_str_set(&uri, NGX_PDS_FETCH_LOCATION);
+
+    ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
+
+    if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(sr, out, ngx_pds_module);
+
+    sr->header_only = 0;
+    sr->headers_in.chunked = 0;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.content_type = NULL;
+
+    if (method == NGX_HTTP_POST) {
+        sr->method = NGX_HTTP_POST;
+        ngx_str_set(&sr->method_name, "POST");
+
+    } else {
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+    }
+
+    if (body && body->len) {
+        rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (rb == NULL || b == NULL || cl == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->pos = body->data;
+        b->last = body->data + body->len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+
+        cl->buf = b;
+        cl->next = NULL;
+
+        rb->bufs = cl;
+        rb->buf = b;
+
+        sr->request_body = rb;
+        sr->headers_in.content_length_n = (off_t) body->len;
+
+    } else {
+        sr->request_body = NULL;
+        sr->headers_in.content_length_n = (method == NGX_HTTP_POST) ? 0 : -1;
+    }
+
+    ctx->resume = done;
+    r->write_event_handler = ngx_pds_resume_handler;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_pds_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_pds_out_t       *out = data;
+    ngx_pds_ctx_t       *ctx = out->parent;
+    ngx_buf_t           *b;
+    ngx_http_request_t  *pr;
+
+    pr = sr->parent;
+
+    if (sr->upstream == NULL || rc == NGX_ERROR) {
+        ctx->response.status = 0;
+
+    } else {
+        ctx->response.status = sr->headers_out.status;
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE && sr->headers_out.status == 0) {
+            ctx->response.status = (ngx_uint_t) rc;
+        }
+    }
+
+    if (sr->headers_out.content_type.len) {
+        ctx->response.content_type = sr->headers_out.content_type;
+    }
+
+    if (sr->out && sr->out->buf) {
+        b = sr->out->buf;
+        ctx->response.body.data = b->pos;
+        ctx->response.body.len = b->last - b->pos;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "pds outbound \"%V\": rc %i, status %ui",
+                   &out->url, rc, ctx->response.status);
+
+    /* wake the parent; its write handler runs ctx->resume */
+    pr->write_event_handler = ngx_pds_resume_handler;
+
+    if (ngx_http_post_request(pr, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The XRPC error for an outbound call that did not succeed: no answer or a
+ * gateway error from nginx's proxy (connect/resolve failures are 502,
+ * timeouts 504) becomes UpstreamFailure / UpstreamTimeout.
+ */
+ngx_int_t
+ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what)
+{
+    u_char               msg[256];
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "pds: %s failed: upstream status %ui", what,
+                  ctx->response.status);
+
+    if (ctx->response.status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        ngx_snprintf(msg, sizeof(msg) - 1, "%s timed out%Z", what);
+        return ngx_pds_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                  "UpstreamTimeout", (char *) msg);
+    }
+
+    ngx_snprintf(msg, sizeof(msg) - 1, "%s failed%Z", what);
+
+    return ngx_pds_send_error(r, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
+                              (char *) msg);
+}
