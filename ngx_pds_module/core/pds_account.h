@@ -1,0 +1,130 @@
+/*
+ * ngx_pds_module core: the account tables of a tenant.
+ *
+ * Accounts (uid -> row), their handle and email indexes, invite codes,
+ * refresh tokens and app passwords, all inside the caller's LMDB
+ * transaction (see docs/STORAGE.md for the key layouts).  Rows are small
+ * DAG-CBOR maps (pds_row.h); strings read back point into the caller's
+ * allocator.
+ */
+
+#ifndef PDS_ACCOUNT_H
+#define PDS_ACCOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pds_mem.h"
+#include "pds_store.h"
+
+
+/* results besides 0 and LMDB error codes */
+#define PDS_ACCOUNT_NOTFOUND      MDB_NOTFOUND
+#define PDS_ACCOUNT_DID_TAKEN     1
+#define PDS_ACCOUNT_HANDLE_TAKEN  2
+#define PDS_ACCOUNT_EMAIL_TAKEN   3
+#define PDS_ACCOUNT_UNAVAILABLE   4     /* invite used up or disabled */
+#define PDS_ACCOUNT_NAME_TAKEN    5     /* app password name */
+
+
+typedef struct {
+    uint64_t        uid;
+    const char     *did;
+    const char     *handle;
+    const char     *email;               /* NULL: none */
+    const char     *password_scrypt;     /* "<salt>:<hash>" */
+    const char     *created_at;
+    const char     *email_confirmed_at;  /* NULL: not confirmed */
+    const char     *deactivated_at;      /* NULL: active */
+    const char     *takedown_ref;        /* NULL: not taken down */
+    const char     *invited_by;          /* the invite code used */
+    int             invites_disabled;
+    const uint8_t  *signing_key;         /* 32-byte secp256k1 private key */
+    size_t          signing_key_len;
+} pds_account_t;
+
+
+typedef struct {
+    const char     *used_by;
+    const char     *used_at;
+} pds_invite_use_t;
+
+
+typedef struct {
+    const char        *code;
+    int64_t            available;
+    int                disabled;
+    const char        *for_account;
+    const char        *created_by;
+    const char        *created_at;
+    pds_invite_use_t  *uses;
+    size_t             nuses;
+} pds_invite_t;
+
+
+typedef struct {
+    const char     *id;                  /* jti */
+    const char     *did;
+    const char     *app_password_name;   /* NULL: a password login */
+    int64_t         expires_at;          /* unix seconds */
+    const char     *next_id;             /* set once rotated */
+} pds_token_t;
+
+
+typedef struct {
+    const char     *name;
+    const char     *password_scrypt;
+    const char     *created_at;
+    int             privileged;
+} pds_app_password_t;
+
+
+/*
+ * Inserts a new account: allocates its uid (acc->uid is set), maps its DID,
+ * handle and email; PDS_ACCOUNT_DID_TAKEN / _HANDLE_TAKEN / _EMAIL_TAKEN
+ * when one is in use (handle and email compared in lower case).
+ */
+int pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc);
+/* rewrites the row of an existing account (indexes unchanged) */
+int pds_account_update(pds_store_t *s, MDB_txn *txn,
+    const pds_account_t *acc);
+int pds_account_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_alloc_t *a, pds_account_t *acc);
+int pds_account_get_by_did(pds_store_t *s, MDB_txn *txn, const char *did,
+    const pds_alloc_t *a, pds_account_t *acc);
+int pds_account_uid_by_handle(pds_store_t *s, MDB_txn *txn,
+    const char *handle, uint64_t *uid);
+int pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn,
+    const char *email, uint64_t *uid);
+/* moves the handle index and rewrites the row */
+int pds_account_set_handle(pds_store_t *s, MDB_txn *txn,
+    pds_account_t *acc, const char *handle);
+
+int pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv);
+int pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
+    const pds_alloc_t *a, pds_invite_t *inv);
+/* records a use: PDS_ACCOUNT_NOTFOUND, _UNAVAILABLE or 0 */
+int pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
+    const char *used_by, const char *used_at);
+/* the invites created for an account, newest first (array from a) */
+int pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
+    const pds_alloc_t *a, pds_invite_t **list, size_t *n);
+
+int pds_token_put(pds_store_t *s, MDB_txn *txn, const pds_token_t *tok);
+int pds_token_get(pds_store_t *s, MDB_txn *txn, const char *id,
+    const pds_alloc_t *a, pds_token_t *tok);
+int pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id);
+/* every token of did (or only those of one app password) */
+int pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
+    const char *app_password_name);
+
+/* PDS_ACCOUNT_NAME_TAKEN if did already has an app password of that name */
+int pds_app_password_put(pds_store_t *s, MDB_txn *txn, const char *did,
+    const pds_app_password_t *ap);
+int pds_app_password_delete(pds_store_t *s, MDB_txn *txn, const char *did,
+    const char *name);
+/* all app passwords of did in name order (array from a) */
+int pds_app_password_list(pds_store_t *s, MDB_txn *txn, const char *did,
+    const pds_alloc_t *a, pds_app_password_t **list, size_t *n);
+
+#endif /* PDS_ACCOUNT_H */
