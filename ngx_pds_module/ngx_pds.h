@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "pds_store.h"
+#include "pds_account.h"
 
 
 #define NGX_PDS_VERSION  "0.1.0"
@@ -94,9 +95,35 @@ typedef enum {
 
 
 typedef enum {
-    NGX_PDS_AUTH_NONE = 0,
+    NGX_PDS_AUTH_NONE = 0,    /* public; a bad Authorization still fails */
     NGX_PDS_AUTH_ADMIN,       /* HTTP Basic admin:<password> */
+    NGX_PDS_AUTH_ACCESS,      /* session: password or any app password */
+    NGX_PDS_AUTH_PRIVILEGED,  /* session: password or privileged app pw */
+    NGX_PDS_AUTH_FULL,        /* session: password login only */
+    NGX_PDS_AUTH_REFRESH,     /* a refresh token */
+    NGX_PDS_AUTH_REFRESH_ANY, /* a refresh token, even expired */
+    NGX_PDS_AUTH_OPTIONAL     /* public, or a session, or admin */
 } ngx_pds_auth_e;
+
+
+/* ngx_pds_method_t.flags */
+#define NGX_PDS_CHECK_TAKEDOWN     0x01  /* account must not be taken down */
+#define NGX_PDS_CHECK_DEACTIVATED  0x02  /* account must be active */
+#define NGX_PDS_ALLOW_TAKENDOWN    0x04  /* accepts the takendown scope */
+#define NGX_PDS_ALLOW_SIGNUP_QUEUED 0x08 /* accepts the signupQueued scope */
+
+
+/* who called, once authenticated */
+typedef struct {
+    ngx_uint_t                type;          /* NGX_PDS_AUTH_* that passed */
+    const char               *did;           /* sessions: the account */
+    const char               *scope;
+    const char               *jti;           /* refresh tokens */
+    int64_t                   exp;
+    unsigned                  admin:1;
+    unsigned                  app_password:1;
+    unsigned                  privileged:1;  /* full or privileged app pw */
+} ngx_pds_auth_t;
 
 
 typedef enum {
@@ -111,6 +138,7 @@ typedef struct {
     ngx_pds_method_type_e     type;
     ngx_pds_auth_e            auth;
     ngx_pds_input_e           input;
+    ngx_uint_t                flags;         /* NGX_PDS_CHECK_* ... */
     size_t                    max_body;      /* 0: the default JSON limit */
     ngx_pds_handler_pt        handler;
 } ngx_pds_method_t;
@@ -138,6 +166,10 @@ struct ngx_pds_ctx_s {
     ngx_pds_resume_pt         resume;        /* next step after async work */
     ngx_pds_response_t        response;      /* of the last outbound call */
     void                     *data;          /* the handler's own state */
+    ngx_pds_auth_t            auth;
+    pds_alloc_t               alloc;         /* on the request pool */
+    MDB_txn                  *rtxn;          /* see ngx_pds_read_txn() */
+    unsigned                  rtxn_cleanup:1;
 };
 
 
@@ -186,5 +218,14 @@ ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_auth_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message);
+
+/* ngx_pds_xrpc.c: a core allocator on an nginx pool */
+void ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a);
+MDB_txn *ngx_pds_read_txn(ngx_pds_ctx_t *ctx);
+void ngx_pds_read_done(ngx_pds_ctx_t *ctx);
+char *ngx_pds_iso_now(ngx_pool_t *pool);
 
 #endif /* NGX_PDS_H */

@@ -146,14 +146,14 @@ ngx_pds_xrpc_handler(ngx_http_request_t *r)
     ctx->method = m;
     ctx->nsid = nsid;
 
+    ngx_pds_pool_allocator(r->pool, &ctx->alloc);
+
     ngx_http_set_ctx(r, ctx, ngx_pds_module);
 
-    if (m->auth == NGX_PDS_AUTH_ADMIN) {
-        rc = ngx_pds_auth_admin(r, ctx->conf);
-        if (rc != NGX_OK) {
-            ngx_http_discard_request_body(r);
-            return rc;
-        }
+    rc = ngx_pds_authenticate(ctx);
+    if (rc != NGX_OK) {
+        ngx_http_discard_request_body(r);
+        return rc;
     }
 
     if (m->type == NGX_PDS_QUERY || m->input == NGX_PDS_IN_NONE) {
@@ -400,6 +400,116 @@ ngx_pds_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
     }
 
     return NGX_OK;
+}
+
+
+static void *
+ngx_pds_pool_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_pds_pool_free(void *pool, void *p)
+{
+    ngx_pfree(pool, p);
+}
+
+
+void
+ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a)
+{
+    a->alloc = ngx_pds_pool_alloc;
+    a->free = ngx_pds_pool_free;
+    a->ctx = pool;
+}
+
+
+static void
+ngx_pds_txn_cleanup(void *data)
+{
+    ngx_pds_ctx_t  *ctx = data;
+
+    ngx_pds_read_done(ctx);
+}
+
+
+/*
+ * The request's read transaction, begun on first use and aborted by
+ * ngx_pds_read_done() or with the request pool at the latest.  Handlers
+ * end it before they wait for anything (MDB_NOTLS would allow holding it
+ * across a yield, but it would pin old pages).  NULL if storage is not
+ * usable.
+ */
+MDB_txn *
+ngx_pds_read_txn(ngx_pds_ctx_t *ctx)
+{
+    pds_store_t          *store;
+    ngx_pool_cleanup_t   *cln;
+
+    if (ctx->rtxn) {
+        return ctx->rtxn;
+    }
+
+    store = ngx_pds_store(ctx->request, ctx->conf);
+    if (store == NULL) {
+        return NULL;
+    }
+
+    if (!ctx->rtxn_cleanup) {
+        cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_pds_txn_cleanup;
+        cln->data = ctx;
+        ctx->rtxn_cleanup = 1;
+    }
+
+    if (pds_store_read_begin(store, &ctx->rtxn) != 0) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "pds: cannot begin an LMDB read transaction");
+        ctx->rtxn = NULL;
+        return NULL;
+    }
+
+    return ctx->rtxn;
+}
+
+
+void
+ngx_pds_read_done(ngx_pds_ctx_t *ctx)
+{
+    if (ctx->rtxn) {
+        mdb_txn_abort(ctx->rtxn);
+        ctx->rtxn = NULL;
+    }
+}
+
+
+/* "2026-11-24T23:04:52.123Z" (the reference's timestamps) */
+char *
+ngx_pds_iso_now(ngx_pool_t *pool)
+{
+    u_char     *p;
+    ngx_tm_t    tm;
+    ngx_time_t *tp;
+
+    p = ngx_pnalloc(pool, sizeof("2026-11-24T23:04:52.123Z"));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    tp = ngx_timeofday();
+    ngx_gmtime(tp->sec, &tm);
+
+    ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ%Z",
+                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec, tp->msec);
+
+    return (char *) p;
 }
 
 

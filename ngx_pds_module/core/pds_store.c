@@ -1,5 +1,6 @@
 /*
- * ngx_pds_module core: opening and checking a tenant's LMDB environment.
+ * ngx_pds_module core: opening and checking a tenant's LMDB environment,
+ * uids and the event sequence counter.
  */
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pds_store.h"
 
@@ -14,14 +16,43 @@
 #define PDS_STORE_MAX_DBS  32
 
 
+typedef struct {
+    const char  *name;
+    size_t       offset;
+} pds_store_db_t;
+
+
 static const char  pds_schema_key[] = "schema";
+static const char  pds_last_seq_key[] = "last_seq";
+static const char  pds_next_uid_key[] = "next_uid";
+
+
+#define pds_store_db(field)  { #field + 3, offsetof(pds_store_t, field) }
+
+static const pds_store_db_t  pds_store_dbs[] = {
+    pds_store_db(db_dids),
+    pds_store_db(db_repos),
+    pds_store_db(db_blocks),
+    pds_store_db(db_records),
+    pds_store_db(db_events),
+    pds_store_db(db_accounts),
+    pds_store_db(db_handles),
+    pds_store_db(db_emails),
+    pds_store_db(db_invites),
+    pds_store_db(db_tokens),
+    pds_store_db(db_app_passwords),
+    pds_store_db(db_blobs),
+    pds_store_db(db_blob_refs),
+    pds_store_db(db_prefs),
+    pds_store_db(db_seq_by_did),
+};
 
 
 static int
 pds_store_fail(char *err, size_t err_len, const char *what, int rc)
 {
     snprintf(err, err_len, "%s: %s", what,
-             rc > 0 ? mdb_strerror(rc) : strerror(errno));
+             rc > 0 || rc < -1 ? mdb_strerror(rc) : strerror(errno));
     return -1;
 }
 
@@ -32,7 +63,9 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
 {
     int           rc;
     char          ver[16];
+    size_t        i;
     MDB_val       key, val;
+    MDB_dbi      *dbi;
     MDB_txn      *txn;
     pds_store_t  *s;
 
@@ -45,8 +78,18 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
         return pds_store_fail(err, err_len, "calloc", 0);
     }
 
+    if (pds_tid_gen_init(&s->tid_gen) != 0) {
+        pds_tid_gen_init_clock(&s->tid_gen, (unsigned) getpid() & 1023);
+    }
+
+    if (pthread_mutex_init(&s->tid_lock, NULL) != 0) {
+        free(s);
+        return pds_store_fail(err, err_len, "pthread_mutex_init", 0);
+    }
+
     rc = mdb_env_create(&s->env);
     if (rc != 0) {
+        pthread_mutex_destroy(&s->tid_lock);
         free(s);
         return pds_store_fail(err, err_len, "mdb_env_create", rc);
     }
@@ -84,6 +127,18 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
         mdb_txn_abort(txn);
         pds_store_fail(err, err_len, "mdb_dbi_open meta", rc);
         goto failed;
+    }
+
+    for (i = 0; i < sizeof(pds_store_dbs) / sizeof(pds_store_dbs[0]); i++) {
+        dbi = (MDB_dbi *) ((char *) s + pds_store_dbs[i].offset);
+
+        rc = mdb_dbi_open(txn, pds_store_dbs[i].name, MDB_CREATE, dbi);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            snprintf(err, err_len, "mdb_dbi_open %s: %s",
+                     pds_store_dbs[i].name, mdb_strerror(rc));
+            goto failed;
+        }
     }
 
     key.mv_data = (void *) pds_schema_key;
@@ -130,6 +185,7 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
 failed:
 
     mdb_env_close(s->env);
+    pthread_mutex_destroy(&s->tid_lock);
     free(s);
     return -1;
 }
@@ -140,6 +196,7 @@ pds_store_close(pds_store_t *store)
 {
     if (store) {
         mdb_env_close(store->env);
+        pthread_mutex_destroy(&store->tid_lock);
         free(store);
     }
 }
@@ -168,4 +225,265 @@ pds_store_health(pds_store_t *store)
     mdb_txn_abort(txn);
 
     return rc == 0 ? 0 : -1;
+}
+
+
+int
+pds_store_read_begin(pds_store_t *store, MDB_txn **txn)
+{
+    return pds_store_rc(mdb_txn_begin(store->env, NULL, MDB_RDONLY, txn));
+}
+
+
+int
+pds_store_write_begin(pds_store_t *store, MDB_txn **txn)
+{
+    return pds_store_rc(mdb_txn_begin(store->env, NULL, 0, txn));
+}
+
+
+int
+pds_store_rc(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return PDS_STORE_NOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+        return PDS_STORE_MAPFULL;
+    default:
+        return PDS_STORE_ERROR;
+    }
+}
+
+
+int
+pds_store_next_rev(pds_store_t *store, const char *last_rev,
+    char out[PDS_TID_BUF])
+{
+    int  rc;
+
+    pthread_mutex_lock(&store->tid_lock);
+
+    if (last_rev == NULL || last_rev[0] == '\0') {
+        rc = pds_tid_next(&store->tid_gen, out);
+
+    } else {
+        rc = pds_tid_next_after(&store->tid_gen, last_rev, strlen(last_rev),
+                                out);
+    }
+
+    pthread_mutex_unlock(&store->tid_lock);
+
+    return rc;
+}
+
+
+void
+pds_store_put_u64(uint8_t *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+
+uint64_t
+pds_store_get_u64(const uint8_t *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static int
+pds_store_meta_u64(pds_store_t *store, MDB_txn *txn, const char *name,
+    uint64_t *v)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_get(txn, store->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        *v = 0;
+        return 0;
+    }
+
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    if (val.mv_size != 8) {
+        return PDS_STORE_ERROR;
+    }
+
+    *v = pds_store_get_u64(val.mv_data);
+    return 0;
+}
+
+
+static int
+pds_store_meta_set_u64(pds_store_t *store, MDB_txn *txn, const char *name,
+    uint64_t v)
+{
+    uint8_t  buf[8];
+    MDB_val  key, val;
+
+    pds_store_put_u64(buf, v);
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = buf;
+    val.mv_size = 8;
+
+    return pds_store_rc(mdb_put(txn, store->meta, &key, &val, 0));
+}
+
+
+int
+pds_store_uid_get(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t len, uint64_t *uid)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    if (len == 0 || len > 511) {
+        return PDS_STORE_NOTFOUND;
+    }
+
+    key.mv_data = (void *) did;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, store->db_dids, &key, &val);
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    if (val.mv_size != PDS_UID_LEN) {
+        return PDS_STORE_ERROR;
+    }
+
+    *uid = pds_store_get_u64(val.mv_data);
+    return 0;
+}
+
+
+int
+pds_store_uid_alloc(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t len, uint64_t *uid)
+{
+    int       rc;
+    uint8_t   buf[8];
+    uint64_t  next;
+    MDB_val   key, val;
+
+    rc = pds_store_uid_get(store, txn, did, len, uid);
+    if (rc == 0) {
+        return PDS_STORE_EXISTS;
+    }
+
+    if (rc != PDS_STORE_NOTFOUND || len == 0 || len > 511) {
+        return PDS_STORE_ERROR;
+    }
+
+    rc = pds_store_meta_u64(store, txn, pds_next_uid_key, &next);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (next == 0) {
+        next = 1;
+    }
+
+    pds_store_put_u64(buf, next);
+
+    key.mv_data = (void *) did;
+    key.mv_size = len;
+    val.mv_data = buf;
+    val.mv_size = 8;
+
+    rc = mdb_put(txn, store->db_dids, &key, &val, MDB_NOOVERWRITE);
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    rc = pds_store_meta_set_u64(store, txn, pds_next_uid_key, next + 1);
+    if (rc != 0) {
+        return rc;
+    }
+
+    *uid = next;
+    return 0;
+}
+
+
+int
+pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
+{
+    int          rc;
+    uint64_t     last;
+    MDB_val      key, val;
+    MDB_cursor  *c;
+
+    rc = pds_store_meta_u64(store, txn, pds_last_seq_key, &last);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, store->db_events, &c);
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    mdb_cursor_close(c);
+
+    if (rc == 0 && key.mv_size == PDS_SEQ_LEN
+        && pds_store_get_u64(key.mv_data) > last)
+    {
+        last = pds_store_get_u64(key.mv_data);
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return pds_store_rc(rc);
+    }
+
+    *seq = last;
+    return 0;
+}
+
+
+int
+pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
+{
+    int       rc;
+    uint64_t  last;
+
+    rc = pds_store_seq_last(store, txn, &last);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_store_meta_set_u64(store, txn, pds_last_seq_key, last + 1);
+    if (rc != 0) {
+        return rc;
+    }
+
+    *seq = last + 1;
+    return 0;
 }

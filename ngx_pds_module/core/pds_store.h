@@ -1,9 +1,17 @@
 /*
  * ngx_pds_module core: the LMDB store of one PDS tenant.
  *
- * One environment per tenant (a directory), opened once per process.  This
- * is the only code that opens LMDB transactions; the layout of the named
- * databases is described in docs/STORAGE.md.
+ * One environment per tenant (a directory), opened once per process.  The
+ * layout of the named databases is described in docs/STORAGE.md; every
+ * database handle is opened (created) at pds_store_open() and exposed here
+ * so that other core files can use it inside their own transactions.
+ *
+ * Integers in keys are big-endian so that LMDB's bytewise order is their
+ * numeric order.  Accounts are known inside the store by a 64-bit "uid"
+ * allocated from meta "next_uid", which keeps the per-account keys short.
+ *
+ * Thread safety: the handles are read-only after open.  The only mutable
+ * state in pds_store_t is the rev (TID) generator, guarded by tid_lock.
  */
 
 #ifndef PDS_STORE_H
@@ -11,25 +19,61 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include <lmdb.h>
 
+#include "pds_tid.h"
+
 
 #define PDS_STORE_SCHEMA  1
+
+/* pds_store_* results besides 0 */
+#define PDS_STORE_NOTFOUND   1
+#define PDS_STORE_ERROR     -1
+#define PDS_STORE_MAPFULL   -2      /* the map is full: grow map_size */
+
+#define PDS_UID_LEN          8
+#define PDS_SEQ_LEN          8
 
 
 typedef struct pds_store_s  pds_store_t;
 
 struct pds_store_s {
-    MDB_env    *env;
-    MDB_dbi     meta;          /* "meta": name -> value */
-    int         dead_readers;  /* stale reader slots cleared at open */
+    MDB_env          *env;
+
+    MDB_dbi           meta;            /* name -> value (see STORAGE.md) */
+
+    /* the repository engine (pds_repo.c) */
+    MDB_dbi           db_dids;         /* did -> uid */
+    MDB_dbi           db_repos;        /* uid -> repo root */
+    MDB_dbi           db_blocks;       /* uid, codec, digest -> block */
+    MDB_dbi           db_records;      /* uid, collection, 0, rkey -> CID */
+    MDB_dbi           db_events;       /* seq -> firehose frame */
+
+    /* reserved for the account, blob and preference code */
+    MDB_dbi           db_accounts;
+    MDB_dbi           db_handles;
+    MDB_dbi           db_emails;
+    MDB_dbi           db_invites;
+    MDB_dbi           db_tokens;
+    MDB_dbi           db_app_passwords;
+    MDB_dbi           db_blobs;
+    MDB_dbi           db_blob_refs;
+    MDB_dbi           db_prefs;
+    MDB_dbi           db_seq_by_did;
+
+    int               dead_readers;    /* stale reader slots cleared */
+
+    pthread_mutex_t   tid_lock;
+    pds_tid_gen_t     tid_gen;         /* repo revs, under tid_lock */
 };
 
 
 /*
  * Opens (creating when missing) the environment in directory dir, checks or
- * writes the schema version.  On failure returns -1 with a message in err.
+ * writes the schema version, opens every named database.  On failure
+ * returns -1 with a message in err.
  */
 int pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
     pds_store_t **out, char *err, size_t err_len);
@@ -37,5 +81,42 @@ void pds_store_close(pds_store_t *store);
 
 /* 0 if a read transaction works and the schema is ours, -1 otherwise */
 int pds_store_health(pds_store_t *store);
+
+/* Read / write transactions (MDB_NOTLS: any thread may finish them). */
+int pds_store_read_begin(pds_store_t *store, MDB_txn **txn);
+int pds_store_write_begin(pds_store_t *store, MDB_txn **txn);
+
+/* maps an LMDB return code to 0 / PDS_STORE_NOTFOUND / _MAPFULL / _ERROR */
+int pds_store_rc(int mdb_rc);
+
+/* the next rev (TID string) greater than last_rev (may be NULL / "") */
+int pds_store_next_rev(pds_store_t *store, const char *last_rev,
+    char out[PDS_TID_BUF]);
+
+/* big-endian 64-bit integers in keys */
+void pds_store_put_u64(uint8_t *p, uint64_t v);
+uint64_t pds_store_get_u64(const uint8_t *p);
+
+/* did -> uid: 0, PDS_STORE_NOTFOUND or an error */
+int pds_store_uid_get(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t len, uint64_t *uid);
+/*
+ * Allocates the next uid (meta "next_uid", starting at 1) and maps did to
+ * it; PDS_STORE_NOTFOUND is never returned, 1 (PDS_STORE_EXISTS) if the did
+ * already has a uid (*uid then set to it).
+ */
+#define PDS_STORE_EXISTS     1
+int pds_store_uid_alloc(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t len, uint64_t *uid);
+
+/*
+ * The event sequence.  pds_store_seq_next() returns in *seq the number for
+ * a new event: one more than the greater of meta "last_seq" and the last
+ * key in events, and stores it as the new "last_seq" (same transaction), so
+ * sequence numbers never go backwards, even after events are trimmed.
+ */
+int pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
+/* the last sequence number handed out (0: none) */
+int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 
 #endif /* PDS_STORE_H */
