@@ -21,6 +21,7 @@
 
 #include "pds_store.h"
 #include "pds_account.h"
+#include "pds_keys.h"
 
 
 #define NGX_PDS_VERSION  "0.1.0"
@@ -72,6 +73,9 @@ typedef struct {
     ngx_str_t                 thread_pool_name;
     ngx_thread_pool_t        *thread_pool;
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
+    pds_key_t                *rotation_key;       /* from plc_rotation_key */
+    ngx_str_t                 rotation_did_key;   /* its did:key */
+    ngx_str_t                 recovery_did_key;   /* PDS_RECOVERY_DID_KEY */
 
     u_char                   *file;          /* where it was configured */
     ngx_uint_t                line;
@@ -169,6 +173,7 @@ struct ngx_pds_ctx_s {
     ngx_pds_auth_t            auth;
     pds_alloc_t               alloc;         /* on the request pool */
     MDB_txn                  *rtxn;          /* see ngx_pds_read_txn() */
+    ngx_int_t                 sent_rc;       /* see ngx_pds_fail() */
     unsigned                  rtxn_cleanup:1;
 };
 
@@ -183,6 +188,8 @@ ngx_int_t ngx_pds_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
 ngx_int_t ngx_pds_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message);
+ngx_int_t ngx_pds_fail(ngx_pds_ctx_t *ctx, ngx_uint_t status,
+    const char *error, const char *message);
 ngx_int_t ngx_pds_send_text(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, u_char *data, size_t len);
 json_t *ngx_pds_json_track(ngx_http_request_t *r, json_t *json);
@@ -193,6 +200,9 @@ ngx_int_t ngx_pds_arg(ngx_http_request_t *r, const char *name,
 extern const ngx_pds_method_t  ngx_pds_server_methods[];
 ngx_int_t ngx_pds_banner(ngx_http_request_t *r);
 ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
+
+/* ngx_pds_account.c, ngx_pds_session.c, ngx_pds_identity.c */
+extern const ngx_pds_method_t  ngx_pds_account_methods[];
 
 /* ngx_pds_store.c */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
@@ -206,6 +216,11 @@ ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
     void *data, ngx_pds_resume_pt done);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
 
+#define NGX_PDS_TXN_FAILED  -1000
+typedef int (*ngx_pds_txn_pt)(pds_store_t *store, MDB_txn *txn, void *data);
+ngx_int_t ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
+    void *data, int *result, ngx_pds_resume_pt done);
+
 /* ngx_pds_fetch.c */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
@@ -217,10 +232,7 @@ ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
 ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 
 /* ngx_pds_auth.c */
-ngx_int_t ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
-ngx_int_t ngx_pds_auth_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error, const char *message);
 
 /* ngx_pds_xrpc.c: a core allocator on an nginx pool */
 void ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a);

@@ -43,28 +43,21 @@ ngx_pds_auth_headers(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_pds_auth_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error, const char *message)
+static ngx_int_t
+ngx_pds_auth_required(ngx_pds_ctx_t *ctx)
 {
-    return ngx_pds_send_error(r, status, error, message);
+    return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED, "AuthenticationRequired",
+                        "Authentication Required");
 }
 
 
 static ngx_int_t
-ngx_pds_auth_required(ngx_http_request_t *r)
+ngx_pds_auth_admin(ngx_pds_ctx_t *ctx)
 {
-    return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                              "AuthenticationRequired",
-                              "Authentication Required");
-}
-
-
-ngx_int_t
-ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf)
-{
-    ngx_int_t   rc;
-    ngx_str_t  *pass;
+    ngx_int_t            rc;
+    ngx_str_t           *pass;
+    ngx_http_request_t  *r = ctx->request;
+    ngx_pds_srv_conf_t  *pscf = ctx->conf;
 
     rc = ngx_http_auth_basic_user(r);
 
@@ -72,7 +65,7 @@ ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf)
         || r->headers_in.user.len != 5
         || ngx_strncmp(r->headers_in.user.data, "admin", 5) != 0)
     {
-        return ngx_pds_auth_required(r);
+        return ngx_pds_auth_required(ctx);
     }
 
     pass = &pscf->admin_password;
@@ -81,7 +74,7 @@ ngx_pds_auth_admin(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf)
         || CRYPTO_memcmp(r->headers_in.passwd.data, pass->data, pass->len)
            != 0)
     {
-        return ngx_pds_auth_required(r);
+        return ngx_pds_auth_required(ctx);
     }
 
     return NGX_OK;
@@ -146,7 +139,6 @@ ngx_pds_auth_bearer(ngx_pds_ctx_t *ctx, ngx_str_t *token,
     const char          *scope;
     ngx_uint_t           auth, flags, ok;
     pds_jwt_err_t        err;
-    ngx_http_request_t  *r = ctx->request;
     pds_jwt_session_t    claims;
 
     auth = ctx->method->auth;
@@ -163,17 +155,17 @@ ngx_pds_auth_bearer(ngx_pds_ctx_t *ctx, ngx_str_t *token,
                                  allow_expired ? 0 : now, &claims);
 
     if (err == PDS_JWT_ERR_EXPIRED) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "ExpiredToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "ExpiredToken",
                                   "Token has expired");
     }
 
     if (err == PDS_JWT_ERR_CLAIMS) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
                                   "Malformed token");
     }
 
     if (err != PDS_JWT_OK) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
                                   "Token could not be verified");
     }
 
@@ -183,7 +175,7 @@ ngx_pds_auth_bearer(ngx_pds_ctx_t *ctx, ngx_str_t *token,
         ok = (ngx_strcmp(scope, PDS_JWT_SCOPE_REFRESH) == 0);
 
         if (ok && claims.jti == NULL) {
-            return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+            return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
                                       "MissingTokenId",
                                       "Unexpected missing refresh token id");
         }
@@ -212,7 +204,7 @@ ngx_pds_auth_bearer(ngx_pds_ctx_t *ctx, ngx_str_t *token,
     }
 
     if (!ok) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
                                   "Bad token scope");
     }
 
@@ -234,7 +226,6 @@ ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
     MDB_txn             *txn;
     ngx_uint_t           flags;
     pds_account_t        acc;
-    ngx_http_request_t  *r = ctx->request;
 
     flags = ctx->method->flags;
 
@@ -244,29 +235,29 @@ ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
 
     txn = ngx_pds_read_txn(ctx);
     if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
     }
 
     rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
                                 &ctx->alloc, &acc);
 
     if (rc == MDB_NOTFOUND) {
-        return ngx_pds_send_error(r, NGX_HTTP_FORBIDDEN, "AccountNotFound",
+        return ngx_pds_fail(ctx, NGX_HTTP_FORBIDDEN, "AccountNotFound",
                                   "Account not found");
     }
 
     if (rc != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
     }
 
     if ((flags & NGX_PDS_CHECK_TAKEDOWN) && acc.takedown_ref) {
-        return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+        return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
                                   "AccountTakedown",
                                   "Account has been taken down");
     }
 
     if ((flags & NGX_PDS_CHECK_DEACTIVATED) && acc.deactivated_at) {
-        return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+        return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
                                   "AccountDeactivated",
                                   "Account is deactivated");
     }
@@ -276,8 +267,8 @@ ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
 
 
 /*
- * Runs the method's auth verifier.  NGX_OK, or the response already sent
- * for the failure (its status).
+ * Runs the method's auth verifier: NGX_OK, or NGX_DECLINED with the
+ * refusal sent (ctx->sent_rc).
  */
 ngx_int_t
 ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
@@ -301,14 +292,14 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     case NGX_PDS_AUTH_NONE:
         if (type != NGX_PDS_AUTH_TYPE_NONE) {
             /* the reference refuses an Authorization it cannot use */
-            return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+            return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
                                       "AuthenticationRequired",
                                       "Invalid authorization header");
         }
         return NGX_OK;
 
     case NGX_PDS_AUTH_ADMIN:
-        rc = ngx_pds_auth_admin(r, ctx->conf);
+        rc = ngx_pds_auth_admin(ctx);
         if (rc == NGX_OK) {
             ctx->auth.type = NGX_PDS_AUTH_ADMIN;
             ctx->auth.admin = 1;
@@ -321,7 +312,7 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
         }
 
         if (type == NGX_PDS_AUTH_TYPE_BASIC) {
-            rc = ngx_pds_auth_admin(r, ctx->conf);
+            rc = ngx_pds_auth_admin(ctx);
             if (rc == NGX_OK) {
                 ctx->auth.type = NGX_PDS_AUTH_ADMIN;
                 ctx->auth.admin = 1;
@@ -334,7 +325,7 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     case NGX_PDS_AUTH_REFRESH:
     case NGX_PDS_AUTH_REFRESH_ANY:
         if (type != NGX_PDS_AUTH_TYPE_BEARER) {
-            return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED,
+            return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
                                       "AuthMissing",
                                       "Authentication Required");
         }
@@ -349,18 +340,18 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     /* access tokens */
 
     if (type == NGX_PDS_AUTH_TYPE_NONE) {
-        return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED, "AuthMissing",
+        return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED, "AuthMissing",
                                   "Authentication Required");
     }
 
     if (type == NGX_PDS_AUTH_TYPE_DPOP) {
-        return ngx_pds_send_error(r, NGX_HTTP_UNAUTHORIZED, "InvalidToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED, "InvalidToken",
                                   "OAuth (DPoP) tokens are not supported by "
                                   "this server yet");
     }
 
     if (type != NGX_PDS_AUTH_TYPE_BEARER) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
                                   "Unexpected authorization type");
     }
 

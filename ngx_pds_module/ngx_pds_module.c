@@ -134,6 +134,9 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_thread_pool"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(thread_pool_name), NULL },
 
+    { ngx_string("pds_recovery_did_key"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(recovery_did_key), NULL },
+
       ngx_null_command
 };
 
@@ -397,15 +400,24 @@ ngx_pds_str_set(ngx_conf_t *cf, ngx_str_t *dst, const char *fmt, ...)
 }
 
 
+static void
+ngx_pds_key_cleanup(void *data)
+{
+    pds_key_free(data);
+}
+
+
 static char *
 ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_pds_srv_conf_t  *prev = parent;
     ngx_pds_srv_conf_t  *conf = child;
 
+    long                  n;
     ngx_int_t             rc;
     ngx_uint_t            localhost, i;
     ngx_str_t            *d, *key;
+    ngx_pool_cleanup_t   *cln;
     ngx_pds_main_conf_t  *pmcf;
     ngx_pds_srv_conf_t  **t;
 
@@ -445,10 +457,48 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         goto bad_key;
     }
 
-    for (i = 0; i < 64; i += 8) {
-        if (ngx_hextoi(key->data + i, 8) == NGX_ERROR) {
-            goto bad_key;
+    conf->rotation_key = pds_key_from_private_hex(PDS_KEY_K256,
+                                                  (char *) key->data, 64);
+    if (conf->rotation_key == NULL) {
+        goto bad_key;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        pds_key_free(conf->rotation_key);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_pds_key_cleanup;
+    cln->data = conf->rotation_key;
+
+    conf->rotation_did_key.data = ngx_pnalloc(cf->pool, 128);
+    if (conf->rotation_did_key.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    n = pds_key_did_key(conf->rotation_key,
+                        (char *) conf->rotation_did_key.data, 127);
+    if (n < 0) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->rotation_did_key.len = (size_t) n;
+    conf->rotation_did_key.data[n] = '\0';
+
+    if (conf->recovery_did_key.len) {
+        pds_key_t  *rk;
+
+        rk = pds_key_from_did_key((char *) conf->recovery_did_key.data,
+                                  conf->recovery_did_key.len);
+        if (rk == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"pds_recovery_did_key\" is not a valid did:key "
+                          "in %s:%ui", conf->file, conf->line);
+            return NGX_CONF_ERROR;
         }
+
+        pds_key_free(rk);
     }
 
     if (ngx_conf_full_name(cf->cycle, &conf->data_dir, 0) != NGX_OK) {

@@ -111,3 +111,86 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
 
     return NGX_DONE;
 }
+
+
+/* ---- write transactions in the thread pool ----------------------------- */
+
+
+typedef struct {
+    ngx_pds_txn_pt       fn;
+    void                *data;
+    pds_store_t         *store;
+    int                 *result;
+} ngx_pds_txn_job_t;
+
+
+static void
+ngx_pds_txn_work(void *data, ngx_log_t *log)
+{
+    int                 rc;
+    MDB_txn            *txn;
+    ngx_pds_txn_job_t  *job = data;
+
+    rc = pds_store_write_begin(job->store, &txn);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pds: cannot begin an LMDB write transaction: %d", rc);
+        *job->result = NGX_PDS_TXN_FAILED;
+        return;
+    }
+
+    rc = job->fn(job->store, txn, job->data);
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        *job->result = rc;
+        return;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pds: LMDB commit failed: %s", mdb_strerror(rc));
+        *job->result = NGX_PDS_TXN_FAILED;
+        return;
+    }
+
+    *job->result = 0;
+}
+
+
+/*
+ * Runs fn(store, txn, data) in one LMDB write transaction in the thread
+ * pool: committed when fn returns 0, aborted otherwise.  The outcome (0,
+ * fn's code, or NGX_PDS_TXN_FAILED) is left in *result for done.
+ */
+ngx_int_t
+ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
+    int *result, ngx_pds_resume_pt done)
+{
+    pds_store_t        *store;
+    ngx_pds_txn_job_t  *job;
+
+    store = ngx_pds_store(ctx->request, ctx->conf);
+    if (store == NULL) {
+        return ngx_pds_send_error(ctx->request, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "NotEnoughResources",
+                                  "Storage is not available");
+    }
+
+    /* a read transaction must not be held while this request writes */
+    ngx_pds_read_done(ctx);
+
+    job = ngx_palloc(ctx->request->pool, sizeof(ngx_pds_txn_job_t));
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->fn = fn;
+    job->data = data;
+    job->store = store;
+    job->result = result;
+    *result = NGX_PDS_TXN_FAILED;
+
+    return ngx_pds_thread_post(ctx, ngx_pds_txn_work, job, done);
+}

@@ -15,6 +15,7 @@
 
 static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_server_methods,
+    ngx_pds_account_methods,
     NULL
 };
 
@@ -150,10 +151,9 @@ ngx_pds_xrpc_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_pds_module);
 
-    rc = ngx_pds_authenticate(ctx);
-    if (rc != NGX_OK) {
+    if (ngx_pds_authenticate(ctx) != NGX_OK) {
         ngx_http_discard_request_body(r);
-        return rc;
+        return ctx->sent_rc;
     }
 
     if (m->type == NGX_PDS_QUERY || m->input == NGX_PDS_IN_NONE) {
@@ -607,6 +607,27 @@ ngx_pds_send_json(ngx_http_request_t *r, ngx_uint_t status, json_t *json)
 
     return ngx_pds_send_text(r, status, "application/json; charset=utf-8",
                              p, len);
+}
+
+
+/*
+ * For checks that may refuse a request: sends the error, keeps what the
+ * send returned in ctx->sent_rc for the handler to return, and returns
+ * NGX_DECLINED (never NGX_OK, so a refusal cannot pass for success).
+ */
+ngx_int_t
+ngx_pds_fail(ngx_pds_ctx_t *ctx, ngx_uint_t status, const char *error,
+    const char *message)
+{
+    if (error == NULL) {
+        ctx->sent_rc = (ngx_int_t) status;
+
+    } else {
+        ctx->sent_rc = ngx_pds_send_error(ctx->request, status, error,
+                                          message);
+    }
+
+    return NGX_DECLINED;
 }
 
 

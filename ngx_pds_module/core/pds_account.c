@@ -178,15 +178,32 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
     uint8_t    uid[PDS_UID_LEN];
     pds_key_t  k;
 
+    MDB_val    v;
+
+    /*
+     * The uid may already exist when the repo was created first in this
+     * transaction (pds_repo_create allocates it); an existing account row
+     * means the DID is taken.
+     */
     rc = pds_store_uid_alloc(s, txn, acc->did, strlen(acc->did), &acc->uid);
-    if (rc == PDS_STORE_EXISTS) {
-        return PDS_ACCOUNT_DID_TAKEN;
-    }
-    if (rc != 0) {
+    if (rc != 0 && rc != PDS_STORE_EXISTS) {
         return rc == PDS_STORE_MAPFULL ? MDB_MAP_FULL : EIO;
     }
 
     pds_store_put_u64(uid, acc->uid);
+
+    if (rc == PDS_STORE_EXISTS) {
+        pds_key_init(&k, 0);
+        pds_key_add(&k, (char *) uid, sizeof(uid));
+
+        rc = pds_get(txn, s->db_accounts, &k, &v);
+        if (rc == 0) {
+            return PDS_ACCOUNT_DID_TAKEN;
+        }
+        if (rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
 
     pds_key_init(&k, 0);
     pds_key_lower(&k, acc->handle);

@@ -81,7 +81,8 @@ typedef struct {
 
 /*
  * Inserts a new account: allocates its uid (acc->uid is set), maps its DID,
- * handle and email; PDS_ACCOUNT_DID_TAKEN / _HANDLE_TAKEN / _EMAIL_TAKEN
+ * handle and email (a uid the DID already has, from pds_repo_create in the
+ * same transaction, is reused); PDS_ACCOUNT_DID_TAKEN / _HANDLE_TAKEN / _EMAIL_TAKEN
  * when one is in use (handle and email compared in lower case).
  */
 int pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc);

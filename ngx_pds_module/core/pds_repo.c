@@ -388,17 +388,20 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     rc = mdb_get(txn, store->db_blocks, &key, &val);
 
     if (rc == 0 && val.mv_size >= PDS_BLOCK_HDR_LEN) {
-        memcpy(hdr, val.mv_data, PDS_BLOCK_HDR_LEN);
-        refs = pds_get_u32(hdr + 8) + 1;
+        refs = pds_get_u32((uint8_t *) val.mv_data + 8) + 1;
 
     } else if (rc == MDB_NOTFOUND) {
-        pds_store_put_u64(hdr, rev);
         refs = 1;
 
     } else {
         return PDS_REPO_ESTORE;
     }
 
+    /*
+     * The rev is that of the newest reference, so that a `since` export
+     * also carries a block that an older state had only under another key.
+     */
+    pds_store_put_u64(hdr, rev);
     pds_put_u32(hdr + 8, refs);
 
     val.mv_data = NULL;
@@ -1057,7 +1060,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
 {
     int                 rc, noop;
     char               *key, *did;
-    size_t              i, klen, did_len;
+    size_t              i, j, klen, did_len;
     uint8_t             rk[PDS_RECORD_KEY_MAX], rv[PDS_RECORD_VAL_LEN];
     uint64_t            rev64;
     MDB_val             mkey, mval;
@@ -1148,6 +1151,23 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
             return PDS_REPO_EINVAL;
         }
 
+        /*
+         * One op per path: the firehose's ops must invert one by one, and
+         * the reference cannot express two changes of a record either.
+         */
+        for (j = 0; j < i; j++) {
+            if (req->ops[j].collection_len == op->collection_len
+                && req->ops[j].rkey_len == op->rkey_len
+                && memcmp(req->ops[j].rkey, op->rkey, op->rkey_len) == 0
+                && memcmp(req->ops[j].collection, op->collection,
+                          op->collection_len) == 0)
+            {
+                snprintf(req->error, sizeof(req->error),
+                         "Duplicate write to one record");
+                return PDS_REPO_EINVAL;
+            }
+        }
+
         rc = pds_mst_get(mst, key, klen, &cur);
         if (rc < 0) {
             return PDS_REPO_EMST;
@@ -1167,6 +1187,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
             }
 
             if (op->record == NULL || op->record_len == 0
+                || op->record_len > PDS_REPO_MAX_RECORD
                 || (op->record[0] & 0xe0) != 0xa0
                 || pds_cbor_validate(op->record, op->record_len, NULL) != 0)
             {

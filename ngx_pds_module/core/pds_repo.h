@@ -38,12 +38,14 @@
 
 #define PDS_REPO_MAX_OPS          200
 #define PDS_REPO_MAX_EVENT_BLOCKS 2000000   /* bytes, like the reference */
+#define PDS_REPO_MAX_RECORD       1000000   /* bytes of one record block */
 #define PDS_REPO_TIME_BUF         25        /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
 
 /* request / op results */
 #define PDS_REPO_OK               0
 #define PDS_REPO_UNCHANGED        1     /* nothing to commit (see SKIP_NOOP) */
-#define PDS_REPO_EINVAL          -1     /* bad op: key, record, count */
+#define PDS_REPO_EINVAL          -1     /* bad op: key, record, count,
+                                           two ops on one record */
 #define PDS_REPO_ENOREPO         -2     /* no repo for the uid */
 #define PDS_REPO_ESWAP           -3     /* swapCommit / swapRecord mismatch */
 #define PDS_REPO_EEXISTS         -4     /* create of an existing record */

@@ -20,7 +20,7 @@ use Cwd qw(abs_path);
 our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
                     write_file slurp nginx_test start_nginx stop_all
                     http_json basic_auth start_plc wait_port json
-                    log_problems);
+                    log_problems start_pds);
 
 my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
 my @Pids;
@@ -133,6 +133,50 @@ sub start_plc {
     push @Pids, $pid;
     wait_port($port, 20) or die "PLC did not start:\n" . slurp("$dir/plc.log");
     return "http://127.0.0.1:$port";
+}
+
+# A whole local PDS the way `make run` sets it up: a PLC directory, nginx
+# with one tenant (hostname localhost, handle domain .test, invites
+# required) on a free port.  Returns a hash: url, port, dir, plc, admin
+# (password), log (error log path).  Options override directives.
+sub start_pds {
+    my (%o) = @_;
+    my $dir = $o{dir} || scratch_dir();
+    my $plc = $o{plc} || start_plc($dir) or return undef;
+    my $port = free_port();
+    my $admin = $o{admin_password} || 'admin-pass-' . $$;
+    my $extra = $o{extra} || '';
+    my $workers = $o{workers} || 1;
+    my $module = module_path();
+    my $conf = <<"END";
+load_module $module;
+worker_processes $workers;
+error_log $dir/logs/error.log info;
+pid $dir/nginx.pid;
+thread_pool pds threads=2;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp;
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+        pds_hostname localhost;
+        pds_port $port;
+        pds_data_dir $dir/data;
+        pds_admin_password $admin;
+        pds_jwt_secret jwt-secret-$$;
+        pds_plc_rotation_key 5e2f3c1d0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d;
+        pds_plc_url $plc;
+        pds_thread_pool pds;
+        $extra
+        location / { pds; }
+    }
+}
+END
+    start_nginx($dir, $conf, $port);
+    return { url => "http://127.0.0.1:$port", port => $port, dir => $dir,
+             plc => $plc, admin => $admin, log => "$dir/logs/error.log" };
 }
 
 sub basic_auth {
