@@ -262,7 +262,7 @@ pds_jwt_refresh_id(char out[PDS_JWT_REFRESH_ID_LEN + 1])
         return -1;
     }
 
-    out[pds_base64_encode(out, rnd, sizeof(rnd), 0, 1)] = '\0';
+    out[pds_base64_encode(out, rnd, sizeof(rnd), 0, 0)] = '\0';
 
     return 0;
 }

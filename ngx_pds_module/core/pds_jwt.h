@@ -40,8 +40,8 @@
 #define PDS_JWT_SCOPE_SIGNUP_QUEUED     "com.atproto.signupQueued"
 #define PDS_JWT_SCOPE_REFRESH           "com.atproto.refresh"
 
-/* base64 (padded) of 32 random bytes, plus NUL */
-#define PDS_JWT_REFRESH_ID_LEN  44
+/* base64 (standard alphabet, unpadded, as uint8arrays) of 32 bytes */
+#define PDS_JWT_REFRESH_ID_LEN  43
 /* hex of 16 random bytes, plus NUL */
 #define PDS_JWT_SERVICE_JTI_LEN 32
 
