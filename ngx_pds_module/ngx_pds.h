@@ -203,6 +203,7 @@ ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
 
 /* ngx_pds_account.c, ngx_pds_session.c, ngx_pds_identity.c */
 extern const ngx_pds_method_t  ngx_pds_account_methods[];
+extern const ngx_pds_method_t  ngx_pds_session_methods[];
 
 /* ngx_pds_store.c */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);

@@ -16,6 +16,7 @@
 static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_server_methods,
     ngx_pds_account_methods,
+    ngx_pds_session_methods,
     NULL
 };
 
