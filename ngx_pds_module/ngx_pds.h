@@ -99,7 +99,7 @@ typedef enum {
 
 
 typedef enum {
-    NGX_PDS_AUTH_NONE = 0,    /* public; a bad Authorization still fails */
+    NGX_PDS_AUTH_NONE = 0,    /* public; credentials are ignored */
     NGX_PDS_AUTH_ADMIN,       /* HTTP Basic admin:<password> */
     NGX_PDS_AUTH_ACCESS,      /* session: password or any app password */
     NGX_PDS_AUTH_PRIVILEGED,  /* session: password or privileged app pw */
@@ -175,6 +175,7 @@ struct ngx_pds_ctx_s {
     MDB_txn                  *rtxn;          /* see ngx_pds_read_txn() */
     ngx_int_t                 sent_rc;       /* see ngx_pds_fail() */
     unsigned                  rtxn_cleanup:1;
+    unsigned                  waiting:1;     /* a task or subrequest runs */
 };
 
 
@@ -204,6 +205,10 @@ ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
 /* ngx_pds_account.c, ngx_pds_session.c, ngx_pds_identity.c */
 extern const ngx_pds_method_t  ngx_pds_account_methods[];
 extern const ngx_pds_method_t  ngx_pds_session_methods[];
+extern const ngx_pds_method_t  ngx_pds_identity_methods[];
+ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
+ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
+    pds_account_t *acc, ngx_uint_t allow_inactive);
 
 /* ngx_pds_store.c */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);

@@ -290,12 +290,7 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     switch (auth) {
 
     case NGX_PDS_AUTH_NONE:
-        if (type != NGX_PDS_AUTH_TYPE_NONE) {
-            /* the reference refuses an Authorization it cannot use */
-            return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "AuthenticationRequired",
-                                      "Invalid authorization header");
-        }
+        /* public methods ignore credentials, as the reference's do */
         return NGX_OK;
 
     case NGX_PDS_AUTH_ADMIN:

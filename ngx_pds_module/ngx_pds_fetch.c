@@ -430,6 +430,7 @@ ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
     }
 
     ctx->resume = done;
+    ctx->waiting = 1;
     r->write_event_handler = ngx_pds_resume_handler;
     r->main->count++;
 
@@ -473,6 +474,7 @@ ngx_pds_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                    &out->url, rc, ctx->response.status);
 
     /* wake the parent; its write handler runs ctx->resume */
+    ctx->waiting = 0;
     pr->write_event_handler = ngx_pds_resume_handler;
 
     if (ngx_http_post_request(pr, NULL) != NGX_OK) {

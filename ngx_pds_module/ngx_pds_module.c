@@ -715,6 +715,13 @@ ngx_pds_content_handler(ngx_http_request_t *r)
         return ngx_pds_robots(r);
     }
 
+    if (r->uri.len == sizeof("/.well-known/atproto-did") - 1
+        && ngx_strncmp(r->uri.data, "/.well-known/atproto-did",
+                       r->uri.len) == 0)
+    {
+        return ngx_pds_well_known_did(r);
+    }
+
     return NGX_HTTP_NOT_FOUND;
 }
 

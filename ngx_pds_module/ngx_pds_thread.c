@@ -28,6 +28,7 @@ ngx_pds_thread_handler(void *data, ngx_log_t *log)
 static void
 ngx_pds_thread_event_handler(ngx_event_t *ev)
 {
+    ngx_pds_ctx_t       *ctx;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -38,6 +39,11 @@ ngx_pds_thread_event_handler(ngx_event_t *ev)
 
     r->main->blocked--;
     r->aio = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
+    if (ctx) {
+        ctx->waiting = 0;
+    }
 
     r->write_event_handler(r);
 
@@ -58,6 +64,11 @@ ngx_pds_resume_handler(ngx_http_request_t *r)
     ngx_pds_resume_pt   resume;
 
     ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
+
+    if (ctx && ctx->waiting) {
+        /* a write event on the connection: the work is not done yet */
+        return;
+    }
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
@@ -103,6 +114,7 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     }
 
     ctx->resume = done;
+    ctx->waiting = 1;
     r->write_event_handler = ngx_pds_resume_handler;
 
     r->main->blocked++;

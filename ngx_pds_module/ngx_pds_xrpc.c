@@ -17,6 +17,7 @@ static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_server_methods,
     ngx_pds_account_methods,
     ngx_pds_session_methods,
+    ngx_pds_identity_methods,
     NULL
 };
 
@@ -68,7 +69,7 @@ ngx_pds_xrpc_init(ngx_conf_t *cf)
     hash.hash = &pmcf->methods;
     hash.key = ngx_hash_key;
     hash.max_size = 1024;
-    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.bucket_size = ngx_align(256, ngx_cacheline_size);
     hash.name = "pds_methods_hash";
     hash.pool = cf->pool;
     hash.temp_pool = NULL;

@@ -487,3 +487,43 @@ pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
     *seq = last + 1;
     return 0;
 }
+
+
+int
+pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+    size_t len, uint64_t *count)
+{
+    int          rc;
+    MDB_val      key, val;
+    uint64_t     n;
+    MDB_cursor  *cur;
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    key.mv_data = (void *) prefix;
+    key.mv_size = len;
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size < len || memcmp(key.mv_data, prefix, len) != 0) {
+            break;
+        }
+        n++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return pds_store_rc(rc);
+    }
+
+    *count = n;
+
+    return 0;
+}

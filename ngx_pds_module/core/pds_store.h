@@ -119,4 +119,8 @@ int pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 /* the last sequence number handed out (0: none) */
 int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 
+/* the number of keys that start with prefix (a scan: for rare calls) */
+int pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+    size_t len, uint64_t *count);
+
 #endif /* PDS_STORE_H */

@@ -20,7 +20,7 @@ use Cwd qw(abs_path);
 our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
                     write_file slurp nginx_test start_nginx stop_all
                     http_json basic_auth start_plc wait_port json
-                    log_problems start_pds);
+                    log_problems start_pds node_tap);
 
 my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
 my @Pids;
@@ -46,7 +46,7 @@ sub free_port {
 sub scratch_dir {
     my $base = "$Root/t/servroot";
     make_path($base);
-    my $dir = tempdir('plain-XXXXXX', DIR => $base, CLEANUP => 1);
+    my $dir = tempdir('plain-XXXXXX', DIR => $base, CLEANUP => !$ENV{PDS_KEEP});
     chmod 0755, $dir;    # nginx workers run as nobody when we are root
     return $dir;
 }
@@ -177,6 +177,27 @@ END
     start_nginx($dir, $conf, $port);
     return { url => "http://127.0.0.1:$port", port => $port, dir => $dir,
              plc => $plc, admin => $admin, log => "$dir/logs/error.log" };
+}
+
+# Runs a Node script from t/js that prints TAP, with extra environment, and
+# replays each of its results as a test of ours (so one plan covers both).
+sub node_tap {
+    my ($script, %env) = @_;
+    local @ENV{keys %env} = values %env;
+    my $out = `node $Root/t/js/$script 2>&1`;
+    my $status = $? >> 8;
+    my $n = 0;
+    for my $line (split /\n/, $out) {
+        if ($line =~ /^(not )?ok \d+ - (.*)$/) {
+            Test::More::ok(!$1, "node: $2");
+            $n++;
+        } elsif ($line =~ /^#/) {
+            Test::More::diag($line);
+        } elsif ($line !~ /^1\.\.\d+/ && $line =~ /\S/) {
+            Test::More::diag("node: $line");
+        }
+    }
+    Test::More::ok($status == 0 && $n > 0, "node $script ran $n checks and exited $status");
 }
 
 sub basic_auth {
