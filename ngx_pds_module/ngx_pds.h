@@ -210,6 +210,20 @@ ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);
 
+/* ngx_pds_sync.c: com.atproto.sync.* and the subscribeRepos firehose */
+extern const ngx_pds_method_t  ngx_pds_sync_methods[];
+ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);
+void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
+/* called on the event loop after a write transaction that added events */
+void ngx_pds_sync_notify(ngx_pds_srv_conf_t *pscf, uint64_t last_seq);
+
+/* ngx_pds_proxy.c: AppView / chat proxy, preferences, getServiceAuth */
+extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
+char *ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+/* methods not in the table: NGX_DECLINED when not proxied */
+ngx_int_t ngx_pds_proxy_unknown(ngx_http_request_t *r, ngx_str_t *nsid);
+
 /* ngx_pds_store.c */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_envs_init_module(ngx_cycle_t *cycle);
@@ -231,6 +245,8 @@ ngx_int_t ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+/* parses a configuration snippet (ending with a closing "}") in place */
+char *ngx_pds_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
 ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,

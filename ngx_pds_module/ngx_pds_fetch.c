@@ -178,8 +178,8 @@ ngx_pds_system_resolvers(ngx_conf_t *cf)
  * nothing is read from a file (the pretend file is empty), the descriptor
  * only selects nginx's block-parsing mode.
  */
-static char *
-ngx_pds_conf_parse_text(ngx_conf_t *cf, ngx_str_t *text)
+char *
+ngx_pds_conf_inject(ngx_conf_t *cf, ngx_str_t *text)
 {
     char             *rv;
     ngx_buf_t         b;
@@ -263,7 +263,7 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
     p = ngx_cpymem(p, "}\n}", 3);
     text.len = p - text.data;
 
-    rv = ngx_pds_conf_parse_text(cf, &text);
+    rv = ngx_pds_conf_inject(cf, &text);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

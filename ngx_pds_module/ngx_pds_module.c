@@ -244,7 +244,11 @@ ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pscf->file = cf->conf_file->file.name.data;
     pscf->line = cf->conf_file->line;
 
-    return ngx_pds_fetch_inject(cf, pscf);
+    if (ngx_pds_fetch_inject(cf, pscf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_pds_proxy_inject(cf, pscf);
 }
 
 
@@ -665,7 +669,9 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
     ngx_http_core_main_conf_t   *cmcf;
     ngx_pds_srv_conf_t          *pscf;
 
-    if (ngx_pds_xrpc_init(cf) != NGX_OK) {
+    if (ngx_pds_xrpc_init(cf) != NGX_OK
+        || ngx_pds_sync_init_conf(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -736,12 +742,17 @@ ngx_pds_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_pds_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_pds_envs_init_process(cycle);
+    if (ngx_pds_envs_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_pds_sync_init_process(cycle);
 }
 
 
 static void
 ngx_pds_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_pds_sync_exit_process(cycle);
     ngx_pds_envs_exit_process(cycle);
 }

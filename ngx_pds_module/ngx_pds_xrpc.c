@@ -18,6 +18,8 @@ static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_account_methods,
     ngx_pds_session_methods,
     ngx_pds_identity_methods,
+    ngx_pds_sync_methods,
+    ngx_pds_proxy_methods,
     NULL
 };
 
@@ -115,6 +117,11 @@ ngx_pds_xrpc_handler(ngx_http_request_t *r)
     }
 
     if (m == NULL) {
+        rc = ngx_pds_proxy_unknown(r, &nsid);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         ngx_http_discard_request_body(r);
         return ngx_pds_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
                                   "MethodNotImplemented",
