@@ -176,6 +176,7 @@ struct ngx_pds_ctx_s {
     ngx_int_t                 sent_rc;       /* see ngx_pds_fail() */
     unsigned                  rtxn_cleanup:1;
     unsigned                  waiting:1;     /* a task or subrequest runs */
+    void                     *job;           /* ngx_pds_txn_post() */
 };
 
 
@@ -215,8 +216,12 @@ extern const ngx_pds_method_t  ngx_pds_sync_methods[];
 ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);
 void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
-/* called on the event loop after a write transaction that added events */
-void ngx_pds_sync_notify(ngx_pds_srv_conf_t *pscf, uint64_t last_seq);
+/*
+ * Called on the event loop, in the writing request, after every committed
+ * write transaction (it may have added events): wakes firehose subscribers
+ * in all workers and schedules relay notification (requestCrawl).
+ */
+void ngx_pds_sync_notify(ngx_pds_ctx_t *ctx);
 
 /* ngx_pds_proxy.c: AppView / chat proxy, preferences, getServiceAuth */
 extern const ngx_pds_method_t  ngx_pds_proxy_methods[];

@@ -32,6 +32,6 @@ ngx_pds_sync_exit_process(ngx_cycle_t *cycle)
 
 
 void
-ngx_pds_sync_notify(ngx_pds_srv_conf_t *pscf, uint64_t last_seq)
+ngx_pds_sync_notify(ngx_pds_ctx_t *ctx)
 {
 }

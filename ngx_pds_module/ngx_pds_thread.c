@@ -133,6 +133,7 @@ typedef struct {
     void                *data;
     pds_store_t         *store;
     int                 *result;
+    ngx_pds_resume_pt    done;
 } ngx_pds_txn_job_t;
 
 
@@ -171,6 +172,20 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
 }
 
 
+/* after a write: wake the firehose, then the handler's next step */
+static ngx_int_t
+ngx_pds_txn_done(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_txn_job_t  *job = ctx->job;
+
+    if (*job->result == 0) {
+        ngx_pds_sync_notify(ctx);
+    }
+
+    return job->done(ctx);
+}
+
+
 /*
  * Runs fn(store, txn, data) in one LMDB write transaction in the thread
  * pool: committed when fn returns 0, aborted otherwise.  The outcome (0,
@@ -202,7 +217,10 @@ ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
     job->data = data;
     job->store = store;
     job->result = result;
+    job->done = done;
     *result = NGX_PDS_TXN_FAILED;
 
-    return ngx_pds_thread_post(ctx, ngx_pds_txn_work, job, done);
+    ctx->job = job;
+
+    return ngx_pds_thread_post(ctx, ngx_pds_txn_work, job, ngx_pds_txn_done);
 }
