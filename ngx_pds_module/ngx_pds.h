@@ -73,6 +73,7 @@ typedef struct {
     ngx_str_t                 thread_pool_name;
     ngx_thread_pool_t        *thread_pool;
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
+    void                     *writer;             /* per worker, lazily */
     pds_key_t                *rotation_key;       /* from plc_rotation_key */
     ngx_str_t                 rotation_did_key;   /* its did:key */
     ngx_str_t                 recovery_did_key;   /* PDS_RECOVERY_DID_KEY */
@@ -207,6 +208,7 @@ ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
 extern const ngx_pds_method_t  ngx_pds_account_methods[];
 extern const ngx_pds_method_t  ngx_pds_session_methods[];
 extern const ngx_pds_method_t  ngx_pds_identity_methods[];
+extern const ngx_pds_method_t  ngx_pds_repo_methods[];
 ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);
@@ -245,6 +247,11 @@ void ngx_pds_resume_handler(ngx_http_request_t *r);
 typedef int (*ngx_pds_txn_pt)(pds_store_t *store, MDB_txn *txn, void *data);
 ngx_int_t ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
     void *data, int *result, ngx_pds_resume_pt done);
+
+/* ngx_pds_writer.c: repository commits with group commit */
+struct pds_repo_write_s;
+ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, struct pds_repo_write_s *write,
+    ngx_pds_resume_pt done);
 
 /* ngx_pds_fetch.c */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"

@@ -18,6 +18,7 @@ static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_account_methods,
     ngx_pds_session_methods,
     ngx_pds_identity_methods,
+    ngx_pds_repo_methods,
     ngx_pds_sync_methods,
     ngx_pds_proxy_methods,
     NULL

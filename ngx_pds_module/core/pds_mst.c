@@ -23,6 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The one-shot SHA256() of OpenSSL 3 fetches the digest on every call,
+ * several times the cost of hashing a key; the low-level calls do not.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED  1
 #include <openssl/sha.h>
 
 #include "pds_cbor.h"
@@ -100,6 +105,17 @@ typedef struct {
 static int mst_load(pds_mst_t *t, mst_node_t *node, int layer);
 
 
+static void
+mst_sha256(const void *p, size_t n, uint8_t *digest)
+{
+    SHA256_CTX  c;
+
+    SHA256_Init(&c);
+    SHA256_Update(&c, p, n);
+    SHA256_Final(digest, &c);
+}
+
+
 /* keys */
 
 int
@@ -109,7 +125,7 @@ pds_mst_key_layer(const char *key, size_t len)
     size_t   i;
     uint8_t  b, digest[SHA256_DIGEST_LENGTH];
 
-    SHA256((const uint8_t *) key, len, digest);
+    mst_sha256(key, len, digest);
 
     layer = 0;
 
@@ -129,13 +145,16 @@ pds_mst_key_layer(const char *key, size_t len)
 }
 
 
-static int
-mst_key_char(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '_' || c == '~' || c == '-'
-           || c == ':' || c == '.';
-}
+/* the bytes allowed in a collection or record key: A-Za-z0-9 . - _ ~ : */
+static const uint32_t  mst_key_chars[8] = {
+    0x00000000,
+    0x07ff6000,     /* - . 0-9 : */
+    0x87fffffe,     /* A-Z _ */
+    0x47fffffe,     /* a-z ~ */
+    0, 0, 0, 0
+};
+
+#define mst_key_char(c)  (mst_key_chars[(c) >> 5] & (1U << ((c) & 0x1f)))
 
 
 static int
@@ -464,6 +483,8 @@ mst_rd_cid(mst_rd_t *r, pds_cid_t *cid, int nullable, int *has)
 {
     static const uint8_t  head[] = { 0xd8, 0x2a, 0x58, 0x25, 0x00 };
 
+    const uint8_t         *p;
+
     if (nullable && r->p < r->end && *r->p == 0xf6) {
         r->p++;
         *has = 0;
@@ -476,13 +497,21 @@ mst_rd_cid(mst_rd_t *r, pds_cid_t *cid, int nullable, int *has)
         return -1;
     }
 
-    r->p += sizeof(head);
+    /* CIDv1, dag-cbor or raw, sha2-256 of 32 bytes (see pds_cid.h) */
 
-    if (pds_cid_from_bytes(cid, r->p, PDS_CID_BIN_LEN) != 0) {
+    p = r->p + sizeof(head);
+
+    if (p[0] != 0x01
+        || (p[1] != PDS_CID_CODEC_DAG_CBOR && p[1] != PDS_CID_CODEC_RAW)
+        || p[2] != PDS_CID_HASH_SHA256 || p[3] != PDS_CID_DIGEST_LEN)
+    {
         return -1;
     }
 
-    r->p += PDS_CID_BIN_LEN;
+    cid->codec = p[1];
+    memcpy(cid->digest, p + 4, PDS_CID_DIGEST_LEN);
+
+    r->p = p + PDS_CID_BIN_LEN;
 
     if (has) {
         *has = 1;
@@ -776,13 +805,16 @@ mst_load(pds_mst_t *t, mst_node_t *node, int layer)
 #define mst_below(node)  ((node)->layer >= 0 ? (node)->layer - 1 : -1)
 
 
-/* the layer of a node without keys of its own is found below it */
+/*
+ * The layer of a node without keys of its own is found below it (a root
+ * like that is not canonical, but is read); -2 on error.
+ */
 static int
-mst_find_layer(pds_mst_t *t, mst_node_t *node)
+mst_find_layer(pds_mst_t *t, mst_node_t *node, int depth)
 {
     int  layer;
 
-    if (mst_load(t, node, -1) != 0) {
+    if (depth > 130 || mst_load(t, node, -1) != 0) {
         return -2;
     }
 
@@ -790,7 +822,7 @@ mst_find_layer(pds_mst_t *t, mst_node_t *node)
         return node->layer;
     }
 
-    layer = mst_find_layer(t, node->left);
+    layer = mst_find_layer(t, node->left, depth + 1);
     if (layer < -1) {
         return -2;
     }
@@ -972,7 +1004,7 @@ mst_prepare_put(pds_mst_t *t, const char *key, size_t len, int kl)
 
     node = t->root;
 
-    layer = mst_find_layer(t, node);
+    layer = mst_find_layer(t, node, 0);
     if (layer < -1) {
         return -1;
     }
@@ -1456,7 +1488,8 @@ mst_serialize(pds_mst_t *t, mst_node_t *node)
     r = &t->recs[t->nrecs++];
     r->off = off;
     r->len = t->buf.len - off;
-    pds_cid_of_cbor(&r->cid, t->buf.data + off, r->len);
+    r->cid.codec = PDS_CID_CODEC_DAG_CBOR;
+    mst_sha256(t->buf.data + off, r->len, r->cid.digest);
 
     node->cid = r->cid;
     node->dirty = 0;

@@ -89,6 +89,13 @@ int pds_mst_delete(pds_mst_t *t, const char *key, size_t len);
  * and fills diff (allocated from the tree's allocator) with the CIDs of
  * node blocks of the loaded tree that are no longer part of it.  The tree
  * stays usable: further writes and another commit may follow.
+ *
+ * "New" and "removed" are relative to the previous commit (or the load):
+ * writes that cancel out emit nothing and remove nothing.  emit and diff
+ * may be NULL.  A non-zero result of emit stops and is returned; the tree
+ * then no longer matches the store and should be dropped.  A write that
+ * fails on a missing or bad block leaves the tree as it was; after a
+ * failed allocation the tree refuses further use (-1).
  */
 int pds_mst_commit(pds_mst_t *t, pds_cid_t *root, pds_block_cb emit,
     void *ctx, pds_mst_diff_t *diff);
@@ -98,16 +105,28 @@ int pds_mst_commit(pds_mst_t *t, pds_cid_t *root, pds_block_cb emit,
  * node block needed to show that key is present with its value or absent,
  * and to invert the operation on it (the neighbouring nodes a deletion or
  * insertion merged or split), as the sync v1.1 firehose requires.  Each
- * block is given to emit once per call.
+ * block is given to emit once per call.  The union over the keys of a
+ * commit's ops is what the firehose must carry besides the new blocks: the
+ * path to the key's position and, where the key sits, the nearest nodes of
+ * the subtrees either side of it.  Fails (-1) while writes are not yet
+ * committed; emit's non-zero result is returned.
  */
 int pds_mst_proof(pds_mst_t *t, const char *key, size_t len,
     pds_block_cb emit, void *ctx);
 
-/* In-order walk over the leaves with key >= from (NULL: all). */
+/*
+ * In-order walk over the leaves with key >= from (NULL: all); a non-zero
+ * result of leaf stops the walk and is returned.
+ */
 int pds_mst_walk(pds_mst_t *t, const char *from, size_t from_len,
     pds_leaf_cb leaf, void *ctx);
 
-/* Every node block of the tree (for full CAR export), parents first. */
+/*
+ * Every node block of the tree (for full CAR export), parents first (depth
+ * first, in key order).  Subtrees not loaded are read from the source and
+ * passed on as they are, without being decoded into the tree.  Fails (-1)
+ * while writes are not yet committed.
+ */
 int pds_mst_nodes(pds_mst_t *t, pds_block_cb emit, void *ctx);
 
 #endif /* PDS_MST_H */

@@ -97,7 +97,7 @@ typedef struct {
 } pds_repo_op_t;
 
 
-typedef struct {
+typedef struct pds_repo_write_s {
     uint64_t            uid;
     const pds_key_t    *key;            /* the repo's signing key */
     pds_repo_op_t      *ops;

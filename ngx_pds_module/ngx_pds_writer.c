@@ -1,0 +1,287 @@
+/*
+ * ngx_pds_module: repository writes with group commit.
+ *
+ * Each worker keeps, per tenant, a queue of write requests (each one
+ * commit: pds_repo_write_t).  When no batch is running, everything queued
+ * is handed to one thread-pool task that applies it in ONE LMDB write
+ * transaction (one fsync for the whole batch, each request its own signed
+ * commit and event: pds_repo_write_batch).  Requests that arrive while a
+ * batch runs wait for the next one.  On the event loop each request then
+ * resumes in its own handler, and the firehose is woken once per batch.
+ *
+ * A request in a batch is "blocked" (r->main->blocked), so a client that
+ * goes away cannot free what the thread still uses.
+ */
+
+#include "ngx_pds.h"
+
+#include "pds_repo.h"
+
+
+#define NGX_PDS_BATCH_MAX  64
+
+
+typedef struct ngx_pds_writer_s  ngx_pds_writer_t;
+
+typedef struct {
+    ngx_queue_t              queue;
+    ngx_pds_ctx_t           *ctx;
+    pds_repo_write_t        *write;
+} ngx_pds_write_item_t;
+
+
+typedef struct {
+    ngx_pds_writer_t        *writer;
+    ngx_pool_t              *pool;
+    ngx_uint_t               n;
+    ngx_pds_write_item_t    *items[NGX_PDS_BATCH_MAX];
+    pds_repo_write_t         writes[NGX_PDS_BATCH_MAX];
+    int                      rc;
+} ngx_pds_batch_t;
+
+
+struct ngx_pds_writer_s {
+    ngx_queue_t              pending;
+    ngx_uint_t               running;
+    ngx_pds_srv_conf_t      *conf;
+    ngx_log_t               *log;
+};
+
+
+static ngx_int_t ngx_pds_writer_start(ngx_pds_writer_t *w);
+static void ngx_pds_writer_fail(ngx_pds_write_item_t *it);
+
+
+static ngx_pds_writer_t *
+ngx_pds_writer_get(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_writer_t  *w;
+
+    if (ctx->conf->writer) {
+        return ctx->conf->writer;
+    }
+
+    /* once per worker and tenant, for the worker's lifetime */
+    w = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_pds_writer_t));
+    if (w == NULL) {
+        return NULL;
+    }
+
+    ngx_queue_init(&w->pending);
+    w->conf = ctx->conf;
+    w->log = ngx_cycle->log;
+
+    ctx->conf->writer = w;
+
+    return w;
+}
+
+
+static void
+ngx_pds_batch_work(void *data, ngx_log_t *log)
+{
+    ngx_pds_batch_t  *b = data;
+
+    b->rc = pds_repo_write_batch(b->writer->conf->env->store, b->writes,
+                                 b->n);
+
+    if (b->rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pds: a batch of %ui writes failed to commit",
+                      b->n);
+    }
+}
+
+
+static void
+ngx_pds_batch_done(ngx_event_t *ev)
+{
+    ngx_uint_t            i;
+    ngx_pds_ctx_t        *ctx, *first;
+    ngx_pds_batch_t      *b = ev->data;
+    ngx_pds_writer_t     *w = b->writer;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+
+    first = NULL;
+
+    for (i = 0; i < b->n; i++) {
+        ctx = b->items[i]->ctx;
+        r = ctx->request;
+
+        /* the results back into the request's own copy */
+        *b->items[i]->write = b->writes[i];
+
+        r->main->blocked--;
+        r->aio = 0;
+        ctx->waiting = 0;
+
+        if (first == NULL && b->writes[i].status == PDS_REPO_OK) {
+            first = ctx;
+        }
+    }
+
+    if (first) {
+        ngx_pds_sync_notify(first);
+    }
+
+    for (i = 0; i < b->n; i++) {
+        r = b->items[i]->ctx->request;
+        c = r->connection;
+
+        ngx_http_set_log_request(c->log, r);
+        r->write_event_handler(r);
+        ngx_http_run_posted_requests(c);
+    }
+
+    ngx_destroy_pool(b->pool);
+
+    w->running = 0;
+
+    if (!ngx_queue_empty(&w->pending) && ngx_pds_writer_start(w) != NGX_OK) {
+        ngx_queue_t  *q;
+
+        while (!ngx_queue_empty(&w->pending)) {
+            q = ngx_queue_head(&w->pending);
+            ngx_queue_remove(q);
+            ngx_pds_writer_fail(ngx_queue_data(q, ngx_pds_write_item_t,
+                                               queue));
+        }
+    }
+}
+
+
+static void
+ngx_pds_writer_fail(ngx_pds_write_item_t *it)
+{
+    ngx_pds_ctx_t       *ctx = it->ctx;
+    ngx_http_request_t  *r = ctx->request;
+
+    it->write->status = PDS_REPO_EBUSY;
+
+    r->main->blocked--;
+    r->aio = 0;
+    ctx->waiting = 0;
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+/* takes up to NGX_PDS_BATCH_MAX queued writes into one thread task */
+static ngx_int_t
+ngx_pds_writer_start(ngx_pds_writer_t *w)
+{
+    ngx_uint_t             n;
+    ngx_pool_t            *pool;
+    ngx_queue_t           *q;
+    ngx_pds_batch_t       *b;
+    ngx_thread_task_t     *task;
+
+    pool = ngx_create_pool(1024, w->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    task = ngx_thread_task_alloc(pool, sizeof(ngx_pds_batch_t));
+    if (task == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    b = task->ctx;
+    b->writer = w;
+    b->pool = pool;
+
+    n = 0;
+    for (q = ngx_queue_head(&w->pending);
+         q != ngx_queue_sentinel(&w->pending) && n < NGX_PDS_BATCH_MAX;
+         q = ngx_queue_next(q))
+    {
+        b->items[n] = ngx_queue_data(q, ngx_pds_write_item_t, queue);
+        b->writes[n] = *b->items[n]->write;
+        n++;
+    }
+
+    b->n = n;
+
+    task->handler = ngx_pds_batch_work;
+    task->event.data = b;
+    task->event.handler = ngx_pds_batch_done;
+
+    if (ngx_thread_task_post(w->conf->thread_pool, task) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /* posted: now they leave the queue */
+    for (n = 0; n < b->n; n++) {
+        ngx_queue_remove(&b->items[n]->queue);
+    }
+
+    w->running = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "pds writer: batch of %ui", b->n);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues one commit for the repo; the request resumes in done with the
+ * results in *write.  Returns NGX_DONE (or an error status).
+ */
+ngx_int_t
+ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
+    ngx_pds_resume_pt done)
+{
+    ngx_pds_writer_t      *w;
+    ngx_pds_write_item_t  *it;
+    ngx_http_request_t    *r = ctx->request;
+
+    if (ngx_pds_store(r, ctx->conf) == NULL) {
+        return ngx_pds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "NotEnoughResources",
+                                  "Storage is not available");
+    }
+
+    ngx_pds_read_done(ctx);
+
+    w = ngx_pds_writer_get(ctx);
+    it = ngx_palloc(r->pool, sizeof(ngx_pds_write_item_t));
+    if (w == NULL || it == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    it->ctx = ctx;
+    it->write = write;
+
+    ctx->resume = done;
+    ctx->waiting = 1;
+    r->write_event_handler = ngx_pds_resume_handler;
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->main->count++;
+
+    ngx_queue_insert_tail(&w->pending, &it->queue);
+
+    if (!w->running && ngx_pds_writer_start(w) != NGX_OK) {
+        /* nothing else can be queued while no batch runs */
+        ngx_queue_remove(&it->queue);
+
+        r->main->blocked--;
+        r->aio = 0;
+        r->main->count--;
+        ctx->waiting = 0;
+        ctx->resume = NULL;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return ngx_pds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "NotEnoughResources",
+                                  "The server is too busy right now");
+    }
+
+    return NGX_DONE;
+}
