@@ -22,6 +22,8 @@
 #include "pds_store.h"
 #include "pds_account.h"
 #include "pds_keys.h"
+#include "pds_blob.h"
+#include "pds_repo.h"
 
 
 #define NGX_PDS_VERSION  "0.1.0"
@@ -249,9 +251,29 @@ ngx_int_t ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
     void *data, int *result, ngx_pds_resume_pt done);
 
 /* ngx_pds_writer.c: repository commits with group commit */
-struct pds_repo_write_s;
-ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, struct pds_repo_write_s *write,
-    ngx_pds_resume_pt done);
+typedef void (*ngx_pds_after_pt)(void *data, pds_repo_write_t *w,
+    ngx_uint_t committed, ngx_log_t *log);
+ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
+    ngx_pds_after_pt after, void *after_data, ngx_pds_resume_pt done);
+
+/* ngx_pds_blob.c */
+extern const ngx_pds_method_t  ngx_pds_blob_methods[];
+
+typedef struct {
+    pds_cid_t               **blobs;         /* per op: its blob refs */
+    size_t                   *nblobs;
+    pds_blob_gone_t           gone;
+    ngx_pds_srv_conf_t       *conf;
+    ngx_pool_t               *pool;
+    ngx_uint_t                missing;
+} ngx_pds_blob_ops_t;
+
+ngx_int_t ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record,
+    pds_cid_t **cids, size_t *n);
+int ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
+    pds_repo_write_t *w, ngx_pds_blob_ops_t *ops);
+void ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
+    ngx_log_t *log);
 
 /* ngx_pds_fetch.c */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"

@@ -76,7 +76,32 @@ typedef struct {
     ngx_pds_rec_t       *recs;
     ngx_uint_t           nops;
     ngx_uint_t           kind;               /* which method */
+    ngx_pds_blob_ops_t   blobs;
 } ngx_pds_wstate_t;
+
+
+/* in the commit's transaction: blob references follow the records */
+static int
+ngx_pds_repo_hook(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *w,
+    void *data)
+{
+    return ngx_pds_blob_commit_refs(store, txn, w, data);
+}
+
+
+static void
+ngx_pds_repo_after(void *data, pds_repo_write_t *w, ngx_uint_t committed,
+    ngx_log_t *log)
+{
+    ngx_pds_blob_ops_t  *ops = data;
+
+    if (committed) {
+        ngx_pds_blob_after_commit(ops, w->uid, log);
+
+    } else {
+        pds_blob_gone_free(&ops->gone);
+    }
+}
 
 
 static pds_tid_gen_t  ngx_pds_rkey_gen;
@@ -226,7 +251,8 @@ ngx_pds_validate_record(ngx_pds_ctx_t *ctx, json_t *record,
 static ngx_int_t
 ngx_pds_prepare_record(ngx_pds_ctx_t *ctx, pds_repo_op_t *op,
     ngx_pds_rec_t *rec, json_t *record, json_t *collection, json_t *rkey,
-    json_t *validate, ngx_uint_t rkey_required)
+    json_t *validate, ngx_uint_t rkey_required, pds_cid_t **blobs,
+    size_t *nblobs)
 {
     json_t       *type;
     const char   *err, *c;
@@ -319,6 +345,12 @@ ngx_pds_prepare_record(ngx_pds_ctx_t *ctx, pds_repo_op_t *op,
     op->record_len = buf.len;
     pds_cid_of_cbor(&rec->cid, buf.data, buf.len);
 
+    if (ngx_pds_blob_refs(ctx->request->pool, record, blobs, nblobs)
+        != NGX_OK)
+    {
+        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
+    }
+
     return NGX_OK;
 }
 
@@ -354,6 +386,18 @@ ngx_pds_prepare_common(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st,
     st->nops = nops;
     st->write.ops = st->ops;
     st->write.nops = nops;
+
+    st->blobs.blobs = ngx_pcalloc(ctx->request->pool,
+                                  nops * sizeof(pds_cid_t *));
+    st->blobs.nblobs = ngx_pcalloc(ctx->request->pool, nops * sizeof(size_t));
+    if (st->blobs.blobs == NULL || st->blobs.nblobs == NULL) {
+        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
+    }
+
+    st->blobs.conf = ctx->conf;
+    st->blobs.pool = ctx->request->pool;
+    st->write.hook = ngx_pds_repo_hook;
+    st->write.hook_data = &st->blobs;
 
     swap = json_object_get(ctx->body, "swapCommit");
 
@@ -422,6 +466,13 @@ ngx_pds_write_failed(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st)
         ngx_pds_bad_request(ctx, NULL, "Could not find record: %s%s", uri,
                             "");
         return ctx->sent_rc;
+
+    case PDS_REPO_EHOOK:
+        if (st->blobs.missing) {
+            ngx_pds_bad_request(ctx, "BlobNotFound", "%s%s", w->error, "");
+            return ctx->sent_rc;
+        }
+        /* fall through */
 
     case PDS_REPO_EINVAL:
     case PDS_REPO_ETOOBIG:
@@ -550,7 +601,8 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, ngx_uint_t kind)
                                json_object_get(ctx->body, "collection"),
                                json_object_get(ctx->body, "rkey"),
                                json_object_get(ctx->body, "validate"),
-                               kind != 1)
+                               kind != 1, &st->blobs.blobs[0],
+                               &st->blobs.nblobs[0])
         != NGX_OK)
     {
         return ctx->sent_rc;
@@ -596,7 +648,8 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, ngx_uint_t kind)
         }
     }
 
-    return ngx_pds_write(ctx, &st->write, ngx_pds_single_written);
+    return ngx_pds_write(ctx, &st->write, ngx_pds_repo_after, &st->blobs,
+                         ngx_pds_single_written);
 }
 
 
@@ -758,7 +811,9 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
                                    json_object_get(item, "collection"),
                                    json_object_get(item, "rkey"),
                                    validate,
-                                   op->action != PDS_REPO_CREATE)
+                                   op->action != PDS_REPO_CREATE,
+                                   &st->blobs.blobs[i],
+                                   &st->blobs.nblobs[i])
             != NGX_OK)
         {
             return ctx->sent_rc;
@@ -771,7 +826,8 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
         }
     }
 
-    return ngx_pds_write(ctx, &st->write, ngx_pds_apply_written);
+    return ngx_pds_write(ctx, &st->write, ngx_pds_repo_after, &st->blobs,
+                         ngx_pds_apply_written);
 }
 
 

@@ -27,6 +27,8 @@ typedef struct {
     ngx_queue_t              queue;
     ngx_pds_ctx_t           *ctx;
     pds_repo_write_t        *write;
+    ngx_pds_after_pt         after;
+    void                    *after_data;
 } ngx_pds_write_item_t;
 
 
@@ -80,6 +82,7 @@ ngx_pds_writer_get(ngx_pds_ctx_t *ctx)
 static void
 ngx_pds_batch_work(void *data, ngx_log_t *log)
 {
+    ngx_uint_t        i;
     ngx_pds_batch_t  *b = data;
 
     b->rc = pds_repo_write_batch(b->writer->conf->env->store, b->writes,
@@ -89,6 +92,16 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pds: a batch of %ui writes failed to commit",
                       b->n);
+    }
+
+    /* what must follow a durable commit (e.g. removing blob files) */
+    for (i = 0; i < b->n; i++) {
+        if (b->items[i]->after) {
+            b->items[i]->after(b->items[i]->after_data, &b->writes[i],
+                               b->rc == 0
+                               && b->writes[i].status == PDS_REPO_OK,
+                               log);
+        }
     }
 }
 
@@ -230,11 +243,12 @@ ngx_pds_writer_start(ngx_pds_writer_t *w)
 
 /*
  * Queues one commit for the repo; the request resumes in done with the
- * results in *write.  Returns NGX_DONE (or an error status).
+ * results in *write.  after (may be NULL) runs in the thread pool once the
+ * batch is committed or not.  Returns NGX_DONE (or an error status).
  */
 ngx_int_t
 ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
-    ngx_pds_resume_pt done)
+    ngx_pds_after_pt after, void *after_data, ngx_pds_resume_pt done)
 {
     ngx_pds_writer_t      *w;
     ngx_pds_write_item_t  *it;
@@ -256,6 +270,8 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
 
     it->ctx = ctx;
     it->write = write;
+    it->after = after;
+    it->after_data = after_data;
 
     ctx->resume = done;
     ctx->waiting = 1;

@@ -19,6 +19,7 @@ static const ngx_pds_method_t *ngx_pds_method_lists[] = {
     ngx_pds_session_methods,
     ngx_pds_identity_methods,
     ngx_pds_repo_methods,
+    ngx_pds_blob_methods,
     ngx_pds_sync_methods,
     ngx_pds_proxy_methods,
     NULL
@@ -85,6 +86,7 @@ ngx_int_t
 ngx_pds_xrpc_handler(ngx_http_request_t *r)
 {
     u_char               *p, *last, low[320];
+    size_t                limit;
     ngx_int_t             rc;
     ngx_str_t             nsid;
     ngx_uint_t            key;
@@ -175,18 +177,26 @@ ngx_pds_xrpc_handler(ngx_http_request_t *r)
         return ngx_pds_xrpc_run(r, ctx);
     }
 
-    if (m->input == NGX_PDS_IN_JSON) {
-        if (r->headers_in.content_length_n > (off_t) (m->max_body
-                                                      ? m->max_body
-                                                      : NGX_PDS_JSON_LIMIT))
-        {
-            ngx_http_discard_request_body(r);
-            return ngx_pds_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                      "PayloadTooLarge",
-                                      "request entity too large");
-        }
+    limit = m->max_body ? m->max_body
+                        : (m->input == NGX_PDS_IN_RAW
+                           ? ctx->conf->blob_upload_limit
+                           : NGX_PDS_JSON_LIMIT);
 
+    if (r->headers_in.content_length_n > (off_t) limit) {
+        ngx_http_discard_request_body(r);
+        return ngx_pds_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "PayloadTooLarge",
+                                  "request entity too large");
+    }
+
+    if (m->input == NGX_PDS_IN_JSON) {
         r->request_body_in_single_buf = 1;
+
+    } else {
+        /* raw bodies (blobs) go to a file, never whole into memory */
+        r->request_body_in_file_only = 1;
+        r->request_body_in_persistent_file = 1;
+        r->request_body_in_clean_file = 1;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_pds_xrpc_body_handler);

@@ -171,6 +171,8 @@ pds_repo_strerror(int status)
         return "repository tree error";
     case PDS_REPO_EBUSY:
         return "transaction failed";
+    case PDS_REPO_EHOOK:
+        return "refused";
     default:
         return "unknown error";
     }
@@ -1491,6 +1493,10 @@ pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
         }
 
         rc = pds_repo_apply(store, txn, &reqs[i], &a);
+
+        if (rc == PDS_REPO_OK && reqs[i].hook) {
+            rc = reqs[i].hook(store, txn, &reqs[i], reqs[i].hook_data);
+        }
 
         if (rc == PDS_REPO_OK) {
             rc = mdb_txn_commit(txn);

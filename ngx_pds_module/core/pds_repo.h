@@ -57,6 +57,7 @@
 #define PDS_REPO_ECRYPTO        -10     /* signing failed */
 #define PDS_REPO_EMST           -11     /* MST error (missing/bad block) */
 #define PDS_REPO_EBUSY          -12     /* batch not run (txn failed) */
+#define PDS_REPO_EHOOK          -13     /* refused by the request's hook */
 
 /* op actions */
 #define PDS_REPO_CREATE           1
@@ -115,6 +116,16 @@ typedef struct pds_repo_write_s {
     pds_cid_t           prev_commit;    /* the root before (and on ESWAP) */
     uint64_t            seq;            /* the #commit event */
     char                error[96];
+
+    /*
+     * Called in the request's own (child) transaction once its commit is
+     * written (not for unchanged writes), to change other tables with it
+     * (blob references); a non-zero return (a PDS_REPO_E* code, with a
+     * message in error) undoes just this request.
+     */
+    int               (*hook)(pds_store_t *store, MDB_txn *txn,
+                              struct pds_repo_write_s *w, void *data);
+    void               *hook_data;
 } pds_repo_write_t;
 
 

@@ -137,6 +137,43 @@ async function main() {
   } while (cursor)
   is(rev.join(','), [...seen].reverse().join(','), 'reverse pages give the same records in ascending order')
 
+  // an image: upload, post with it, fetch it back, delete the post
+  const bytes = new Uint8Array(200 * 1024)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 251
+  const up = await alice.uploadBlob(bytes, { encoding: 'image/png' })
+  const blob = up.data.blob
+  is(blob.mimeType, 'image/png', 'uploadBlob: mime type')
+  is(blob.size, bytes.length, 'uploadBlob: size')
+  ok(blob.ref.toString().startsWith('bafkrei'), 'uploadBlob: a raw CID')
+  const withImage = await alice.post({
+    text: 'with a picture',
+    embed: { $type: 'app.bsky.embed.images', images: [{ alt: 'pattern', image: blob }] },
+    createdAt: new Date().toISOString(),
+  })
+  ok(withImage.uri, 'post with an image')
+  const res = await fetch(`${service}/xrpc/com.atproto.sync.getBlob?did=${did}&cid=${blob.ref.toString()}`)
+  is(res.status, 200, 'getBlob')
+  const body = new Uint8Array(await res.arrayBuffer())
+  ok(body.length === bytes.length && body.every((v, i) => v === bytes[i]), 'getBlob returns the bytes')
+  is(res.headers.get('content-type'), 'image/png', 'getBlob content type')
+  is(res.headers.get('x-content-type-options'), 'nosniff', 'getBlob nosniff')
+  is(res.headers.get('content-security-policy'), "default-src 'none'; sandbox", 'getBlob CSP')
+  const range = await fetch(`${service}/xrpc/com.atproto.sync.getBlob?did=${did}&cid=${blob.ref.toString()}`, { headers: { range: 'bytes=10-19' } })
+  is(range.status, 206, 'getBlob serves ranges')
+  const part = new Uint8Array(await range.arrayBuffer())
+  ok(part.length === 10 && part.every((v, i) => v === bytes[10 + i]), '... the right bytes')
+
+  // a record pointing at a blob that was never uploaded
+  err = null
+  try {
+    await alice.post({ text: 'x', embed: { $type: 'app.bsky.embed.images', images: [{ alt: '', image: { $type: 'blob', ref: { $link: 'bafkreidpbo4egjykinbnddutgohg7q66zwn4lpw4xapeyqlc6dnhfqjbca' }, mimeType: 'image/png', size: 5 } }] }, createdAt: new Date().toISOString() })
+  } catch (e) { err = e }
+  is(err?.error, 'BlobNotFound', 'a reference to a missing blob is refused')
+
+  await alice.deletePost(withImage.uri)
+  const gone = await fetch(`${service}/xrpc/com.atproto.sync.getBlob?did=${did}&cid=${blob.ref.toString()}`)
+  is(gone.status, 400, 'the blob goes with its last record')
+
   const desc = await alice.com.atproto.repo.describeRepo({ repo: did })
   ok(desc.data.collections.includes('app.bsky.feed.like') && desc.data.collections.includes('app.bsky.actor.profile'), 'describeRepo lists the collections')
 

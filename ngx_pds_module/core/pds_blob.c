@@ -1,0 +1,562 @@
+/*
+ * ngx_pds_module core: blob bookkeeping (see pds_blob.h).
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pds_blob.h"
+#include "pds_row.h"
+
+
+#define PDS_BLOB_KEY_MAX  511
+
+
+typedef struct {
+    uint8_t   data[PDS_BLOB_KEY_MAX];
+    size_t    len;
+} pds_bkey_t;
+
+
+static int
+pds_bkey(pds_bkey_t *k, char tag, uint64_t uid, const pds_cid_t *cid,
+    const char *path, size_t plen, int cid_after_path)
+{
+    size_t  need;
+
+    need = (tag ? 1 : 0) + PDS_UID_LEN + PDS_CID_BIN_LEN
+           + (path ? plen + 1 : 0);
+
+    if (need > PDS_BLOB_KEY_MAX) {
+        return -1;
+    }
+
+    k->len = 0;
+
+    if (tag) {
+        k->data[k->len++] = (uint8_t) tag;
+    }
+
+    pds_store_put_u64(k->data + k->len, uid);
+    k->len += PDS_UID_LEN;
+
+    if (cid_after_path) {
+        if (path) {
+            memcpy(k->data + k->len, path, plen);
+            k->len += plen;
+            k->data[k->len++] = 0;
+        }
+        if (cid) {
+            k->len += pds_cid_to_bytes(cid, k->data + k->len);
+        }
+
+    } else {
+        if (cid) {
+            k->len += pds_cid_to_bytes(cid, k->data + k->len);
+        }
+        if (path) {
+            memcpy(k->data + k->len, path, plen);
+            k->len += plen;
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+pds_blob_path(char *out, size_t cap, uint64_t uid, const pds_cid_t *cid)
+{
+    int   n;
+    char  s[PDS_CID_STR_SIZE];
+
+    pds_cid_format(cid, s);
+    n = snprintf(out, cap, "%016llx/%s", (unsigned long long) uid, s);
+
+    return (n < 0 || (size_t) n >= cap) ? 0 : (size_t) n;
+}
+
+
+static int
+pds_blob_put_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k,
+    const pds_blob_t *b)
+{
+    pds_row_t  row;
+
+    row.n = 0;
+    pds_row_str(&row, "mimeType", b->mime);
+    pds_row_int(&row, "size", (int64_t) b->size);
+    pds_row_int(&row, "createdAt", b->created);
+    pds_row_bool(&row, "temp", b->temp);
+
+    return pds_row_put(txn, s->db_blobs, k->data, k->len, &row);
+}
+
+
+static int
+pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
+{
+    int           rc;
+    const char   *mime;
+    pds_cbor_t   *row;
+    pds_alloc_t   a;
+    pds_arena_t  *arena;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return ENOMEM;
+    }
+
+    a = pds_arena_allocator(arena);
+
+    rc = pds_row_get(txn, s->db_blobs, k->data, k->len, &a, &row);
+
+    if (rc == 0) {
+        mime = pds_row_get_str(row, "mimeType");
+        snprintf(b->mime, sizeof(b->mime), "%s", mime ? mime : "");
+        b->size = (uint64_t) pds_row_get_int(row, "size", 0);
+        b->created = pds_row_get_int(row, "createdAt", 0);
+        b->temp = pds_row_get_bool(row, "temp");
+    }
+
+    pds_arena_destroy(arena);
+
+    return rc;
+}
+
+
+int
+pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid, const char *mime, uint64_t size, int64_t now)
+{
+    int         rc;
+    pds_bkey_t  k;
+    pds_blob_t  b;
+
+    pds_bkey(&k, 0, uid, cid, NULL, 0, 0);
+
+    rc = pds_blob_get_row(s, txn, &k, &b);
+
+    if (rc == 0 && !b.temp) {
+        return 0;                       /* already permanent: keep it */
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    snprintf(b.mime, sizeof(b.mime), "%s", mime);
+    b.size = size;
+    b.created = now;
+    b.temp = 1;
+
+    return pds_blob_put_row(s, txn, &k, &b);
+}
+
+
+int
+pds_blob_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid, pds_blob_t *blob)
+{
+    pds_bkey_t  k;
+
+    pds_bkey(&k, 0, uid, cid, NULL, 0, 0);
+
+    return pds_blob_get_row(s, txn, &k, blob);
+}
+
+
+static int
+pds_blob_gone_add(pds_blob_gone_t *gone, const pds_cid_t *cid)
+{
+    pds_cid_t  *more;
+
+    if (gone == NULL) {
+        return 0;
+    }
+
+    if (gone->n == gone->cap) {
+        gone->cap = gone->cap ? gone->cap * 2 : 8;
+        more = realloc(gone->cids, gone->cap * sizeof(pds_cid_t));
+        if (more == NULL) {
+            return ENOMEM;
+        }
+        gone->cids = more;
+    }
+
+    gone->cids[gone->n++] = *cid;
+
+    return 0;
+}
+
+
+void
+pds_blob_gone_free(pds_blob_gone_t *gone)
+{
+    free(gone->cids);
+    gone->cids = NULL;
+    gone->n = 0;
+    gone->cap = 0;
+}
+
+
+/* 1 if some record still references the blob */
+static int
+pds_blob_referenced(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid)
+{
+    int          rc;
+    MDB_val      key, val;
+    pds_bkey_t   k;
+    MDB_cursor  *cur;
+
+    pds_bkey(&k, 'r', uid, cid, NULL, 0, 0);
+
+    if (mdb_cursor_open(txn, s->db_blob_refs, &cur) != 0) {
+        return 1;                       /* when in doubt, keep it */
+    }
+
+    key.mv_data = k.data;
+    key.mv_size = k.len;
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    rc = (rc == 0 && key.mv_size >= k.len
+          && memcmp(key.mv_data, k.data, k.len) == 0);
+
+    mdb_cursor_close(cur);
+
+    return rc;
+}
+
+
+static int
+pds_blob_drop(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid, pds_blob_gone_t *gone)
+{
+    int         rc;
+    MDB_val     key;
+    pds_bkey_t  k;
+
+    pds_bkey(&k, 0, uid, cid, NULL, 0, 0);
+
+    key.mv_data = k.data;
+    key.mv_size = k.len;
+
+    rc = mdb_del(txn, s->db_blobs, &key, NULL);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return pds_blob_gone_add(gone, cid);
+}
+
+
+int
+pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const char *path, size_t path_len, const pds_cid_t *cids, size_t n,
+    pds_blob_gone_t *gone, const pds_cid_t **missing)
+{
+    int          rc;
+    size_t       i, j, nold, cap;
+    MDB_val      key, val;
+    pds_bkey_t   k, prefix;
+    pds_blob_t   b;
+    pds_cid_t   *old, *more;
+    MDB_cursor  *cur;
+
+    *missing = NULL;
+
+    /* the blobs the record referenced so far */
+
+    if (pds_bkey(&prefix, 'p', uid, NULL, path, path_len, 1) != 0) {
+        return EINVAL;
+    }
+
+    rc = mdb_cursor_open(txn, s->db_blob_refs, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    old = NULL;
+    nold = 0;
+    cap = 0;
+
+    key.mv_data = prefix.data;
+    key.mv_size = prefix.len;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size != prefix.len + PDS_CID_BIN_LEN
+            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
+        {
+            break;
+        }
+
+        if (nold == cap) {
+            cap = cap ? cap * 2 : 4;
+            more = realloc(old, cap * sizeof(pds_cid_t));
+            if (more == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            old = more;
+        }
+
+        if (pds_cid_from_bytes(&old[nold], (uint8_t *) key.mv_data
+                               + prefix.len, PDS_CID_BIN_LEN) == 0)
+        {
+            nold++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(old);
+        return rc;
+    }
+
+    /* drop the old references */
+
+    for (i = 0; i < nold; i++) {
+        pds_bkey(&k, 'p', uid, &old[i], path, path_len, 1);
+        key.mv_data = k.data;
+        key.mv_size = k.len;
+        rc = mdb_del(txn, s->db_blob_refs, &key, NULL);
+
+        if (rc == 0) {
+            pds_bkey(&k, 'r', uid, &old[i], path, path_len, 0);
+            key.mv_data = k.data;
+            key.mv_size = k.len;
+            rc = mdb_del(txn, s->db_blob_refs, &key, NULL);
+        }
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            free(old);
+            return rc;
+        }
+    }
+
+    /* add the new ones: each must have been uploaded */
+
+    for (i = 0; i < n; i++) {
+        pds_bkey(&k, 0, uid, &cids[i], NULL, 0, 0);
+
+        rc = pds_blob_get_row(s, txn, &k, &b);
+        if (rc == MDB_NOTFOUND) {
+            *missing = &cids[i];
+            free(old);
+            return rc;
+        }
+
+        if (rc != 0) {
+            free(old);
+            return rc;
+        }
+
+        if (b.temp) {
+            b.temp = 0;
+            rc = pds_blob_put_row(s, txn, &k, &b);
+            if (rc != 0) {
+                free(old);
+                return rc;
+            }
+        }
+
+        val.mv_data = "";
+        val.mv_size = 0;
+
+        pds_bkey(&k, 'r', uid, &cids[i], path, path_len, 0);
+        key.mv_data = k.data;
+        key.mv_size = k.len;
+        rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
+
+        if (rc == 0) {
+            pds_bkey(&k, 'p', uid, &cids[i], path, path_len, 1);
+            key.mv_data = k.data;
+            key.mv_size = k.len;
+            rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
+        }
+
+        if (rc != 0) {
+            free(old);
+            return rc;
+        }
+    }
+
+    /* old blobs nothing references any more are deleted */
+
+    for (i = 0; i < nold; i++) {
+        for (j = 0; j < n; j++) {
+            if (pds_cid_equal(&old[i], &cids[j])) {
+                break;
+            }
+        }
+
+        if (j < n || pds_blob_referenced(s, txn, uid, &old[i])) {
+            continue;
+        }
+
+        rc = pds_blob_drop(s, txn, uid, &old[i], gone);
+        if (rc != 0) {
+            free(old);
+            return rc;
+        }
+    }
+
+    free(old);
+
+    return 0;
+}
+
+
+int
+pds_blob_collect(pds_store_t *s, MDB_txn *txn, uint64_t uid, int64_t before,
+    pds_blob_gone_t *gone)
+{
+    int          rc;
+    size_t       i, n, cap;
+    MDB_val      key, val;
+    pds_bkey_t   prefix;
+    pds_blob_t   b;
+    pds_cid_t   *list, *more;
+    MDB_cursor  *cur;
+
+    pds_bkey(&prefix, 0, uid, NULL, NULL, 0, 0);
+
+    rc = mdb_cursor_open(txn, s->db_blobs, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    list = NULL;
+    n = 0;
+    cap = 0;
+
+    key.mv_data = prefix.data;
+    key.mv_size = prefix.len;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        pds_bkey_t  k;
+
+        if (key.mv_size != prefix.len + PDS_CID_BIN_LEN
+            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
+        {
+            break;
+        }
+
+        memcpy(k.data, key.mv_data, key.mv_size);
+        k.len = key.mv_size;
+
+        if (pds_blob_get_row(s, txn, &k, &b) != 0
+            || !b.temp || b.created >= before)
+        {
+            continue;
+        }
+
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            more = realloc(list, cap * sizeof(pds_cid_t));
+            if (more == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            list = more;
+        }
+
+        if (pds_cid_from_bytes(&list[n], (uint8_t *) key.mv_data
+                               + prefix.len, PDS_CID_BIN_LEN) == 0)
+        {
+            n++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(list);
+        return rc;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        if (!pds_blob_referenced(s, txn, uid, &list[i])) {
+            rc = pds_blob_drop(s, txn, uid, &list[i], gone);
+        }
+    }
+
+    free(list);
+
+    return rc;
+}
+
+
+long
+pds_blob_list(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cursor, size_t limit, pds_blob_cb cb, void *ctx)
+{
+    int          rc;
+    long         n;
+    MDB_val      key, val;
+    pds_cid_t    cid;
+    pds_bkey_t   prefix, start;
+    MDB_cursor  *cur;
+
+    pds_bkey(&prefix, 0, uid, NULL, NULL, 0, 0);
+    pds_bkey(&start, 0, uid, cursor, NULL, 0, 0);
+
+    rc = mdb_cursor_open(txn, s->db_blobs, &cur);
+    if (rc != 0) {
+        return -1;
+    }
+
+    key.mv_data = start.data;
+    key.mv_size = start.len;
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && (size_t) n < limit;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size != prefix.len + PDS_CID_BIN_LEN
+            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
+        {
+            break;
+        }
+
+        if (cursor && key.mv_size == start.len
+            && memcmp(key.mv_data, start.data, start.len) == 0)
+        {
+            continue;                   /* strictly after the cursor */
+        }
+
+        if (pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix.len,
+                               PDS_CID_BIN_LEN)
+            != 0)
+        {
+            continue;
+        }
+
+        if (cb(ctx, &cid) != 0) {
+            break;
+        }
+
+        n++;
+    }
+
+    mdb_cursor_close(cur);
+
+    return n;
+}
