@@ -635,7 +635,30 @@ ngx_pds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_pds_loc_conf_t  *prev = parent;
     ngx_pds_loc_conf_t  *conf = child;
 
+    ngx_pds_srv_conf_t        *pscf;
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * The PDS enforces its own body limits (JSON per method, blobs by
+     * pds_blob_upload_limit) with XRPC errors; nginx's own limit must not
+     * be lower, or clients get an HTML 413 first.
+     */
+    pscf = ngx_http_conf_get_module_srv_conf(cf, ngx_pds_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (pscf->hostname.len && clcf->client_max_body_size != 0) {
+        off_t  need = (off_t) ngx_max(pscf->blob_upload_limit, 2000000) + 1;
+
+        if (clcf->client_max_body_size < need) {
+            clcf->client_max_body_size = need;
+        }
+    }
 
     return NGX_CONF_OK;
 }
