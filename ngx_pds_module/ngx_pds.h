@@ -59,6 +59,7 @@ typedef struct {
 
     ngx_array_t              *handle_domains;     /* ngx_str_t ".x.y" */
     ngx_flag_t                invite_required;
+    ngx_flag_t                rate_limits;
 
     ngx_str_t                 appview_url;
     ngx_str_t                 appview_did;
@@ -255,6 +256,10 @@ typedef void (*ngx_pds_after_pt)(void *data, pds_repo_write_t *w,
     ngx_uint_t committed, ngx_log_t *log);
 ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     ngx_pds_after_pt after, void *after_data, ngx_pds_resume_pt done);
+
+/* ngx_pds_ratelimit.c */
+ngx_int_t ngx_pds_ratelimit_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_pds_ratelimit(ngx_pds_ctx_t *ctx, ngx_uint_t points);
 
 /* ngx_pds_blob.c */
 extern const ngx_pds_method_t  ngx_pds_blob_methods[];

@@ -96,6 +96,10 @@ static ngx_command_t  ngx_pds_commands[] = {
       ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(invite_required), NULL },
 
+    { ngx_string("pds_rate_limits"), NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(rate_limits), NULL },
+
     { ngx_string("pds_appview_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_url), NULL },
 
@@ -211,6 +215,7 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
     pscf->map_size = NGX_CONF_UNSET_SIZE;
     pscf->handle_domains = NGX_CONF_UNSET_PTR;
     pscf->invite_required = NGX_CONF_UNSET;
+    pscf->rate_limits = NGX_CONF_UNSET;
     pscf->crawlers = NGX_CONF_UNSET_PTR;
     pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
 
@@ -429,6 +434,7 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->map_size, prev->map_size,
                               (size_t) 4 * 1024 * 1024 * 1024);
     ngx_conf_merge_value(conf->invite_required, prev->invite_required, 1);
+    ngx_conf_merge_value(conf->rate_limits, prev->rate_limits, 1);
     ngx_conf_merge_size_value(conf->blob_upload_limit,
                               prev->blob_upload_limit, 5 * 1024 * 1024);
     ngx_conf_merge_ptr_value(conf->crawlers, prev->crawlers, NULL);
@@ -693,6 +699,7 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
     ngx_pds_srv_conf_t          *pscf;
 
     if (ngx_pds_xrpc_init(cf) != NGX_OK
+        || ngx_pds_ratelimit_init_conf(cf) != NGX_OK
         || ngx_pds_sync_init_conf(cf) != NGX_OK)
     {
         return NGX_ERROR;

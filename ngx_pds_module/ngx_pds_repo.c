@@ -648,6 +648,12 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, ngx_uint_t kind)
         }
     }
 
+    if (ngx_pds_ratelimit(ctx, kind == 1 ? 3 : (kind == 2 ? 2 : 1))
+        != NGX_OK)
+    {
+        return ctx->sent_rc;
+    }
+
     return ngx_pds_write(ctx, &st->write, ngx_pds_repo_after, &st->blobs,
                          ngx_pds_single_written);
 }
@@ -737,6 +743,7 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
 {
     size_t             i, n;
     json_t            *writes, *item, *validate;
+    ngx_uint_t         points;
     const char        *type;
     pds_repo_op_t     *op;
     ngx_pds_wstate_t  *st;
@@ -824,6 +831,16 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
                                       "InvalidRequest", "A create or update "
                                       "write must have a \"value\"");
         }
+    }
+
+    points = 0;
+    for (i = 0; i < n; i++) {
+        points += (st->ops[i].action == PDS_REPO_CREATE) ? 3
+                  : (st->ops[i].action == PDS_REPO_UPDATE ? 2 : 1);
+    }
+
+    if (ngx_pds_ratelimit(ctx, points) != NGX_OK) {
+        return ctx->sent_rc;
     }
 
     return ngx_pds_write(ctx, &st->write, ngx_pds_repo_after, &st->blobs,
