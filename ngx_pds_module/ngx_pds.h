@@ -245,6 +245,8 @@ pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
     void *data, ngx_pds_resume_pt done);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
+ngx_int_t ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec,
+    ngx_pds_resume_pt done);
 
 #define NGX_PDS_TXN_FAILED  -1000
 typedef int (*ngx_pds_txn_pt)(pds_store_t *store, MDB_txn *txn, void *data);

@@ -16,6 +16,8 @@
 
 
 #define NGX_PDS_LOGIN_PASSWORD_MAX  512
+#define NGX_PDS_LOGIN_MIN_MSEC      350     /* as the reference: no timing
+                                               hints about accounts */
 #define NGX_PDS_REFRESH_GRACE       (2 * 60 * 60)
 
 
@@ -75,6 +77,8 @@ typedef struct {
     const char            *app_password_name;
     ngx_uint_t             privileged;
 
+    ngx_msec_t             started;          /* createSession only */
+
     /* tokens and their rows */
     const char            *scope;
     char                  *access_jwt;
@@ -88,11 +92,38 @@ typedef struct {
 
 
 static ngx_int_t
-ngx_pds_session_invalid_login(ngx_pds_ctx_t *ctx)
+ngx_pds_session_invalid_login_now(ngx_pds_ctx_t *ctx)
 {
     return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
                               "AuthenticationRequired",
                               "Invalid identifier or password");
+}
+
+
+/*
+ * A login answers after at least NGX_PDS_LOGIN_MIN_MSEC whatever the
+ * outcome (the reference pads the same way), waiting on a timer.
+ */
+static ngx_int_t
+ngx_pds_login_padded(ngx_pds_ctx_t *ctx, ngx_int_t (*answer)(ngx_pds_ctx_t *))
+{
+    ngx_msec_t        elapsed;
+    ngx_pds_login_t  *st = ctx->data;
+
+    elapsed = ngx_current_msec - st->started;
+
+    if (elapsed >= NGX_PDS_LOGIN_MIN_MSEC) {
+        return answer(ctx);
+    }
+
+    return ngx_pds_delay(ctx, NGX_PDS_LOGIN_MIN_MSEC - elapsed, answer);
+}
+
+
+static ngx_int_t
+ngx_pds_session_invalid_login(ngx_pds_ctx_t *ctx)
+{
+    return ngx_pds_login_padded(ctx, ngx_pds_session_invalid_login_now);
 }
 
 
@@ -196,6 +227,15 @@ ngx_pds_session_answer(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 /* ---- createSession ----------------------------------------------------- */
 
 
+static ngx_int_t
+ngx_pds_takedown_now(ngx_pds_ctx_t *ctx)
+{
+    return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
+                              "AccountTakedown",
+                              "Account has been taken down");
+}
+
+
 static void
 ngx_pds_login_work(void *data, ngx_log_t *log)
 {
@@ -256,6 +296,13 @@ ngx_pds_token_txn(pds_store_t *store, MDB_txn *txn, void *data)
 
 
 static ngx_int_t
+ngx_pds_session_answer_now(ngx_pds_ctx_t *ctx)
+{
+    return ngx_pds_session_answer(ctx, ctx->data);
+}
+
+
+static ngx_int_t
 ngx_pds_create_session_stored(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_login_t  *st = ctx->data;
@@ -264,6 +311,10 @@ ngx_pds_create_session_stored(ngx_pds_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "pds: storing a session failed: %d", st->result);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (st->started) {
+        return ngx_pds_login_padded(ctx, ngx_pds_session_answer_now);
     }
 
     return ngx_pds_session_answer(ctx, st);
@@ -281,9 +332,7 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
 
     if (st->account.takedown_ref) {
         if (!st->allow_takendown) {
-            return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
-                                      "AccountTakedown",
-                                      "Account has been taken down");
+            return ngx_pds_login_padded(ctx, ngx_pds_takedown_now);
         }
 
         st->scope = PDS_JWT_SCOPE_TAKENDOWN;
@@ -302,7 +351,7 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
 
     /* a taken-down session cannot be refreshed: its token is not kept */
     if (st->account.takedown_ref) {
-        return ngx_pds_session_answer(ctx, st);
+        return ngx_pds_login_padded(ctx, ngx_pds_session_answer_now);
     }
 
     return ngx_pds_txn_post(ctx, ngx_pds_token_txn, st, &st->result,
@@ -328,6 +377,7 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
     }
 
     ctx->data = st;
+    st->started = ngx_current_msec;
 
     v = json_object_get(ctx->body, "identifier");
     if (!json_is_string(v)) {

@@ -224,3 +224,74 @@ ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
 
     return ngx_pds_thread_post(ctx, ngx_pds_txn_work, job, ngx_pds_txn_done);
 }
+
+
+/* ---- waiting on a timer ------------------------------------------------ */
+
+
+static void
+ngx_pds_delay_handler(ngx_event_t *ev)
+{
+    ngx_pds_ctx_t       *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ctx) {
+        ctx->waiting = 0;
+    }
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_pds_delay_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+/*
+ * Resumes the request in done after msec milliseconds (the event loop goes
+ * on meanwhile).  Returns NGX_DONE or an error status.
+ */
+ngx_int_t
+ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec, ngx_pds_resume_pt done)
+{
+    ngx_event_t         *ev;
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_request_t  *r = ctx->request;
+
+    ev = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ev == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ev->handler = ngx_pds_delay_handler;
+    ev->data = r;
+    ev->log = r->connection->log;
+
+    cln->handler = ngx_pds_delay_cleanup;
+    cln->data = ev;
+
+    ctx->resume = done;
+    ctx->waiting = 1;
+    r->write_event_handler = ngx_pds_resume_handler;
+    r->main->count++;
+
+    ngx_add_timer(ev, msec);
+
+    return NGX_DONE;
+}

@@ -62,9 +62,12 @@ like($rp->{jti}, qr{^[A-Za-z0-9+/]{43}$}, 'jti is 32 bytes of unpadded base64');
                 { identifier => 'dana.test', password => 'wrong' });
 is($s, 401, 'wrong password');
 is($b->{message}, 'Invalid identifier or password', '... message');
+use Time::HiRes qw(time);
+my $t0 = time;
 ($s, $b) = call(POST => 'com.atproto.server.createSession',
                 { identifier => 'nobody.test', password => 'wrong' });
 is($s, 401, 'unknown identifier');
+cmp_ok(time - $t0, '>=', 0.34, 'a failed login takes at least 350 ms, like a good one');
 
 ($s, $b) = call(GET => 'com.atproto.server.getSession', undef, $access);
 is($s, 200, 'getSession');
