@@ -88,6 +88,26 @@ $forged =~ s/.$/$& eq 'A' ? 'B' : 'A'/e;
 is($b->{error}, 'InvalidToken', 'a forged token');
 is($b->{message}, 'Token could not be verified', '... could not be verified');
 
+# an expired access token, signed with the tenant's secret
+{
+    use Digest::SHA qw(hmac_sha256);
+    my $b64 = sub { my $v = MIME::Base64::encode_base64(shift, ''); $v =~ tr{+/}{-_}; $v =~ s/=+$//; $v };
+    my $now = time;
+    my $h = $b64->('{"typ":"at+jwt","alg":"HS256"}');
+    my $c = $b64->(json()->encode({ scope => 'com.atproto.access', aud => 'did:web:localhost',
+                                    sub => $did, iat => $now - 7300, exp => $now - 100 }));
+    my $sig = $b64->(hmac_sha256("$h.$c", "jwt-secret-$$"));
+    ($s, $b) = call(GET => 'com.atproto.server.getSession', undef, "$h.$c.$sig");
+    is($s, 400, 'an expired access token');
+    is($b->{error}, 'ExpiredToken', '... ExpiredToken');
+    is($b->{message}, 'Token has expired', '... Token has expired');
+    my $c2 = $b64->(json()->encode({ scope => 'com.atproto.access', aud => 'did:web:localhost',
+                                     sub => $did, iat => $now, exp => $now + 100, lxm => 'x' }));
+    my $sig2 = $b64->(hmac_sha256("$h.$c2", "jwt-secret-$$"));
+    ($s, $b) = call(GET => 'com.atproto.server.getSession', undef, "$h.$c2.$sig2");
+    is($b->{message}, 'Malformed token', 'a session token with lxm is refused');
+}
+
 # refresh rotation
 ($s, $b) = call(POST => 'com.atproto.server.refreshSession', undef, $refresh);
 is($s, 200, 'refreshSession') or diag explain $b;
