@@ -80,6 +80,8 @@ typedef struct {
     pds_key_t                *rotation_key;       /* from plc_rotation_key */
     ngx_str_t                 rotation_did_key;   /* its did:key */
     ngx_str_t                 recovery_did_key;   /* PDS_RECOVERY_DID_KEY */
+    ngx_str_t                 lexicons_dir;       /* pds_lexicons */
+    struct pds_lexicon_s     *lexicons;           /* loaded at config time */
 
     u_char                   *file;          /* where it was configured */
     ngx_uint_t                line;

@@ -57,10 +57,10 @@ static ngx_int_t
 ngx_pds_bad(ngx_pds_ctx_t *ctx, const char *error, const char *fmt,
     const char *arg)
 {
-    u_char  msg[512];
+    u_char  *p, msg[512];
 
-    ngx_snprintf(msg, sizeof(msg) - 1, fmt, arg);
-    msg[sizeof(msg) - 1] = '\0';
+    p = ngx_snprintf(msg, sizeof(msg) - 1, fmt, arg);
+    *p = '\0';
 
     return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
                               error ? error : "InvalidRequest", (char *) msg);

@@ -8,6 +8,8 @@
 
 #include "ngx_pds.h"
 
+#include "pds_lexicon.h"
+
 
 static void *ngx_pds_create_main_conf(ngx_conf_t *cf);
 static void *ngx_pds_create_srv_conf(ngx_conf_t *cf);
@@ -140,6 +142,9 @@ static ngx_command_t  ngx_pds_commands[] = {
 
     { ngx_string("pds_recovery_did_key"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(recovery_did_key), NULL },
+
+    { ngx_string("pds_lexicons"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(lexicons_dir), NULL },
 
       ngx_null_command
 };
@@ -416,6 +421,58 @@ ngx_pds_key_cleanup(void *data)
 }
 
 
+static void
+ngx_pds_lexicon_cleanup(void *data)
+{
+    pds_lexicon_destroy(data);
+}
+
+
+/* the Lexicon schemas record writes are validated against */
+static char *
+ngx_pds_load_lexicons(ngx_conf_t *cf, ngx_pds_srv_conf_t *conf)
+{
+    long                 n;
+    char                 err[512];
+    ngx_pool_cleanup_t  *cln;
+
+    if (conf->lexicons_dir.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &conf->lexicons_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->lexicons = pds_lexicon_create();
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (conf->lexicons == NULL || cln == NULL) {
+        pds_lexicon_destroy(conf->lexicons);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_pds_lexicon_cleanup;
+    cln->data = conf->lexicons;
+
+    n = pds_lexicon_load_dir(conf->lexicons, (char *) conf->lexicons_dir.data,
+                             err, sizeof(err));
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"pds_lexicons %V\": %s", &conf->lexicons_dir, err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"pds_lexicons %V\": no Lexicon documents found",
+                      &conf->lexicons_dir);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -579,7 +636,9 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (ngx_pds_fetch_merge(cf, conf) != NGX_CONF_OK) {
+    if (ngx_pds_fetch_merge(cf, conf) != NGX_CONF_OK
+        || ngx_pds_load_lexicons(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -13,6 +13,7 @@
 #include "ngx_pds.h"
 
 #include "pds_json.h"
+#include "pds_lexicon.h"
 #include "pds_repo.h"
 #include "pds_syntax.h"
 #include "pds_tid.h"
@@ -112,10 +113,10 @@ static ngx_int_t
 ngx_pds_bad_request(ngx_pds_ctx_t *ctx, const char *error, const char *fmt,
     const char *a, const char *b)
 {
-    u_char  msg[1024];
+    u_char  *p, msg[1024];
 
-    ngx_snprintf(msg, sizeof(msg) - 1, fmt, a, b);
-    msg[sizeof(msg) - 1] = '\0';
+    p = ngx_snprintf(msg, sizeof(msg) - 1, fmt, a, b);
+    *p = '\0';
 
     return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST,
                         error ? error : "InvalidRequest", (char *) msg);
@@ -220,27 +221,52 @@ ngx_pds_writable_repo(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st)
 
 
 /*
- * Record validation against the Lexicon schemas: "valid" or "unknown"
- * (no schema for the type), NULL when validate is false; a refusal for
- * records that do not match, or for validate:true and an unknown type.
+ * Record validation against the Lexicon schemas (pds_lexicons), as the
+ * reference: the record types it knows are validated ("valid", or 400
+ * with the path of the first error); others are "unknown", or refused when
+ * the caller asked for validation; validate:false skips it (no status).
  */
 static ngx_int_t
 ngx_pds_validate_record(ngx_pds_ctx_t *ctx, json_t *record,
-    const char *collection, json_t *validate, const char **status)
+    const char *collection, const char *rkey, const char *path,
+    json_t *validate, const char **status)
 {
+    int   rc;
+    char  err[512];
+
     if (json_is_false(validate)) {
         *status = NULL;
         return NGX_OK;
     }
 
-    if (json_is_true(validate)) {
-        return ngx_pds_bad_request(ctx, NULL, "Unknown lexicon type: %s%s",
-                                   collection, "");
+    if (ctx->conf->lexicons == NULL
+        || !pds_lexicon_is_reference_type(collection, ngx_strlen(collection))
+        || !pds_lexicon_has_record(ctx->conf->lexicons, collection,
+                                   ngx_strlen(collection)))
+    {
+        if (json_is_true(validate)) {
+            return ngx_pds_bad_request(ctx, NULL, "Unknown lexicon type: "
+                                       "%s%s", collection, "");
+        }
+
+        *status = "unknown";
+        return NGX_OK;
     }
 
-    *status = "unknown";
+    rc = pds_lexicon_validate_record(ctx->conf->lexicons, record, path, rkey,
+                                     err, sizeof(err));
 
-    return NGX_OK;
+    if (rc == PDS_LEX_VALID) {
+        *status = "valid";
+        return NGX_OK;
+    }
+
+    if (rc == PDS_LEX_UNKNOWN) {
+        *status = "unknown";
+        return NGX_OK;
+    }
+
+    return ngx_pds_bad_request(ctx, NULL, "%s%s", err, "");
 }
 
 
@@ -252,7 +278,7 @@ static ngx_int_t
 ngx_pds_prepare_record(ngx_pds_ctx_t *ctx, pds_repo_op_t *op,
     ngx_pds_rec_t *rec, json_t *record, json_t *collection, json_t *rkey,
     json_t *validate, ngx_uint_t rkey_required, pds_cid_t **blobs,
-    size_t *nblobs)
+    size_t *nblobs, const char *path)
 {
     json_t       *type;
     const char   *err, *c;
@@ -327,7 +353,8 @@ ngx_pds_prepare_record(ngx_pds_ctx_t *ctx, pds_repo_op_t *op,
                                    ? json_string_value(type) : "?");
     }
 
-    if (ngx_pds_validate_record(ctx, record, c, validate, &rec->validation)
+    if (ngx_pds_validate_record(ctx, record, c, rec->rkey, path, validate,
+                                &rec->validation)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -602,7 +629,7 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, ngx_uint_t kind)
                                json_object_get(ctx->body, "rkey"),
                                json_object_get(ctx->body, "validate"),
                                kind != 1, &st->blobs.blobs[0],
-                               &st->blobs.nblobs[0])
+                               &st->blobs.nblobs[0], "$.record")
         != NGX_OK)
     {
         return ctx->sent_rc;
@@ -742,6 +769,7 @@ static ngx_int_t
 ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
 {
     size_t             i, n;
+    char               path[40];
     json_t            *writes, *item, *validate;
     ngx_uint_t         points;
     const char        *type;
@@ -787,6 +815,8 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
     for (i = 0; i < n; i++) {
         item = json_array_get(writes, i);
         op = &st->ops[i];
+
+        ngx_sprintf((u_char *) path, "$.writes[%uz].value%Z", i);
         type = json_string_value(json_object_get(item, "$type"));
 
         if (type == NULL) {
@@ -820,7 +850,7 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
                                    validate,
                                    op->action != PDS_REPO_CREATE,
                                    &st->blobs.blobs[i],
-                                   &st->blobs.nblobs[i])
+                                   &st->blobs.nblobs[i], path)
             != NGX_OK)
         {
             return ctx->sent_rc;

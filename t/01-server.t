@@ -82,13 +82,13 @@ POST /xrpc/com.atproto.server.describeServer
 
 
 
-=== TEST 4: unknown methods are not implemented
+=== TEST 4: unknown methods go to the proxy: without an AppView, the reference's 400
 --- config eval: $::Tenant
 --- request
 GET /xrpc/com.example.nothing.here
---- error_code: 501
+--- error_code: 400
 --- response_body chomp
-{"error":"MethodNotImplemented","message":"Method Not Implemented"}
+{"error":"InvalidRequest","message":"No service configured for com.example.nothing.here"}
 
 
 
@@ -96,8 +96,8 @@ GET /xrpc/com.example.nothing.here
 --- config eval: $::Tenant
 --- request
 GET /xrpc/com.atproto.server.describeserver
---- error_code: 501
---- response_body_like: MethodNotImplemented
+--- error_code: 400
+--- response_body_like: No service configured for com\.atproto\.server\.describeserver
 
 
 

@@ -5,6 +5,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use MIME::Base64 qw(encode_base64);
+use JSON::PP;
 use PDSTest qw(start_pds http_json stop_all log_problems);
 
 my $pds = start_pds(extra => 'pds_blob_upload_limit 100k;')
@@ -38,7 +39,7 @@ sub root {
 
 my $post = { '$type' => 'app.bsky.feed.post', text => 'hi', createdAt => '2026-11-24T00:00:00.000Z' };
 my ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.createRecord",
-                        { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => 'one', record => $post }, \%auth);
+                        { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => '3jzfcijpj2z2a', record => $post }, \%auth);
 is($s, 200, 'a first post') or diag explain $r;
 my $before = root();
 
@@ -51,7 +52,10 @@ my @cases = (
     [ 'a bad collection', { repo => $a->{did}, collection => 'not an nsid', record => $post }, 400, 'InvalidRequest' ],
     [ 'a bad record key', { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => 'a/b', record => $post }, 400, 'InvalidRequest' ],
     [ 'a float in a record', '{"repo":"' . $a->{did} . '","collection":"app.bsky.feed.post","record":{"text":"x","n":1.5}}', 400, 'InvalidRequest' ],
-    [ 'an existing record key', { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => 'one', record => $post }, 400, 'InvalidSwap' ],
+    [ 'a post over 300 graphemes (Lexicon validation)', { repo => $a->{did}, collection => 'app.bsky.feed.post', record => { %$post, text => 'x' x 301 } }, 400, 'InvalidRequest' ],
+    [ 'a like without its subject', { repo => $a->{did}, collection => 'app.bsky.feed.like', record => { createdAt => '2026-11-24T00:00:00.000Z' } }, 400, 'InvalidRequest' ],
+    [ 'validate:true for an unknown type', { repo => $a->{did}, collection => 'com.example.thing', validate => JSON::PP::true(), record => { a => 1 } }, 400, 'InvalidRequest' ],
+    [ 'an existing record key', { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => '3jzfcijpj2z2a', record => $post }, 400, 'InvalidSwap' ],
     [ 'a wrong swapCommit', { repo => $a->{did}, collection => 'app.bsky.feed.post', record => $post, swapCommit => 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, 400, 'InvalidSwap' ],
     [ 'an oversize record (over 1 MB of JSON)', { repo => $a->{did}, collection => 'app.bsky.feed.post', record => { %$post, text => 'x' x 1_100_000 } }, 413, 'PayloadTooLarge' ],
 );
@@ -68,8 +72,12 @@ for my $c (@cases) {
     is(ref $r ? $r->{error} : $r, $error, "$name: $error");
 }
 
+($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.createRecord",
+                     { repo => $a->{did}, collection => 'app.bsky.feed.post', record => { %$post, text => 'x' x 301 } }, \%auth);
+like($r->{message}, qr/^Invalid app\.bsky\.feed\.post record: .*\$\.record\.text/, 'the message names the record type and the path');
+
 ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.putRecord",
-                     { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => 'one',
+                     { repo => $a->{did}, collection => 'app.bsky.feed.post', rkey => '3jzfcijpj2z2a',
                        record => { %$post, text => 'changed' }, swapRecord => undef }, \%auth);
 is($s, 400, 'putRecord with swapRecord null over an existing record');
 is($r->{error}, 'InvalidSwap', '... InvalidSwap');
@@ -81,10 +89,10 @@ is($r->{message}, 'Too many writes. Max: 200', '... Too many writes');
 
 ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.applyWrites",
                      { repo => $a->{did}, writes => [
-                         { '$type' => 'com.atproto.repo.applyWrites#create', collection => 'app.bsky.feed.post', rkey => 'two', value => $post },
-                         { '$type' => 'com.atproto.repo.applyWrites#update', collection => 'app.bsky.feed.post', rkey => 'missing', value => $post } ] }, \%auth);
+                         { '$type' => 'com.atproto.repo.applyWrites#create', collection => 'app.bsky.feed.post', rkey => '3jzfcijpj2z2b', value => $post },
+                         { '$type' => 'com.atproto.repo.applyWrites#update', collection => 'app.bsky.feed.post', rkey => '3jzfcijpj2z2c', value => $post } ] }, \%auth);
 is($s, 400, 'applyWrites updating a missing record fails as a whole');
-($s, $r) = http_json(GET => "$u/xrpc/com.atproto.repo.getRecord?repo=$a->{did}&collection=app.bsky.feed.post&rkey=two");
+($s, $r) = http_json(GET => "$u/xrpc/com.atproto.repo.getRecord?repo=$a->{did}&collection=app.bsky.feed.post&rkey=3jzfcijpj2z2b");
 is($r->{error}, 'RecordNotFound', '... and its create did not happen');
 
 ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.createRecord",
@@ -104,7 +112,7 @@ is($r->{blob}{size}, 50_000, '... its size');
 
 is(root(), $before, 'nothing above changed the repo');
 
-($s, $r) = http_json(GET => "$u/xrpc/com.atproto.repo.getRecord?repo=$a->{did}&collection=app.bsky.feed.post&rkey=one");
+($s, $r) = http_json(GET => "$u/xrpc/com.atproto.repo.getRecord?repo=$a->{did}&collection=app.bsky.feed.post&rkey=3jzfcijpj2z2a");
 is($r->{value}{text}, 'hi', 'the first post is unchanged');
 
 stop_all();

@@ -40,6 +40,10 @@ async function main() {
   const post = await alice.post({ text: 'hello from ngx_pds_module', createdAt: new Date().toISOString() })
   ok(post.uri.startsWith(`at://${did}/app.bsky.feed.post/`), 'post: uri')
   ok(/^bafyrei/.test(post.cid), 'post: cid')
+  const unknown = await alice.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.note', record: { text: 'mine' } })
+  is(unknown.data.validationStatus, 'unknown', 'a type the PDS has no schema for is stored as unknown')
+  const valid = await alice.com.atproto.repo.createRecord({ repo: did, collection: 'app.bsky.feed.post', record: { text: 'checked', createdAt: new Date().toISOString() } })
+  is(valid.data.validationStatus, 'valid', 'a post is validated against its Lexicon')
 
   const got = await alice.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey: post.uri.split('/').pop() })
   is(got.data.value.text, 'hello from ngx_pds_module', 'getRecord returns the text')
@@ -86,18 +90,18 @@ async function main() {
     writes: [1, 2, 3].map((i) => ({
       $type: 'com.atproto.repo.applyWrites#create',
       collection: 'app.bsky.feed.post',
-      rkey: `batch${i}`,
       value: { $type: 'app.bsky.feed.post', text: `batch ${i}`, createdAt: new Date().toISOString() },
     })),
   })
+  const batchKeys = created.data.results.map((r) => r.uri.split('/').pop())
   is(created.data.results.length, 3, 'applyWrites: three results')
   is(created.data.results[0].$type, 'com.atproto.repo.applyWrites#createResult', 'applyWrites: createResult')
   ok(created.data.commit?.rev, 'applyWrites: one commit')
   const mixed = await alice.com.atproto.repo.applyWrites({
     repo: did,
     writes: [
-      { $type: 'com.atproto.repo.applyWrites#update', collection: 'app.bsky.feed.post', rkey: 'batch1', value: { $type: 'app.bsky.feed.post', text: 'batch 1 edited', createdAt: new Date().toISOString() } },
-      { $type: 'com.atproto.repo.applyWrites#delete', collection: 'app.bsky.feed.post', rkey: 'batch2' },
+      { $type: 'com.atproto.repo.applyWrites#update', collection: 'app.bsky.feed.post', rkey: batchKeys[0], value: { $type: 'app.bsky.feed.post', text: 'batch 1 edited', createdAt: new Date().toISOString() } },
+      { $type: 'com.atproto.repo.applyWrites#delete', collection: 'app.bsky.feed.post', rkey: batchKeys[1] },
     ],
   })
   is(mixed.data.results[1].$type, 'com.atproto.repo.applyWrites#deleteResult', 'applyWrites: deleteResult')
@@ -116,9 +120,10 @@ async function main() {
   // listRecords paging both directions over 25 posts
   const writes = []
   for (let i = 0; i < 25; i++) {
-    writes.push({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.like', rkey: `like${String(i).padStart(2, '0')}`, value: { $type: 'app.bsky.feed.like', subject: { uri: post.uri, cid: post.cid }, createdAt: new Date().toISOString() } })
+    writes.push({ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.like', value: { $type: 'app.bsky.feed.like', subject: { uri: post.uri, cid: post.cid }, createdAt: new Date().toISOString() } })
   }
-  await alice.com.atproto.repo.applyWrites({ repo: did, writes })
+  const likes = await alice.com.atproto.repo.applyWrites({ repo: did, writes })
+  const likeKeys = likes.data.results.map((r) => r.uri.split('/').pop())
   const seen = []
   let cursor
   do {
@@ -127,7 +132,7 @@ async function main() {
     cursor = page.data.records.length === 10 ? page.data.cursor : undefined
   } while (cursor)
   is(seen.length, 25, 'listRecords pages through all 25')
-  is(seen[0], 'like24', 'default order is newest (highest rkey) first')
+  is(seen.join(','), [...likeKeys].sort().reverse().join(','), 'default order is rkey descending (newest TID first)')
   const rev = []
   cursor = undefined
   do {

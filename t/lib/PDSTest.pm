@@ -148,6 +148,9 @@ sub start_pds {
     my $extra = $o{extra} || '';
     my $workers = $o{workers} || 1;
     my $module = module_path();
+    # the official Lexicon schemas, for record validation
+    my $shared = $ENV{PDS_SHARED_DIR} || "$Root/../shared";
+    my $lex = -d "$shared/lexicons/app/bsky" ? "pds_lexicons $shared/lexicons;" : '';
     my $conf = <<"END";
 load_module $module;
 worker_processes $workers;
@@ -169,6 +172,7 @@ http {
         pds_plc_rotation_key 5e2f3c1d0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d;
         pds_plc_url $plc;
         pds_thread_pool pds;
+        $lex
         $extra
         location / { pds; }
     }
