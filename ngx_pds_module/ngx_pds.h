@@ -76,6 +76,7 @@ typedef struct {
     ngx_str_t                 thread_pool_name;
     ngx_thread_pool_t        *thread_pool;
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
+    ngx_http_core_loc_conf_t *proxy_location;     /* /_pds_proxy */
     void                     *writer;             /* per worker, lazily */
     pds_key_t                *rotation_key;       /* from plc_rotation_key */
     ngx_str_t                 rotation_did_key;   /* its did:key */

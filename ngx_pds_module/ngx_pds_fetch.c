@@ -329,6 +329,11 @@ ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         return NGX_CONF_ERROR;
     }
 
+    /* the AppView proxy location resolves the same way */
+    if (pscf->proxy_location) {
+        pscf->proxy_location->resolver = pscf->outbound->resolver;
+    }
+
     return NGX_CONF_OK;
 }
 

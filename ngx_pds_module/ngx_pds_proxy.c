@@ -412,6 +412,9 @@ ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         found->handler = ngx_pds_proxy_content;
     }
 
+    /* given the outbound location's resolver at merge time */
+    pscf->proxy_location = found;
+
     return NGX_CONF_OK;
 }
 
@@ -590,18 +593,7 @@ ngx_pds_proxy_content(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_pds_proxy_up_t        *st;
-    ngx_pds_srv_conf_t        *pscf;
     ngx_http_upstream_t       *u;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    pscf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    /* the system name servers the outbound location was given */
-
-    if (pscf->outbound && clcf->resolver != pscf->outbound->resolver) {
-        clcf->resolver = pscf->outbound->resolver;
-    }
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_pds_proxy_up_t));
     if (st == NULL) {
