@@ -63,6 +63,12 @@ typedef struct {
 
     ngx_str_t                 appview_url;
     ngx_str_t                 appview_did;
+    ngx_str_t                 mod_service_url;    /* PDS_MOD_SERVICE_* */
+    ngx_str_t                 mod_service_did;
+    ngx_str_t                 report_service_url; /* PDS_REPORT_SERVICE_* */
+    ngx_str_t                 report_service_did;
+    ngx_str_t                 chat_url;           /* chat.bsky.* */
+    ngx_str_t                 chat_did;
     ngx_array_t              *crawlers;           /* ngx_str_t */
     ngx_str_t                 smtp_url;
     ngx_str_t                 email_from;

@@ -108,6 +108,26 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_appview_did"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_did), NULL },
 
+    { ngx_string("pds_mod_service_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(mod_service_url), NULL },
+
+    { ngx_string("pds_mod_service_did"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(mod_service_did), NULL },
+
+    { ngx_string("pds_report_service_url"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(report_service_url), NULL },
+
+    { ngx_string("pds_report_service_did"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(report_service_did), NULL },
+
+    { ngx_string("pds_chat_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(chat_url), NULL },
+
+    { ngx_string("pds_chat_did"), NGX_PDS_SRV, ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(chat_did), NULL },
+
     { ngx_string("pds_crawlers"), NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
       ngx_pds_set_str_list, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(crawlers), NULL },
@@ -598,6 +618,27 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->version.len == 0) {
         ngx_str_set(&conf->version, NGX_PDS_VERSION);
+    }
+
+    /* reports go to the moderation service unless told otherwise */
+    if (conf->report_service_url.len == 0) {
+        conf->report_service_url = conf->mod_service_url;
+        conf->report_service_did = conf->mod_service_did;
+    }
+
+    if ((conf->appview_url.len == 0) != (conf->appview_did.len == 0)
+        || (conf->mod_service_url.len == 0)
+           != (conf->mod_service_did.len == 0)
+        || (conf->report_service_url.len == 0)
+           != (conf->report_service_did.len == 0)
+        || (conf->chat_url.len == 0) != (conf->chat_did.len == 0))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "a service URL and its DID go together: set both "
+                      "pds_appview_url and pds_appview_did (likewise "
+                      "pds_mod_service_*, pds_report_service_*, pds_chat_*) "
+                      "in %s:%ui", conf->file, conf->line);
+        return NGX_CONF_ERROR;
     }
 
     if (conf->handle_domains != NGX_CONF_UNSET_PTR) {

@@ -704,24 +704,39 @@ ngx_pds_proxy_target(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
     h = ngx_pds_proxy_header(ctx->request, "atproto-proxy");
 
     if (h == NULL) {
-        if (ngx_pds_in_list(ngx_pds_mod_methods, &ctx->nsid)
-            || (ctx->nsid.len == sizeof("com.atproto.moderation.createReport")
-                                 - 1
-                && ngx_strncasecmp(ctx->nsid.data, (u_char *)
-                                   "com.atproto.moderation.createReport",
-                                   ctx->nsid.len) == 0))
+        if (ngx_pds_in_list(ngx_pds_mod_methods, &ctx->nsid)) {
+            t->did = pscf->mod_service_did;
+            t->url = pscf->mod_service_url;
+            ngx_str_set(&t->service_id, "atproto_labeler");
+
+        } else if (ctx->nsid.len
+                   == sizeof("com.atproto.moderation.createReport") - 1
+                   && ngx_strncasecmp(ctx->nsid.data, (u_char *)
+                                      "com.atproto.moderation.createReport",
+                                      ctx->nsid.len) == 0)
         {
-            /* no moderation / report service can be configured yet */
-            goto none;
+            t->did = pscf->report_service_did;
+            t->url = pscf->report_service_url;
+            ngx_str_set(&t->service_id, "atproto_labeler");
+
+        } else if (ctx->nsid.len > sizeof("chat.bsky.") - 1
+                   && ngx_strncmp(ctx->nsid.data, "chat.bsky.",
+                                  sizeof("chat.bsky.") - 1) == 0
+                   && pscf->chat_url.len)
+        {
+            t->did = pscf->chat_did;
+            t->url = pscf->chat_url;
+            ngx_str_set(&t->service_id, "bsky_chat");
+
+        } else {
+            t->did = pscf->appview_did;
+            t->url = pscf->appview_url;
+            ngx_str_set(&t->service_id, "bsky_appview");
         }
 
-        if (pscf->appview_url.len == 0 || pscf->appview_did.len == 0) {
+        if (t->url.len == 0 || t->did.len == 0) {
             goto none;
         }
-
-        t->did = pscf->appview_did;
-        ngx_str_set(&t->service_id, "bsky_appview");
-        t->url = pscf->appview_url;
 
         return NGX_OK;
     }
