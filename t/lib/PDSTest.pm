@@ -111,8 +111,9 @@ sub start_nginx {
 # [alert], [emerg], crashed workers or sanitizer reports in an error log
 sub log_problems {
     my $file = shift;
+    (my $stdout = $file) =~ s{[^/]+$}{stdout.log};
     return grep { /\[(alert|emerg)\]|exited on signal|AddressSanitizer|runtime error:/ }
-           split /\n/, slurp($file);
+           split /\n/, slurp($file) . "\n" . ($stdout ne $file ? slurp($stdout) : '');
 }
 
 # A local did:plc directory (the real @did-plc/server) on a free port.
