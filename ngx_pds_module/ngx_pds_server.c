@@ -48,8 +48,8 @@ static u_char  ngx_pds_robots_text[] =
 "Allow: /\n";
 
 
-ngx_int_t
-ngx_pds_banner(ngx_http_request_t *r)
+static ngx_int_t
+ngx_pds_static_text(ngx_http_request_t *r, u_char *text, size_t len)
 {
     ngx_int_t  rc;
 
@@ -63,28 +63,23 @@ ngx_pds_banner(ngx_http_request_t *r)
     }
 
     return ngx_pds_send_text(r, NGX_HTTP_OK, "text/plain; charset=utf-8",
-                             ngx_pds_banner_text,
-                             sizeof(ngx_pds_banner_text) - 1);
+                             text, len);
+}
+
+
+ngx_int_t
+ngx_pds_banner(ngx_http_request_t *r)
+{
+    return ngx_pds_static_text(r, ngx_pds_banner_text,
+                               sizeof(ngx_pds_banner_text) - 1);
 }
 
 
 ngx_int_t
 ngx_pds_robots(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_pds_send_text(r, NGX_HTTP_OK, "text/plain; charset=utf-8",
-                             ngx_pds_robots_text,
-                             sizeof(ngx_pds_robots_text) - 1);
+    return ngx_pds_static_text(r, ngx_pds_robots_text,
+                               sizeof(ngx_pds_robots_text) - 1);
 }
 
 

@@ -5,19 +5,9 @@
 //
 // Environment: PDS_URL, PLC_URL, PDS_ADMIN (password).
 import { AtpAgent } from '@atproto/api'
+import { ok, is, done, bail } from './tap.mjs'
 import { DidResolver, ensureAtpDocument } from '@atproto/identity'
 
-let n = 0
-let failed = 0
-const ok = (cond, name) => {
-  n++
-  if (!cond) failed++
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`)
-}
-const is = (got, want, name) => {
-  ok(got === want, name)
-  if (got !== want) console.log(`#   got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-}
 
 const service = process.env.PDS_URL
 const plcUrl = process.env.PLC_URL
@@ -114,13 +104,7 @@ async function main() {
   is(status.data.activated, true, 'checkAccountStatus: activated')
   ok(status.data.repoBlocks >= 2, 'checkAccountStatus: repo blocks counted')
 
-  console.log(`1..${n}`)
-  process.exit(failed ? 1 : 0)
+  done()
 }
 
-main().catch((err) => {
-  console.log(`not ok ${++n} - unexpected error: ${err?.message || err}`)
-  console.log(`# ${err?.stack}`)
-  console.log(`1..${n}`)
-  process.exit(1)
-})
+main().catch(bail)

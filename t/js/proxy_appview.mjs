@@ -19,17 +19,8 @@ import * as plc from '@did-plc/lib'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 
-let n = 0
-let failed = 0
-const ok = (cond, name) => {
-  n++
-  if (!cond) failed++
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`)
-}
-const is = (got, want, name) => {
-  ok(got === want, name)
-  if (got !== want) console.log(`#   got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-}
+import { ok, is, done } from './tap.mjs'
+
 const rejects = async (p, pattern, name) => {
   try {
     await p
@@ -445,7 +436,4 @@ main()
   .catch((err) => {
     ok(false, `unexpected error: ${err?.stack ?? err}`)
   })
-  .finally(() => {
-    console.log(`1..${n}`)
-    process.exit(failed ? 1 : 0)
-  })
+  .finally(done)

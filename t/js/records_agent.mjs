@@ -2,18 +2,8 @@
 // profile (putRecord), delete, applyWrites, listRecords paging both ways,
 // getRecord, swaps.  Prints TAP.  Environment: PDS_URL, PDS_ADMIN.
 import { AtpAgent } from '@atproto/api'
+import { ok, is, done, bail } from './tap.mjs'
 
-let n = 0
-let failed = 0
-const ok = (cond, name) => {
-  n++
-  if (!cond) failed++
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`)
-}
-const is = (got, want, name) => {
-  ok(got === want, name)
-  if (got !== want) console.log(`#   got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-}
 
 const service = process.env.PDS_URL
 const admin = process.env.PDS_ADMIN
@@ -182,13 +172,7 @@ async function main() {
   const desc = await alice.com.atproto.repo.describeRepo({ repo: did })
   ok(desc.data.collections.includes('app.bsky.feed.like') && desc.data.collections.includes('app.bsky.actor.profile'), 'describeRepo lists the collections')
 
-  console.log(`1..${n}`)
-  process.exit(failed ? 1 : 0)
+  done()
 }
 
-main().catch((err) => {
-  console.log(`not ok ${++n} - unexpected error: ${err?.message || err}`)
-  console.log(`# ${err?.stack}`)
-  console.log(`1..${n}`)
-  process.exit(1)
-})
+main().catch(bail)
