@@ -218,6 +218,8 @@ ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
 
 /* ngx_pds_account.c, ngx_pds_session.c, ngx_pds_identity.c */
 extern const ngx_pds_method_t  ngx_pds_account_methods[];
+/* a handle under the tenant's domains, checked and lower-cased in place */
+ngx_int_t ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle);
 extern const ngx_pds_method_t  ngx_pds_session_methods[];
 extern const ngx_pds_method_t  ngx_pds_identity_methods[];
 extern const ngx_pds_method_t  ngx_pds_repo_methods[];

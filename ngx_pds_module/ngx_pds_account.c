@@ -506,7 +506,7 @@ static const char  *ngx_pds_reserved_names[] = {
  * label of 3 to 18 characters in front, not reserved.  NGX_OK, or
  * NGX_DECLINED with the refusal sent (ctx->sent_rc).
  */
-static ngx_int_t
+ngx_int_t
 ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle)
 {
     size_t       len, front;

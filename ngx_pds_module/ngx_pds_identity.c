@@ -450,9 +450,17 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
         return ngx_pds_bad(ctx, "InvalidHandle", "Invalid handle%s", "");
     }
 
-    if (pds_handle_is_reserved_tld(st->handle, len)) {
-        return ngx_pds_bad(ctx, "InvalidHandle",
-                           "Handle TLD is invalid or disallowed%s", "");
+    st->handle[len] = '\0';
+
+    if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
+        /* an own domain must already point at the DID: not supported yet */
+        return ngx_pds_bad(ctx, NULL, "External handle did not resolve "
+                           "to DID%s", "");
+    }
+
+    /* the same rules as at sign-up: length, reserved names, TLD */
+    if (ngx_pds_check_new_handle(ctx, st->handle) != NGX_OK) {
+        return ctx->sent_rc;
     }
 
     rc = ngx_pds_session_account(ctx, &st->account, NULL, 0);
@@ -463,13 +471,6 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
 
     if (rc != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
-        /* an own domain must already point at the DID: later work */
-        ngx_pds_read_done(ctx);
-        return ngx_pds_bad(ctx, NULL, "External handle did not resolve "
-                           "to DID%s", "");
     }
 
     rc = pds_account_uid_by_handle(ctx->conf->env->store, ctx->rtxn,
