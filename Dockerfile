@@ -8,7 +8,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential ca-certificates nginx nginx-dev \
-      liblmdb-dev libjansson-dev libssl-dev \
+      liblmdb-dev libjansson-dev libssl-dev libsecp256k1-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY config Makefile ./
@@ -18,7 +18,8 @@ RUN make module
 FROM debian:bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates nginx liblmdb0 libjansson4 libssl3 openssl \
+      ca-certificates nginx liblmdb0 libjansson4 libssl3 libsecp256k1-1 \
+      openssl \
       nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default

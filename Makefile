@@ -29,6 +29,15 @@ NGX_SRCS   := $(sort $(wildcard ngx_pds_module/*.c))
 NGX_HDRS   := $(wildcard ngx_pds_module/*.h)
 LIBS       := -lcrypto -ljansson -llmdb -lm -lpthread
 
+# libsecp256k1, when installed, signs K-256 about ten times faster than
+# OpenSSL 3.0 (every repo commit is such a signature); optional
+HAVE_SECP256K1 := $(shell printf '\043include <secp256k1.h>\nint main(void){return 0;}\n' \
+                    | $(CC) -x c - -o /dev/null -lsecp256k1 2>/dev/null && echo 1)
+ifeq ($(HAVE_SECP256K1),1)
+CPPFLAGS   += -DPDS_HAVE_SECP256K1=1
+LIBS       += -lsecp256k1
+endif
+
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror $(SAN_FLAGS)
 CPPFLAGS   += -I$(CORE_DIR) -It/core
@@ -50,6 +59,7 @@ NGX_BIN    ?= /usr/sbin/nginx
 MODULE     := $(BUILD)/ngx_pds_module.so
 
 DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
+              libsecp256k1-dev \
               libtest-base-perl libtext-diff-perl libhttp-message-perl \
               liburi-perl libprotocol-websocket-perl nodejs npm wrk
 

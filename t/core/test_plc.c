@@ -168,9 +168,13 @@ main(void)
         ok(pds_cid_equal(&c, &c2), "CID of the signed DAG-CBOR");
     }
 
-    /* a second genesis (fresh signature) gives another DID */
+    /*
+     * The DID depends on the signature: the same op signed by another
+     * rotation key gives another DID (signatures may be deterministic,
+     * RFC 6979, so signing again with the same key may not change it).
+     */
     op2 = json_deep_copy(op);
-    pds_plc_sign(op2, k_rot1);
+    pds_plc_sign(op2, k_rot2);
     pds_plc_did(op2, did2);
     ok(strcmp(did, did2) != 0, "DID depends on the signature");
     json_decref(op2);
