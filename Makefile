@@ -137,7 +137,7 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) \
 	@echo "building $@"
 	@$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules > $(BUILD)/module.log 2>&1 \
 	    || { grep -E -B2 -A6 'error|warning' $(BUILD)/module.log | head -60; exit 1; }
-	cp $(BUILD)/nginx/objs/ngx_pds_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_pds_module.so $@.tmp && mv -f $@.tmp $@
 
 module: $(MODULE)
 
