@@ -190,6 +190,7 @@ struct ngx_pds_ctx_s {
     unsigned                  rtxn_cleanup:1;
     unsigned                  waiting:1;     /* a task or subrequest runs */
     void                     *job;           /* ngx_pds_txn_post() */
+    ngx_event_t               hold;          /* see ngx_pds_hold() */
 };
 
 
@@ -256,6 +257,8 @@ pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
     void *data, ngx_pds_resume_pt done);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
+void ngx_pds_hold(ngx_pds_ctx_t *ctx);
+void ngx_pds_unhold(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec,
     ngx_pds_resume_pt done);
 

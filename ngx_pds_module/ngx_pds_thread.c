@@ -25,6 +25,65 @@ ngx_pds_thread_handler(void *data, ngx_log_t *log)
 }
 
 
+/*
+ * A request waiting for a thread task has no timer of its own, and a
+ * worker that is shutting down leaves once no (non-cancelable) timer is
+ * left: it would drop the request with its task still running.  This
+ * timer holds the worker until the task is done.
+ */
+static void
+ngx_pds_hold_handler(ngx_event_t *ev)
+{
+    ngx_pds_ctx_t  *ctx = ev->data;
+
+    if (ctx->waiting) {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+
+static void
+ngx_pds_hold_cleanup(void *data)
+{
+    ngx_pds_unhold(data);
+}
+
+
+void
+ngx_pds_hold(ngx_pds_ctx_t *ctx)
+{
+    ngx_event_t         *ev = &ctx->hold;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ev->handler == NULL) {
+        cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
+        if (cln == NULL) {
+            return;
+        }
+
+        cln->handler = ngx_pds_hold_cleanup;
+        cln->data = ctx;
+
+        ev->handler = ngx_pds_hold_handler;
+        ev->data = ctx;
+        ev->log = ctx->request->connection->log;
+    }
+
+    if (!ev->timer_set) {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+
+void
+ngx_pds_unhold(ngx_pds_ctx_t *ctx)
+{
+    if (ctx->hold.timer_set) {
+        ngx_del_timer(&ctx->hold);
+    }
+}
+
+
 static void
 ngx_pds_thread_event_handler(ngx_event_t *ev)
 {
@@ -43,6 +102,7 @@ ngx_pds_thread_event_handler(ngx_event_t *ev)
     ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
     if (ctx) {
         ctx->waiting = 0;
+        ngx_pds_unhold(ctx);
     }
 
     r->write_event_handler(r);
@@ -120,6 +180,8 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     r->main->blocked++;
     r->aio = 1;
     r->main->count++;
+
+    ngx_pds_hold(ctx);
 
     return NGX_DONE;
 }

@@ -128,6 +128,7 @@ ngx_pds_batch_done(ngx_event_t *ev)
         r->main->blocked--;
         r->aio = 0;
         ctx->waiting = 0;
+        ngx_pds_unhold(ctx);
 
         if (first == NULL && b->writes[i].status == PDS_REPO_OK) {
             first = ctx;
@@ -175,6 +176,7 @@ ngx_pds_writer_fail(ngx_pds_write_item_t *it)
     r->main->blocked--;
     r->aio = 0;
     ctx->waiting = 0;
+    ngx_pds_unhold(ctx);
 
     r->write_event_handler(r);
     ngx_http_run_posted_requests(r->connection);
@@ -282,6 +284,7 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     r->main->count++;
 
     ngx_queue_insert_tail(&w->pending, &it->queue);
+    ngx_pds_hold(ctx);
 
     if (!w->running && ngx_pds_writer_start(w) != NGX_OK) {
         /* nothing else can be queued while no batch runs */
@@ -291,6 +294,7 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
         r->aio = 0;
         r->main->count--;
         ctx->waiting = 0;
+        ngx_pds_unhold(ctx);
         ctx->resume = NULL;
         r->write_event_handler = ngx_http_request_empty_handler;
 

@@ -19,7 +19,7 @@ my $pds = start_pds(extra => "pds_appview_url http://127.0.0.1:$av_port;\n"
 # the worker whose memory the streaming check watches
 my $master = slurp("$pds->{dir}/nginx.pid");
 chomp $master;
-my ($worker) = grep { (slurp("/proc/$_/stat") =~ /^\d+ \(.*?\) \S (\d+)/)[0] == $master }
+my ($worker) = grep { ((slurp("/proc/$_/stat") =~ /^\d+ \(.*?\) \S (\d+)/)[0] // -1) == $master }
                map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
 ok($worker, "the nginx worker ($worker, master $master)");
 
