@@ -60,6 +60,8 @@ typedef struct {
     ngx_array_t              *handle_domains;     /* ngx_str_t ".x.y" */
     ngx_flag_t                invite_required;
     ngx_flag_t                rate_limits;
+    ngx_msec_t                firehose_backfill;  /* backfill window */
+    ngx_uint_t                firehose_max_lag;   /* events, then too slow */
 
     ngx_str_t                 appview_url;
     ngx_str_t                 appview_did;

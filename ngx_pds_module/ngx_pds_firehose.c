@@ -1575,10 +1575,8 @@ ngx_pds_subscribe_repos(ngx_pds_ctx_t *ctx)
         }
     }
 
-    window = ngx_pds_sync_var(r, NGX_PDS_FIREHOSE_BACKFILL_VAR,
-                              NGX_PDS_FIREHOSE_BACKFILL_MS);
-    max_lag = ngx_pds_sync_var(r, NGX_PDS_FIREHOSE_MAX_LAG_VAR,
-                               NGX_PDS_FIREHOSE_MAX_LAG);
+    window = (ngx_int_t) ctx->conf->firehose_backfill;
+    max_lag = (ngx_int_t) ctx->conf->firehose_max_lag;
 
     /* take the connection over */
 

@@ -102,6 +102,13 @@ static ngx_command_t  ngx_pds_commands[] = {
       ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(rate_limits), NULL },
 
+    { ngx_string("pds_firehose_backfill"), NGX_PDS_SRV,
+      ngx_conf_set_msec_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(firehose_backfill), NULL },
+
+    { ngx_string("pds_firehose_max_lag"), NGX_PDS_SRV, ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(firehose_max_lag), NULL },
+
     { ngx_string("pds_appview_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_url), NULL },
 
@@ -241,6 +248,8 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
     pscf->handle_domains = NGX_CONF_UNSET_PTR;
     pscf->invite_required = NGX_CONF_UNSET;
     pscf->rate_limits = NGX_CONF_UNSET;
+    pscf->firehose_backfill = NGX_CONF_UNSET_MSEC;
+    pscf->firehose_max_lag = NGX_CONF_UNSET_UINT;
     pscf->crawlers = NGX_CONF_UNSET_PTR;
     pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
 
@@ -512,6 +521,11 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               (size_t) 4 * 1024 * 1024 * 1024);
     ngx_conf_merge_value(conf->invite_required, prev->invite_required, 1);
     ngx_conf_merge_value(conf->rate_limits, prev->rate_limits, 1);
+    /* the reference's PDS_REPO_BACKFILL_LIMIT_MS and outbox buffer */
+    ngx_conf_merge_msec_value(conf->firehose_backfill,
+                              prev->firehose_backfill, 24 * 60 * 60 * 1000);
+    ngx_conf_merge_uint_value(conf->firehose_max_lag, prev->firehose_max_lag,
+                              500);
     ngx_conf_merge_size_value(conf->blob_upload_limit,
                               prev->blob_upload_limit, 5 * 1024 * 1024);
     ngx_conf_merge_ptr_value(conf->crawlers, prev->crawlers, NULL);

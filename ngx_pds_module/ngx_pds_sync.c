@@ -165,28 +165,6 @@ ngx_pds_sync_notify(ngx_pds_ctx_t *ctx)
 }
 
 
-ngx_int_t
-ngx_pds_sync_var(ngx_http_request_t *r, const char *name, ngx_int_t def)
-{
-    ngx_int_t                   n;
-    ngx_str_t                   var;
-    ngx_http_variable_value_t  *v;
-
-    var.data = (u_char *) name;
-    var.len = ngx_strlen(name);
-
-    v = ngx_http_get_variable(r, &var, ngx_hash_key(var.data, var.len));
-
-    if (v == NULL || v->not_found || v->len == 0) {
-        return def;
-    }
-
-    n = ngx_atoi(v->data, v->len);
-
-    return n == NGX_ERROR ? def : n;
-}
-
-
 /* ---- common ------------------------------------------------------------ */
 
 

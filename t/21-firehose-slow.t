@@ -1,5 +1,5 @@
 # subscribeRepos with a consumer that never reads: it is dropped with a
-# ConsumerTooSlow error frame (server: $pds_firehose_max_lag 5) while two
+# ConsumerTooSlow error frame (server: pds_firehose_max_lag 5) while two
 # consumers that read get every event (t/js/firehose_slow.mjs).
 use strict;
 use warnings;
@@ -12,7 +12,7 @@ use PDSTest qw(start_pds stop_all log_problems http_json basic_auth json slurp);
 
 plan skip_all => 'no node_modules in t/js' unless -d 't/js/node_modules/@atproto/repo';
 
-my $pds = start_pds(extra => 'set $pds_firehose_max_lag 5;')
+my $pds = start_pds(extra => 'pds_firehose_max_lag 5;')
     or plan skip_all => 'no PLC directory';
 my $u = $pds->{url};
 

@@ -20,7 +20,7 @@ stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes');
 
 # the reference's backfill window is a day: three seconds here
-my $short = start_pds(extra => 'set $pds_firehose_backfill_ms 3000;')
+my $short = start_pds(extra => 'pds_firehose_backfill 3s;')
     or plan skip_all => 'no PLC directory';
 node_tap('firehose_cursor.mjs', PDS_URL => $short->{url}, PDS_ADMIN => $short->{admin});
 stop_all();
