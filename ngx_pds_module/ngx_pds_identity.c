@@ -136,7 +136,7 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
 {
     int                  rc;
     ngx_str_t           *host;
-    ngx_pds_ctx_t        ctx;
+    ngx_pds_ctx_t       *ctx;
     pds_account_t        acc;
     char                 handle[256];
     static u_char        not_found[] = "User not found";
@@ -150,16 +150,21 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
         return rc;
     }
 
-    ngx_memzero(&ctx, sizeof(ngx_pds_ctx_t));
-    ctx.request = r;
-    ctx.conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
-    ngx_pds_pool_allocator(r->pool, &ctx.alloc);
+    /* from the pool: the read transaction's cleanup points at it */
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_pds_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
+    ngx_pds_pool_allocator(r->pool, &ctx->alloc);
 
     /* validated, lower-cased and without the port by nginx */
     host = &r->headers_in.server;
 
     if (host->len == 0 || host->len >= sizeof(handle)
-        || !ngx_pds_is_service_handle(ctx.conf, (char *) host->data,
+        || !ngx_pds_is_service_handle(ctx->conf, (char *) host->data,
                                       host->len))
     {
         return ngx_pds_send_text(r, NGX_HTTP_NOT_FOUND,
@@ -170,8 +175,8 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
     ngx_memcpy(handle, host->data, host->len);
     handle[host->len] = '\0';
 
-    rc = ngx_pds_local_handle(&ctx, handle, &acc);
-    ngx_pds_read_done(&ctx);
+    rc = ngx_pds_local_handle(ctx, handle, &acc);
+    ngx_pds_read_done(ctx);
 
     if (rc == MDB_NOTFOUND) {
         return ngx_pds_send_text(r, NGX_HTTP_NOT_FOUND,

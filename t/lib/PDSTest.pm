@@ -158,6 +158,7 @@ worker_processes $workers;
 error_log $dir/logs/error.log info;
 pid $dir/nginx.pid;
 thread_pool pds threads=2;
+@{[ $ENV{PDS_TEST_MAIN_EXTRA} || '' ]}
 events { worker_connections 256; }
 http {
     access_log off;
