@@ -337,6 +337,31 @@ pds_key_from_private(pds_key_type_t type, const uint8_t *priv, size_t len)
         return NULL;
     }
 
+#if (PDS_HAVE_SECP256K1)
+
+    /* the public point: ~20 µs here against ~500 µs through OpenSSL */
+    if (c->type == PDS_KEY_K256) {
+        size_t             n;
+        secp256k1_pubkey   pk;
+
+        pthread_once(&pds_secp_once, pds_secp_init);
+
+        n = sizeof(full);
+
+        if (pds_secp_ctx == NULL
+            || !secp256k1_ec_pubkey_create(pds_secp_ctx, &pk, priv)
+            || !secp256k1_ec_pubkey_serialize(pds_secp_ctx, full, &n, &pk,
+                                              SECP256K1_EC_UNCOMPRESSED)
+            || n != sizeof(full))
+        {
+            return NULL;
+        }
+
+        return pds_key_build(c, priv, full);
+    }
+
+#endif
+
     if (pds_point(c, priv, NULL, 0, full) != 0) {
         return NULL;
     }
