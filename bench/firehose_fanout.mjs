@@ -161,7 +161,7 @@ async function getRepo(result) {
   if (watch) result.rss_anon_kb = { before, peak, growth: peak - before }
 }
 
-const result = { pds: base }
+const result = { pds: process.env.BENCH_LABEL || 'ngx_pds_module', url: base }
 if (SUBS > 0 && EVENTS > 0) await fanout(result)
 if (REPO_RECORDS > 0) await getRepo(result)
 console.log(JSON.stringify(result))

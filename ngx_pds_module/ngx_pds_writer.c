@@ -15,6 +15,8 @@
 
 #include "ngx_pds.h"
 
+#include <pthread.h>
+
 #include "pds_repo.h"
 
 
@@ -43,8 +45,9 @@ typedef struct {
 
 
 struct ngx_pds_writer_s {
-    ngx_queue_t              pending;
-    ngx_uint_t               running;
+    ngx_queue_t              pending;       /* under lock */
+    ngx_uint_t               running;       /* event loop only */
+    pthread_mutex_t          lock;
     ngx_pds_srv_conf_t      *conf;
     ngx_log_t               *log;
 };
@@ -70,6 +73,11 @@ ngx_pds_writer_get(ngx_pds_ctx_t *ctx)
     }
 
     ngx_queue_init(&w->pending);
+
+    if (pthread_mutex_init(&w->lock, NULL) != 0) {
+        return NULL;
+    }
+
     w->conf = ctx->conf;
     w->log = ngx_cycle->log;
 
@@ -79,14 +87,66 @@ ngx_pds_writer_get(ngx_pds_ctx_t *ctx)
 }
 
 
+/* under w->lock: moves up to NGX_PDS_BATCH_MAX queued writes into b */
+static void
+ngx_pds_batch_take(ngx_pds_writer_t *w, ngx_pds_batch_t *b)
+{
+    ngx_queue_t  *q;
+
+    while (b->n < NGX_PDS_BATCH_MAX && !ngx_queue_empty(&w->pending)) {
+        q = ngx_queue_head(&w->pending);
+        ngx_queue_remove(q);
+
+        b->items[b->n] = ngx_queue_data(q, ngx_pds_write_item_t, queue);
+        b->writes[b->n] = *b->items[b->n]->write;
+        b->n++;
+    }
+}
+
+
 static void
 ngx_pds_batch_work(void *data, ngx_log_t *log)
 {
-    ngx_uint_t        i;
-    ngx_pds_batch_t  *b = data;
+    int                rc;
+    MDB_txn           *txn;
+    ngx_uint_t         i;
+    pds_store_t       *store;
+    ngx_pds_batch_t   *b = data;
+    ngx_pds_writer_t  *w = b->writer;
 
-    b->rc = pds_repo_write_batch(b->writer->conf->env->store, b->writes,
-                                 b->n);
+    store = w->conf->env->store;
+
+    /* the write lock first (it may wait for another worker's batch) */
+    rc = pds_store_write_begin(store, &txn);
+
+    pthread_mutex_lock(&w->lock);
+    ngx_pds_batch_take(w, b);
+    pthread_mutex_unlock(&w->lock);
+
+    if (rc != 0) {
+        b->rc = PDS_REPO_ESTORE;
+
+        for (i = 0; i < b->n; i++) {
+            b->writes[i].status = PDS_REPO_ESTORE;
+        }
+
+    } else {
+        pds_repo_write_batch_txn(store, txn, b->writes, b->n);
+
+        rc = mdb_txn_commit(txn);
+        b->rc = (rc == 0) ? 0 : PDS_REPO_ESTORE;
+
+        if (rc != 0) {
+            for (i = 0; i < b->n; i++) {
+                if (b->writes[i].status >= 0) {
+                    b->writes[i].status = (rc == MDB_MAP_FULL)
+                                          ? PDS_REPO_EMAPFULL
+                                          : PDS_REPO_ESTORE;
+                    b->writes[i].seq = 0;
+                }
+            }
+        }
+    }
 
     if (b->rc != 0) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -152,6 +212,8 @@ ngx_pds_batch_done(ngx_event_t *ev)
 
     w->running = 0;
 
+    /* no batch runs now: the queue is the event loop's alone */
+
     if (!ngx_queue_empty(&w->pending) && ngx_pds_writer_start(w) != NGX_OK) {
         ngx_queue_t  *q;
 
@@ -183,13 +245,11 @@ ngx_pds_writer_fail(ngx_pds_write_item_t *it)
 }
 
 
-/* takes up to NGX_PDS_BATCH_MAX queued writes into one thread task */
+/* a thread task that will take the queued writes once it can commit */
 static ngx_int_t
 ngx_pds_writer_start(ngx_pds_writer_t *w)
 {
-    ngx_uint_t             n;
     ngx_pool_t            *pool;
-    ngx_queue_t           *q;
     ngx_pds_batch_t       *b;
     ngx_thread_task_t     *task;
 
@@ -207,18 +267,7 @@ ngx_pds_writer_start(ngx_pds_writer_t *w)
     b = task->ctx;
     b->writer = w;
     b->pool = pool;
-
-    n = 0;
-    for (q = ngx_queue_head(&w->pending);
-         q != ngx_queue_sentinel(&w->pending) && n < NGX_PDS_BATCH_MAX;
-         q = ngx_queue_next(q))
-    {
-        b->items[n] = ngx_queue_data(q, ngx_pds_write_item_t, queue);
-        b->writes[n] = *b->items[n]->write;
-        n++;
-    }
-
-    b->n = n;
+    b->n = 0;
 
     task->handler = ngx_pds_batch_work;
     task->event.data = b;
@@ -229,15 +278,7 @@ ngx_pds_writer_start(ngx_pds_writer_t *w)
         return NGX_ERROR;
     }
 
-    /* posted: now they leave the queue */
-    for (n = 0; n < b->n; n++) {
-        ngx_queue_remove(&b->items[n]->queue);
-    }
-
     w->running = 1;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                   "pds writer: batch of %ui", b->n);
 
     return NGX_OK;
 }
@@ -283,11 +324,14 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     r->aio = 1;
     r->main->count++;
 
+    pthread_mutex_lock(&w->lock);
     ngx_queue_insert_tail(&w->pending, &it->queue);
+    pthread_mutex_unlock(&w->lock);
+
     ngx_pds_hold(ctx);
 
     if (!w->running && ngx_pds_writer_start(w) != NGX_OK) {
-        /* nothing else can be queued while no batch runs */
+        /* no batch runs, so the queue is not shared right now */
         ngx_queue_remove(&it->queue);
 
         r->main->blocked--;
