@@ -150,6 +150,101 @@ pds_dup(const pds_alloc_t *a, const char *s)
 }
 
 
+/*
+ * Calls cb for every key of dbi that starts with prefix, in key order,
+ * with the rest of the key after the prefix; a non-zero return of cb
+ * stops the scan and is returned.
+ */
+typedef int (*pds_scan_cb)(void *ctx, const uint8_t *rest, size_t len,
+    MDB_val *val);
+
+static int
+pds_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_key_t *prefix, pds_scan_cb cb,
+    void *ctx)
+{
+    int          rc;
+    MDB_val      key, val;
+    MDB_cursor  *cur;
+
+    if (prefix->overflow) {
+        return 0;
+    }
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = prefix->data;
+    key.mv_size = prefix->len;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size < prefix->len
+            || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
+        {
+            break;
+        }
+
+        rc = cb(ctx, (uint8_t *) key.mv_data + prefix->len,
+                key.mv_size - prefix->len, &val);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return (rc == MDB_NOTFOUND) ? 0 : rc;
+}
+
+
+/* a growable array from an allocator: room for one more element */
+typedef struct {
+    void               *elts;
+    size_t              n;
+    size_t              cap;
+    size_t              size;
+    const pds_alloc_t  *a;
+} pds_list_t;
+
+
+static void *
+pds_list_push(pds_list_t *l)
+{
+    void    *more;
+    size_t   cap;
+
+    if (l->n == l->cap) {
+        cap = l->cap ? l->cap * 2 : 8;
+        more = pds_alloc(l->a, cap * l->size);
+        if (more == NULL) {
+            return NULL;
+        }
+        if (l->n) {
+            memcpy(more, l->elts, l->n * l->size);
+        }
+        l->elts = more;
+        l->cap = cap;
+    }
+
+    return (uint8_t *) l->elts + l->size * l->n++;
+}
+
+
+static void
+pds_list_init(pds_list_t *l, const pds_alloc_t *a, size_t size)
+{
+    l->elts = NULL;
+    l->n = 0;
+    l->cap = 0;
+    l->size = size;
+    l->a = a;
+}
+
+
 /* ---- accounts ---------------------------------------------------------- */
 
 
@@ -420,15 +515,30 @@ pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv)
 
 
 static int
+pds_invite_use_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
+{
+    pds_list_t        *l = ctx;
+    pds_invite_use_t  *u;
+
+    u = pds_list_push(l);
+    if (u == NULL) {
+        return ENOMEM;
+    }
+
+    u->used_by = pds_strndup(l->a, (const char *) rest, len);
+    u->used_at = pds_strndup(l->a, val->mv_data, val->mv_size);
+
+    return 0;
+}
+
+
+static int
 pds_invite_uses(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv)
 {
-    int          rc;
-    size_t       n, cap;
-    MDB_val      key, val;
-    pds_key_t    k;
-    MDB_cursor  *cur;
-    pds_invite_use_t  *uses, *more;
+    int         rc;
+    pds_key_t   k;
+    pds_list_t  l;
 
     pds_key_init(&k, 'u');
     pds_key_str(&k, code);
@@ -438,53 +548,15 @@ pds_invite_uses(pds_store_t *s, MDB_txn *txn, const char *code,
         return EINVAL;
     }
 
-    rc = mdb_cursor_open(txn, s->db_invites, &cur);
+    pds_list_init(&l, a, sizeof(pds_invite_use_t));
+
+    rc = pds_scan_prefix(txn, s->db_invites, &k, pds_invite_use_cb, &l);
     if (rc != 0) {
         return rc;
     }
 
-    key.mv_data = k.data;
-    key.mv_size = k.len;
-
-    uses = NULL;
-    n = 0;
-    cap = 0;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size < k.len || memcmp(key.mv_data, k.data, k.len) != 0) {
-            break;
-        }
-
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            more = pds_alloc(a, cap * sizeof(pds_invite_use_t));
-            if (more == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            if (n) {
-                memcpy(more, uses, n * sizeof(pds_invite_use_t));
-            }
-            uses = more;
-        }
-
-        uses[n].used_by = pds_strndup(a, (char *) key.mv_data + k.len,
-                                      key.mv_size - k.len);
-        uses[n].used_at = pds_strndup(a, val.mv_data, val.mv_size);
-        n++;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    inv->uses = uses;
-    inv->nuses = n;
+    inv->uses = l.elts;
+    inv->nuses = l.n;
 
     return 0;
 }
@@ -561,93 +633,75 @@ pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
 }
 
 
+typedef struct {
+    pds_store_t        *store;
+    MDB_txn            *txn;
+    pds_list_t          list;
+} pds_invites_scan_t;
+
+
+/* keys: account 0 createdAt 0 code (the prefix ends after account 0) */
+static int
+pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
+{
+    char                *code;
+    const uint8_t       *sep;
+    pds_invite_t        *inv;
+    pds_invites_scan_t  *sc = ctx;
+
+    (void) val;
+
+    sep = memchr(rest, 0, len);
+    if (sep == NULL) {
+        return 0;
+    }
+
+    code = pds_strndup(sc->list.a, (const char *) sep + 1,
+                       len - (size_t) (sep + 1 - rest));
+    inv = pds_list_push(&sc->list);
+    if (code == NULL || inv == NULL) {
+        return ENOMEM;
+    }
+
+    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
+        sc->list.n--;
+    }
+
+    return 0;
+}
+
+
 int
 pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
     const pds_alloc_t *a, pds_invite_t **list, size_t *n)
 {
-    int            rc;
-    size_t         cnt, cap;
-    char          *code;
-    MDB_val        key, val;
-    pds_key_t      k;
-    MDB_cursor    *cur;
-    pds_invite_t  *out, *more;
+    int                  rc;
+    size_t               i, cnt;
+    pds_key_t            k;
+    pds_invite_t        *out, t;
+    pds_invites_scan_t   sc;
 
     pds_key_init(&k, 'a');
     pds_key_str(&k, account);
     pds_key_sep(&k);
 
-    *list = NULL;
-    *n = 0;
+    sc.store = s;
+    sc.txn = txn;
+    pds_list_init(&sc.list, a, sizeof(pds_invite_t));
 
-    if (k.overflow) {
-        return 0;
-    }
-
-    rc = mdb_cursor_open(txn, s->db_invites, &cur);
+    rc = pds_scan_prefix(txn, s->db_invites, &k, pds_invite_list_cb, &sc);
     if (rc != 0) {
         return rc;
     }
 
-    key.mv_data = k.data;
-    key.mv_size = k.len;
-
-    out = NULL;
-    cnt = 0;
-    cap = 0;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        uint8_t  *p, *last, *sep;
-
-        if (key.mv_size < k.len || memcmp(key.mv_data, k.data, k.len) != 0) {
-            break;
-        }
-
-        p = (uint8_t *) key.mv_data + k.len;
-        last = (uint8_t *) key.mv_data + key.mv_size;
-        sep = memchr(p, 0, last - p);
-        if (sep == NULL) {
-            continue;
-        }
-
-        code = pds_strndup(a, (char *) sep + 1, last - sep - 1);
-        if (code == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            more = pds_alloc(a, cap * sizeof(pds_invite_t));
-            if (more == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            if (cnt) {
-                memcpy(more, out, cnt * sizeof(pds_invite_t));
-            }
-            out = more;
-        }
-
-        if (pds_invite_get(s, txn, code, a, &out[cnt]) == 0) {
-            cnt++;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
     /* stored oldest first: newest first for the caller */
-    for (cap = 0; cnt > 1 && cap < cnt / 2; cap++) {
-        pds_invite_t  t = out[cap];
-        out[cap] = out[cnt - 1 - cap];
-        out[cnt - 1 - cap] = t;
+    out = sc.list.elts;
+    cnt = sc.list.n;
+
+    for (i = 0; i < cnt / 2; i++) {
+        t = out[i];
+        out[i] = out[cnt - 1 - i];
+        out[cnt - 1 - i] = t;
     }
 
     *list = out;
@@ -762,16 +816,34 @@ pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id)
 }
 
 
+static int
+pds_token_id_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
+{
+    char       **id;
+    pds_list_t  *l = ctx;
+
+    (void) val;
+
+    id = pds_list_push(l);
+    if (id == NULL) {
+        return ENOMEM;
+    }
+
+    *id = pds_strndup(l->a, (const char *) rest, len);
+
+    return *id ? 0 : ENOMEM;
+}
+
+
 int
 pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
     const char *app_password_name)
 {
     int           rc;
-    char        **ids, **more;
-    size_t        n, cap, i;
-    MDB_val       key, val;
+    char        **ids;
+    size_t        i;
     pds_key_t     k;
-    MDB_cursor   *cur;
+    pds_list_t    l;
     pds_token_t   tok;
     pds_arena_t  *arena;
     pds_alloc_t   a;
@@ -780,67 +852,20 @@ pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
     pds_key_str(&k, did);
     pds_key_sep(&k);
 
-    if (k.overflow) {
-        return 0;
-    }
-
     arena = pds_arena_create();
     if (arena == NULL) {
         return ENOMEM;
     }
 
     a = pds_arena_allocator(arena);
+    pds_list_init(&l, &a, sizeof(char *));
 
-    rc = mdb_cursor_open(txn, s->db_tokens, &cur);
-    if (rc != 0) {
-        pds_arena_destroy(arena);
-        return rc;
-    }
+    /* the ids first: deleting while the cursor walks would skip keys */
+    rc = pds_scan_prefix(txn, s->db_tokens, &k, pds_token_id_cb, &l);
 
-    key.mv_data = k.data;
-    key.mv_size = k.len;
+    ids = l.elts;
 
-    ids = NULL;
-    n = 0;
-    cap = 0;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size < k.len || memcmp(key.mv_data, k.data, k.len) != 0) {
-            break;
-        }
-
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            more = pds_alloc(&a, cap * sizeof(char *));
-            if (more == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            if (n) {
-                memcpy(more, ids, n * sizeof(char *));
-            }
-            ids = more;
-        }
-
-        ids[n] = pds_strndup(&a, (char *) key.mv_data + k.len,
-                             key.mv_size - k.len);
-        if (ids[n] == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-        n++;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc == MDB_NOTFOUND) {
-        rc = 0;
-    }
-
-    for (i = 0; rc == 0 && i < n; i++) {
+    for (i = 0; rc == 0 && i < l.n; i++) {
         if (app_password_name != NULL) {
             if (pds_token_get(s, txn, ids[i], &a, &tok) != 0
                 || tok.app_password_name == NULL
@@ -913,82 +938,56 @@ pds_app_password_delete(pds_store_t *s, MDB_txn *txn, const char *did,
 }
 
 
+static int
+pds_app_password_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
+{
+    pds_cbor_t          *row;
+    pds_list_t          *l = ctx;
+    pds_app_password_t  *ap;
+
+    (void) rest;
+    (void) len;
+
+    if (pds_cbor_decode(val->mv_data, val->mv_size, l->a, &row) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    ap = pds_list_push(l);
+    if (ap == NULL) {
+        return ENOMEM;
+    }
+
+    ap->name = pds_row_get_str(row, "name");
+    ap->password_scrypt = pds_row_get_str(row, "passwordScrypt");
+    ap->created_at = pds_row_get_str(row, "createdAt");
+    ap->privileged = pds_row_get_bool(row, "privileged");
+
+    return 0;
+}
+
+
 int
 pds_app_password_list(pds_store_t *s, MDB_txn *txn, const char *did,
     const pds_alloc_t *a, pds_app_password_t **list, size_t *n)
 {
-    int                  rc;
-    size_t               cnt, cap;
-    MDB_val              key, val;
-    pds_key_t            k;
-    pds_cbor_t          *row;
-    MDB_cursor          *cur;
-    pds_app_password_t  *out, *more;
+    int         rc;
+    pds_key_t   k;
+    pds_list_t  l;
 
     pds_key_init(&k, 0);
     pds_key_str(&k, did);
     pds_key_sep(&k);
 
-    *list = NULL;
-    *n = 0;
+    pds_list_init(&l, a, sizeof(pds_app_password_t));
 
-    if (k.overflow) {
-        return 0;
-    }
-
-    rc = mdb_cursor_open(txn, s->db_app_passwords, &cur);
+    rc = pds_scan_prefix(txn, s->db_app_passwords, &k, pds_app_password_cb,
+                         &l);
     if (rc != 0) {
         return rc;
     }
 
-    key.mv_data = k.data;
-    key.mv_size = k.len;
-
-    out = NULL;
-    cnt = 0;
-    cap = 0;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size < k.len || memcmp(key.mv_data, k.data, k.len) != 0) {
-            break;
-        }
-
-        if (pds_cbor_decode(val.mv_data, val.mv_size, a, &row) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            more = pds_alloc(a, cap * sizeof(pds_app_password_t));
-            if (more == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            if (cnt) {
-                memcpy(more, out, cnt * sizeof(pds_app_password_t));
-            }
-            out = more;
-        }
-
-        out[cnt].name = pds_row_get_str(row, "name");
-        out[cnt].password_scrypt = pds_row_get_str(row, "passwordScrypt");
-        out[cnt].created_at = pds_row_get_str(row, "createdAt");
-        out[cnt].privileged = pds_row_get_bool(row, "privileged");
-        cnt++;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    *list = out;
-    *n = cnt;
+    *list = l.elts;
+    *n = l.n;
 
     return 0;
 }
