@@ -231,7 +231,7 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
         return;
     }
 
-    rc = pds_store_commit(up->store, txn);
+    rc = mdb_txn_commit(txn);
     if (rc != 0) {
         pds_blob_gone_free(&up->gone);
         up->result = rc;

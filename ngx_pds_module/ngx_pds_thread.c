@@ -222,7 +222,7 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
         return;
     }
 
-    rc = pds_store_commit(job->store, txn);
+    rc = mdb_txn_commit(txn);
     if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pds: LMDB commit failed: %s", mdb_strerror(rc));

@@ -133,7 +133,7 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
     } else {
         pds_repo_write_batch_txn(store, txn, b->writes, b->n);
 
-        rc = pds_store_commit(store, txn);
+        rc = mdb_txn_commit(txn);
         b->rc = (rc == 0) ? 0 : PDS_REPO_ESTORE;
 
         if (rc != 0) {

@@ -1534,7 +1534,7 @@ pds_repo_write_batch(pds_store_t *store, pds_repo_write_t *reqs, size_t n)
 
     pds_repo_write_batch_txn(store, txn, reqs, n);
 
-    rc = pds_store_commit(store, txn);
+    rc = mdb_txn_commit(txn);
     if (rc == 0) {
         return 0;
     }

@@ -107,14 +107,8 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
      * MDB_NOTLS: read transactions belong to the transaction object, not
      * to the thread, so an event loop may hold several at once and thread
      * pool tasks may run write transactions.
-     *
-     * MDB_NOMETASYNC: the meta page is not synced inside the write lock;
-     * pds_store_commit() syncs it right after, before any write is
-     * acknowledged, so other writers do not wait for that second flush.
-     * A crash between the two loses only the unacknowledged last commit;
-     * LMDB keeps the database consistent either way.
      */
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS|MDB_NOMETASYNC, 0600);
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
     if (rc != 0) {
         pds_store_fail(err, err_len, "mdb_env_open", rc);
         goto failed;
@@ -179,7 +173,7 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
         goto failed;
     }
 
-    rc = pds_store_commit(s, txn);
+    rc = mdb_txn_commit(txn);
     if (rc != 0) {
         pds_store_fail(err, err_len, "mdb_txn_commit", rc);
         goto failed;
@@ -245,20 +239,6 @@ int
 pds_store_write_begin(pds_store_t *store, MDB_txn **txn)
 {
     return pds_store_rc(mdb_txn_begin(store->env, NULL, 0, txn));
-}
-
-
-int
-pds_store_commit(pds_store_t *store, MDB_txn *txn)
-{
-    int  rc;
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return mdb_env_sync(store->env, 1);
 }
 
 

@@ -85,14 +85,6 @@ int pds_store_health(pds_store_t *store);
 /* Read / write transactions (MDB_NOTLS: any thread may finish them). */
 int pds_store_read_begin(pds_store_t *store, MDB_txn **txn);
 int pds_store_write_begin(pds_store_t *store, MDB_txn **txn);
-/*
- * Commits a write transaction and makes it durable: the environment is
- * opened with MDB_NOMETASYNC, so mdb_txn_commit() syncs the data pages
- * under the write lock and the meta page is synced here, after the lock is
- * released.  Returns the raw LMDB code (0, MDB_MAP_FULL, ...); only a 0
- * may be acknowledged.
- */
-int pds_store_commit(pds_store_t *store, MDB_txn *txn);
 
 /* maps an LMDB return code to 0 / PDS_STORE_NOTFOUND / _MAPFULL / _ERROR */
 int pds_store_rc(int mdb_rc);

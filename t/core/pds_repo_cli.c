@@ -188,7 +188,7 @@ cmd_create(const char *dir, const char *did, const char *hex)
         rc = pds_repo_create(store, txn, did, strlen(did), key, &uid, &res);
 
         if (rc == 0) {
-            rc = pds_store_commit(store, txn) == 0 ? 0 : PDS_REPO_ESTORE;
+            rc = mdb_txn_commit(txn) == 0 ? 0 : PDS_REPO_ESTORE;
 
         } else {
             mdb_txn_abort(txn);
