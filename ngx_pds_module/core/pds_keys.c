@@ -2,6 +2,7 @@
  * ngx_pds_module core: K-256 / P-256 keys, ECDSA and did:key.
  */
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -19,7 +20,14 @@
 
 
 struct pds_key_s {
+    /*
+     * The OpenSSL key, built on first use (pds_key_pkey()): a K-256 private
+     * key signs through libsecp256k1 and never needs it, and building it
+     * costs more than the signature.  lock guards the lazy build, since
+     * one key (the PLC rotation key) is shared by threads.
+     */
     EVP_PKEY        *pkey;
+    pthread_mutex_t  lock;
     pds_key_type_t   type;
     int              has_private;
     uint8_t          pub[PDS_KEY_PUB_LEN];
@@ -36,7 +44,6 @@ struct pds_key_s {
  * and every repo commit is a K-256 signature.  The context is created once
  * and only read afterwards, so threads may share it.
  */
-#include <pthread.h>
 #include <secp256k1.h>
 
 static secp256k1_context  *pds_secp_ctx;
@@ -174,32 +181,21 @@ pds_sig_is_low_s(pds_key_type_t type, const uint8_t sig[64])
 
 
 /*
- * Builds the EVP_PKEY from an uncompressed point and, optionally, the
- * private scalar.
+ * Builds key->pkey from the uncompressed point and, if the key has one, the
+ * private scalar: 0 or -1.
  */
-static pds_key_t *
-pds_key_build(const pds_curve_t *c, const uint8_t *priv,
-    const uint8_t pub_full[65])
+static int
+pds_key_make_pkey(pds_key_t *key)
 {
-    BIGNUM          *d;
-    OSSL_PARAM      *params;
-    pds_key_t       *key;
-    EVP_PKEY_CTX    *ctx;
-    OSSL_PARAM_BLD  *bld;
+    BIGNUM             *d;
+    OSSL_PARAM         *params;
+    EVP_PKEY_CTX       *ctx;
+    OSSL_PARAM_BLD     *bld;
+    const uint8_t      *priv;
+    const pds_curve_t  *c;
 
-    key = OPENSSL_zalloc(sizeof(pds_key_t));
-    if (key == NULL) {
-        return NULL;
-    }
-
-    key->type = c->type;
-    key->has_private = (priv != NULL);
-    if (priv) {
-        memcpy(key->priv, priv, PDS_KEY_PRIV_LEN);
-    }
-    memcpy(key->pub_full, pub_full, 65);
-    key->pub[0] = (uint8_t) (0x02 | (pub_full[64] & 1));
-    memcpy(key->pub + 1, pub_full + 1, 32);
+    c = pds_curve(key->type);
+    priv = key->has_private ? key->priv : NULL;
 
     d = NULL;
     params = NULL;
@@ -213,7 +209,7 @@ pds_key_build(const pds_curve_t *c, const uint8_t *priv,
     if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
                                          c->group, 0)
         || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                             pub_full, 65))
+                                             key->pub_full, 65))
     {
         goto failed;
     }
@@ -247,7 +243,7 @@ pds_key_build(const pds_curve_t *c, const uint8_t *priv,
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(d);
 
-    return key;
+    return 0;
 
 failed:
 
@@ -255,9 +251,74 @@ failed:
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(d);
-    pds_key_free(key);
 
-    return NULL;
+    return -1;
+}
+
+
+/* key->pkey, built now if it is not yet; NULL if that fails */
+static EVP_PKEY *
+pds_key_pkey(const pds_key_t *key)
+{
+    EVP_PKEY   *pkey;
+    pds_key_t  *k = (pds_key_t *) key;
+
+    pthread_mutex_lock(&k->lock);
+
+    if (k->pkey == NULL) {
+        (void) pds_key_make_pkey(k);
+    }
+
+    pkey = k->pkey;
+
+    pthread_mutex_unlock(&k->lock);
+
+    return pkey;
+}
+
+
+/*
+ * A key from an uncompressed point and, optionally, the private scalar.
+ * The OpenSSL key is built here too unless libsecp256k1 does all the work
+ * of this one (a K-256 private key), so that a bad point fails here.
+ */
+static pds_key_t *
+pds_key_build(const pds_curve_t *c, const uint8_t *priv,
+    const uint8_t pub_full[65])
+{
+    pds_key_t  *key;
+
+    key = OPENSSL_zalloc(sizeof(pds_key_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    if (pthread_mutex_init(&key->lock, NULL) != 0) {
+        OPENSSL_free(key);
+        return NULL;
+    }
+
+    key->type = c->type;
+    key->has_private = (priv != NULL);
+    if (priv) {
+        memcpy(key->priv, priv, PDS_KEY_PRIV_LEN);
+    }
+    memcpy(key->pub_full, pub_full, 65);
+    key->pub[0] = (uint8_t) (0x02 | (pub_full[64] & 1));
+    memcpy(key->pub + 1, pub_full + 1, 32);
+
+#if (PDS_HAVE_SECP256K1)
+    if (priv != NULL && c->type == PDS_KEY_K256) {
+        return key;
+    }
+#endif
+
+    if (pds_key_make_pkey(key) != 0) {
+        pds_key_free(key);
+        return NULL;
+    }
+
+    return key;
 }
 
 
@@ -550,6 +611,7 @@ pds_key_free(pds_key_t *key)
     }
 
     EVP_PKEY_free(key->pkey);
+    pthread_mutex_destroy(&key->lock);
     OPENSSL_clear_free(key, sizeof(pds_key_t));
 }
 
@@ -578,22 +640,13 @@ pds_key_jwt_alg(const pds_key_t *key)
 int
 pds_key_private_bytes(const pds_key_t *key, uint8_t out[32])
 {
-    int      rc;
-    BIGNUM  *d;
-
     if (!key->has_private) {
         return -1;
     }
 
-    d = NULL;
-    if (!EVP_PKEY_get_bn_param(key->pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d)) {
-        return -1;
-    }
+    memcpy(out, key->priv, PDS_KEY_PRIV_LEN);
 
-    rc = (BN_bn2binpad(d, out, 32) == 32) ? 0 : -1;
-    BN_clear_free(d);
-
-    return rc;
+    return 0;
 }
 
 
@@ -683,6 +736,7 @@ pds_key_sign_digest(const pds_key_t *key, const uint8_t digest[32],
     uint8_t              der[80], half[32];
     ECDSA_SIG           *es;
     const BIGNUM        *r, *s;
+    EVP_PKEY            *pkey;
     EVP_PKEY_CTX        *ctx;
     const uint8_t       *p;
     const pds_curve_t   *c;
@@ -717,7 +771,12 @@ pds_key_sign_digest(const pds_key_t *key, const uint8_t digest[32],
     es = NULL;
     c = pds_curve(key->type);
 
-    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+    ctx = NULL;
+    pkey = pds_key_pkey(key);
+    if (pkey != NULL) {
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    }
+
     if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0) {
         goto done;
     }
@@ -802,6 +861,7 @@ pds_key_verify_digest(const pds_key_t *key, const uint8_t digest[32],
 {
     int                 n, valid;
     uint8_t            *der;
+    EVP_PKEY           *pkey;
     EVP_PKEY_CTX       *ctx;
     const uint8_t      *vsig;
     const pds_curve_t  *c;
@@ -837,7 +897,12 @@ pds_key_verify_digest(const pds_key_t *key, const uint8_t digest[32],
 
     valid = 0;
 
-    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+    ctx = NULL;
+    pkey = pds_key_pkey(key);
+    if (pkey != NULL) {
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    }
+
     if (ctx != NULL && EVP_PKEY_verify_init(ctx) > 0) {
         valid = (EVP_PKEY_verify(ctx, vsig, (size_t) n, digest, 32) == 1);
     }
