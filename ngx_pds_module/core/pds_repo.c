@@ -674,42 +674,53 @@ pds_event_seq(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
 }
 
 
-int
-pds_repo_event_identity(pds_store_t *store, MDB_txn *txn, const char *did,
-    const char *handle, uint64_t *seqp)
+/*
+ * The small events (#identity, #account): takes the next seq, writes the
+ * frame header and a map of n fields opening with did, seq and time (the
+ * canonical key order puts those three first); the caller adds the rest
+ * and pds_event_small_end() stores the frame.  b is freed on failure.
+ */
+static int
+pds_event_small_begin(pds_store_t *store, MDB_txn *txn, pds_buf_t *b,
+    const char *type, size_t n, const char *did, uint64_t *seq)
 {
-    int        rc;
-    char       now[PDS_REPO_TIME_BUF];
-    uint64_t   seq;
-    pds_buf_t  b;
+    int   rc;
+    char  now[PDS_REPO_TIME_BUF];
 
-    rc = pds_event_seq(store, txn, &seq);
+    rc = pds_event_seq(store, txn, seq);
     if (rc != 0) {
         return rc;
     }
 
     pds_repo_time_now(now);
-    pds_buf_init(&b, &pds_malloc_allocator);
+    pds_buf_init(b, &pds_malloc_allocator);
 
-    /* did, seq, time, handle */
-    if (pds_event_head(&b, "#identity") != 0
-        || pds_cbor_put_map(&b, handle ? 4 : 3) != 0
-        || pds_cbor_put_str(&b, "did") != 0
-        || pds_cbor_put_str(&b, did) != 0
-        || pds_cbor_put_str(&b, "seq") != 0
-        || pds_cbor_put_uint(&b, seq) != 0
-        || pds_cbor_put_str(&b, "time") != 0
-        || pds_cbor_put_str(&b, now) != 0
-        || (handle
-            && (pds_cbor_put_str(&b, "handle") != 0
-                || pds_cbor_put_str(&b, handle) != 0)))
+    if (pds_event_head(b, type) != 0
+        || pds_cbor_put_map(b, n) != 0
+        || pds_cbor_put_str(b, "did") != 0
+        || pds_cbor_put_str(b, did) != 0
+        || pds_cbor_put_str(b, "seq") != 0
+        || pds_cbor_put_uint(b, *seq) != 0
+        || pds_cbor_put_str(b, "time") != 0
+        || pds_cbor_put_str(b, now) != 0)
     {
-        pds_buf_free(&b);
+        pds_buf_free(b);
         return PDS_REPO_ENOMEM;
     }
 
-    rc = pds_event_put(store, txn, seq, &b);
-    pds_buf_free(&b);
+    return 0;
+}
+
+
+/* stores the frame (unless failed, a PDS_REPO_* error) and frees b */
+static int
+pds_event_small_end(pds_store_t *store, MDB_txn *txn, pds_buf_t *b,
+    uint64_t seq, int failed, uint64_t *seqp)
+{
+    int  rc;
+
+    rc = failed ? failed : pds_event_put(store, txn, seq, b);
+    pds_buf_free(b);
 
     if (rc == 0 && seqp) {
         *seqp = seq;
@@ -720,49 +731,52 @@ pds_repo_event_identity(pds_store_t *store, MDB_txn *txn, const char *did,
 
 
 int
-pds_repo_event_account(pds_store_t *store, MDB_txn *txn, const char *did,
-    int active, const char *status, uint64_t *seqp)
+pds_repo_event_identity(pds_store_t *store, MDB_txn *txn, const char *did,
+    const char *handle, uint64_t *seqp)
 {
     int        rc;
-    char       now[PDS_REPO_TIME_BUF];
     uint64_t   seq;
     pds_buf_t  b;
 
-    rc = pds_event_seq(store, txn, &seq);
+    /* did, seq, time, handle */
+    rc = pds_event_small_begin(store, txn, &b, "#identity", handle ? 4 : 3,
+                               did, &seq);
     if (rc != 0) {
         return rc;
     }
 
-    pds_repo_time_now(now);
-    pds_buf_init(&b, &pds_malloc_allocator);
+    rc = (handle
+          && (pds_cbor_put_str(&b, "handle") != 0
+              || pds_cbor_put_str(&b, handle) != 0))
+         ? PDS_REPO_ENOMEM : 0;
+
+    return pds_event_small_end(store, txn, &b, seq, rc, seqp);
+}
+
+
+int
+pds_repo_event_account(pds_store_t *store, MDB_txn *txn, const char *did,
+    int active, const char *status, uint64_t *seqp)
+{
+    int        rc;
+    uint64_t   seq;
+    pds_buf_t  b;
 
     /* did, seq, time, active, status */
-    if (pds_event_head(&b, "#account") != 0
-        || pds_cbor_put_map(&b, status ? 5 : 4) != 0
-        || pds_cbor_put_str(&b, "did") != 0
-        || pds_cbor_put_str(&b, did) != 0
-        || pds_cbor_put_str(&b, "seq") != 0
-        || pds_cbor_put_uint(&b, seq) != 0
-        || pds_cbor_put_str(&b, "time") != 0
-        || pds_cbor_put_str(&b, now) != 0
-        || pds_cbor_put_str(&b, "active") != 0
-        || pds_cbor_put_bool(&b, active) != 0
-        || (status
-            && (pds_cbor_put_str(&b, "status") != 0
-                || pds_cbor_put_str(&b, status) != 0)))
-    {
-        pds_buf_free(&b);
-        return PDS_REPO_ENOMEM;
+    rc = pds_event_small_begin(store, txn, &b, "#account", status ? 5 : 4,
+                               did, &seq);
+    if (rc != 0) {
+        return rc;
     }
 
-    rc = pds_event_put(store, txn, seq, &b);
-    pds_buf_free(&b);
+    rc = (pds_cbor_put_str(&b, "active") != 0
+          || pds_cbor_put_bool(&b, active) != 0
+          || (status
+              && (pds_cbor_put_str(&b, "status") != 0
+                  || pds_cbor_put_str(&b, status) != 0)))
+         ? PDS_REPO_ENOMEM : 0;
 
-    if (rc == 0 && seqp) {
-        *seqp = seq;
-    }
-
-    return rc;
+    return pds_event_small_end(store, txn, &b, seq, rc, seqp);
 }
 
 
