@@ -14,24 +14,11 @@
 #include "pds_mem.h"
 #include "pds_cid.h"
 #include "pds_mst.h"
+#include "memstore.h"
 
 
 /* writes per measurement: at most the tree's size, so that it stays near */
 #define BENCH_WRITES  20000
-
-
-typedef struct {
-    pds_cid_t   cid;
-    uint8_t    *data;
-    size_t      len;
-    int         used;
-} slot_t;
-
-typedef struct {
-    slot_t     *slots;
-    size_t      cap;
-    size_t      n;
-} store_t;
 
 
 static double
@@ -45,106 +32,6 @@ now(void)
 }
 
 
-static slot_t *
-store_find(store_t *s, const pds_cid_t *cid)
-{
-    size_t  i, h;
-
-    if (s->cap == 0) {
-        return NULL;
-    }
-
-    memcpy(&h, cid->digest, sizeof(h));
-
-    for (i = h & (s->cap - 1); s->slots[i].used; i = (i + 1) & (s->cap - 1)) {
-        if (pds_cid_equal(&s->slots[i].cid, cid)) {
-            return &s->slots[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-store_free(store_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->cap; i++) {
-        free(s->slots[i].data);
-    }
-
-    free(s->slots);
-    memset(s, 0, sizeof(store_t));
-}
-
-
-static int
-store_put(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
-{
-    size_t    i, h;
-    store_t  *s = ctx, old;
-
-    if (store_find(s, cid) != NULL) {
-        return 0;
-    }
-
-    if ((s->n + 1) * 2 > s->cap) {
-        old = *s;
-        s->cap = s->cap ? s->cap * 2 : 1024;
-        s->slots = calloc(s->cap, sizeof(slot_t));
-        s->n = 0;
-        if (s->slots == NULL) {
-            return -1;
-        }
-
-        for (i = 0; i < old.cap; i++) {
-            if (old.slots[i].used) {
-                store_put(s, &old.slots[i].cid, old.slots[i].data,
-                          old.slots[i].len);
-            }
-        }
-
-        store_free(&old);
-    }
-
-    memcpy(&h, cid->digest, sizeof(h));
-
-    for (i = h & (s->cap - 1); s->slots[i].used; i = (i + 1) & (s->cap - 1)) {
-        /* void */
-    }
-
-    s->slots[i].data = malloc(n);
-    if (s->slots[i].data == NULL) {
-        return -1;
-    }
-
-    memcpy(s->slots[i].data, p, n);
-    s->slots[i].used = 1;
-    s->slots[i].cid = *cid;
-    s->slots[i].len = n;
-    s->n++;
-
-    return 0;
-}
-
-
-static int
-store_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
-{
-    slot_t  *slot;
-
-    slot = store_find(ctx, cid);
-    if (slot == NULL) {
-        return 1;
-    }
-
-    *p = slot->data;
-    *n = slot->len;
-
-    return 0;
-}
 
 
 static unsigned long  rng = 0x9e3779b97f4a7c15UL;
@@ -207,7 +94,7 @@ bench(size_t nkeys)
     char               key[64];
     size_t             i, len, leaves, writes;
     double             t0, t;
-    store_t            store;
+    memstore_t            store;
     pds_cid_t          root, v;
     pds_mst_t         *tree;
     pds_alloc_t        a, ca;
@@ -218,7 +105,7 @@ bench(size_t nkeys)
     writes = nkeys < BENCH_WRITES ? nkeys : BENCH_WRITES;
 
     memset(&store, 0, sizeof(store));
-    src.get = store_get;
+    src.get = memstore_get;
     src.ctx = &store;
 
     arena = pds_arena_create();
@@ -239,7 +126,7 @@ bench(size_t nkeys)
         }
     }
 
-    if (pds_mst_commit(tree, &root, store_put, &store, &diff) != 0) {
+    if (pds_mst_commit(tree, &root, memstore_put, &store, &diff) != 0) {
         fprintf(stderr, "commit failed\n");
         exit(1);
     }
@@ -254,7 +141,7 @@ bench(size_t nkeys)
     for (i = 0; i < writes; i++) {
         len = make_key(key, sizeof(key));
         if (pds_mst_put(tree, key, len, &v) != 0
-            || pds_mst_commit(tree, &root, store_put, &store, &diff) != 0)
+            || pds_mst_commit(tree, &root, memstore_put, &store, &diff) != 0)
         {
             fprintf(stderr, "warm write failed\n");
             exit(1);
@@ -275,7 +162,7 @@ bench(size_t nkeys)
         len = make_key(key, sizeof(key));
 
         if (tree == NULL || pds_mst_put(tree, key, len, &v) != 0
-            || pds_mst_commit(tree, &root, store_put, &store, &diff) != 0)
+            || pds_mst_commit(tree, &root, memstore_put, &store, &diff) != 0)
         {
             fprintf(stderr, "cold write failed\n");
             exit(1);
@@ -298,7 +185,7 @@ bench(size_t nkeys)
         len = make_key(key, sizeof(key));
 
         if (tree == NULL
-            || pds_mst_proof(tree, key, len, store_put, &store) != 0)
+            || pds_mst_proof(tree, key, len, memstore_put, &store) != 0)
         {
             fprintf(stderr, "proof failed\n");
             exit(1);
@@ -352,7 +239,7 @@ bench(size_t nkeys)
 
     pds_arena_destroy(carena);
     pds_arena_destroy(arena);
-    store_free(&store);
+    memstore_free(&store);
 }
 
 

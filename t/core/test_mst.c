@@ -11,143 +11,9 @@
 #include "pds_cid.h"
 #include "pds_cbor.h"
 #include "pds_mst.h"
+#include "memstore.h"
 
 
-/* an in-memory block store that counts its reads */
-
-typedef struct {
-    pds_cid_t   cid;
-    uint8_t    *data;
-    size_t      len;
-    int         used;
-} store_slot_t;
-
-typedef struct {
-    store_slot_t  *slots;
-    size_t         cap;
-    size_t         n;
-    size_t         gets;
-} store_t;
-
-
-static size_t
-store_hash(const pds_cid_t *cid)
-{
-    size_t  h;
-
-    memcpy(&h, cid->digest, sizeof(h));
-
-    return h;
-}
-
-
-static void
-store_init(store_t *s)
-{
-    memset(s, 0, sizeof(store_t));
-}
-
-
-static void
-store_free(store_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->cap; i++) {
-        free(s->slots[i].data);
-    }
-
-    free(s->slots);
-    memset(s, 0, sizeof(store_t));
-}
-
-
-static store_slot_t *
-store_find(store_t *s, const pds_cid_t *cid)
-{
-    size_t  i;
-
-    if (s->cap == 0) {
-        return NULL;
-    }
-
-    for (i = store_hash(cid) & (s->cap - 1); s->slots[i].used;
-         i = (i + 1) & (s->cap - 1))
-    {
-        if (pds_cid_equal(&s->slots[i].cid, cid)) {
-            return &s->slots[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static int
-store_put(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
-{
-    size_t         i, cap;
-    store_t       *s = ctx, old;
-    store_slot_t  *slot;
-
-    if (store_find(s, cid) != NULL) {
-        return 0;
-    }
-
-    if ((s->n + 1) * 2 > s->cap) {
-        old = *s;
-        cap = s->cap ? s->cap * 2 : 64;
-        s->slots = calloc(cap, sizeof(store_slot_t));
-        s->cap = cap;
-        s->n = 0;
-
-        for (i = 0; i < old.cap; i++) {
-            if (old.slots[i].used) {
-                store_put(s, &old.slots[i].cid, old.slots[i].data,
-                          old.slots[i].len);
-                free(old.slots[i].data);
-            }
-        }
-
-        free(old.slots);
-    }
-
-    for (i = store_hash(cid) & (s->cap - 1); s->slots[i].used;
-         i = (i + 1) & (s->cap - 1))
-    {
-        /* void */
-    }
-
-    slot = &s->slots[i];
-    slot->used = 1;
-    slot->cid = *cid;
-    slot->data = malloc(n ? n : 1);
-    memcpy(slot->data, p, n);
-    slot->len = n;
-    s->n++;
-
-    return 0;
-}
-
-
-static int
-store_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
-{
-    store_t       *s = ctx;
-    store_slot_t  *slot;
-
-    s->gets++;
-
-    slot = store_find(s, cid);
-    if (slot == NULL) {
-        return 1;
-    }
-
-    *p = slot->data;
-    *n = slot->len;
-
-    return 0;
-}
 
 
 /* a set of CIDs, kept as a growable array */
@@ -249,7 +115,7 @@ order_cb(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
 
 /* emits to a store and records the CIDs */
 typedef struct {
-    store_t   *store;
+    memstore_t   *store;
     cidset_t   set;
     size_t     calls;
 } sink_t;
@@ -270,7 +136,7 @@ sink_emit(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
 
     cidset_add(&k->set, cid, p, n);
 
-    return k->store ? store_put(k->store, cid, p, n) : 0;
+    return k->store ? memstore_put(k->store, cid, p, n) : 0;
 }
 
 
@@ -300,11 +166,11 @@ value_cid(unsigned i)
 
 
 static pds_blocksource_t
-source_of(store_t *s)
+source_of(memstore_t *s)
 {
     pds_blocksource_t  src;
 
-    src.get = store_get;
+    src.get = memstore_get;
     src.ctx = s;
 
     return src;
@@ -451,7 +317,7 @@ test_empty(void)
     int             calls;
     char            s[PDS_CID_STR_SIZE];
     sink_t          k;
-    store_t         store;
+    memstore_t         store;
     pds_cid_t       root, want, v;
     pds_mst_t      *t;
     pds_arena_t    *arena;
@@ -462,7 +328,7 @@ test_empty(void)
 
     arena = pds_arena_create();
     a = pds_arena_allocator(arena);
-    store_init(&store);
+    memstore_init(&store);
     memset(&k, 0, sizeof(k));
     k.store = &store;
 
@@ -488,7 +354,7 @@ test_empty(void)
 
     /* reload the empty tree by its CID */
 
-    t = pds_mst_load(&a, &(pds_blocksource_t) { store_get, &store }, &root);
+    t = pds_mst_load(&a, &(pds_blocksource_t) { memstore_get, &store }, &root);
     ok(pds_mst_get(t, "a/b", 3, &v) == 1, "reloaded empty tree: absent");
     ok(pds_mst_put(t, "a/b", 3, &v) == 0, "put into it");
     ok(pds_mst_commit(t, &root, sink_emit, &k, &diff) == 0
@@ -500,7 +366,7 @@ test_empty(void)
        "back to the empty root");
 
     free(k.set.cids);
-    store_free(&store);
+    memstore_free(&store);
     pds_arena_destroy(arena);
 }
 
@@ -569,7 +435,7 @@ test_commit_proofs(void)
     size_t             i, j, len;
     json_t            *root, *f, *adds, *dels, *want;
     sink_t             all, proof;
-    store_t            store, pstore;
+    memstore_t            store, pstore;
     pds_cid_t          value, r0, r1, r2, c;
     pds_mst_t         *t;
     pds_alloc_t        a;
@@ -595,8 +461,8 @@ test_commit_proofs(void)
 
         arena = pds_arena_create();
         a = pds_arena_allocator(arena);
-        store_init(&store);
-        store_init(&pstore);
+        memstore_init(&store);
+        memstore_init(&pstore);
         memset(&all, 0, sizeof(all));
         memset(&proof, 0, sizeof(proof));
         all.store = &store;
@@ -659,8 +525,8 @@ test_commit_proofs(void)
 
         free(all.set.cids);
         free(proof.set.cids);
-        store_free(&store);
-        store_free(&pstore);
+        memstore_free(&store);
+        memstore_free(&pstore);
         pds_arena_destroy(arena);
     }
 
@@ -777,7 +643,7 @@ test_shape_independence(void)
     walk_t          w;
     order_t         order;
     sink_t          k, k2;
-    store_t         store;
+    memstore_t         store;
     cidset_t        before, after;
     pds_cid_t       ref_root, root, v;
     pds_mst_t      *t;
@@ -788,7 +654,7 @@ test_shape_independence(void)
 
     arena = pds_arena_create();
     a = pds_arena_allocator(arena);
-    store_init(&store);
+    memstore_init(&store);
     src = source_of(&store);
 
     make_keys(NKEYS * 2);
@@ -1079,7 +945,7 @@ test_shape_independence(void)
     free(k2.set.cids);
 
     free(k.set.cids);
-    store_free(&store);
+    memstore_free(&store);
     pds_arena_destroy(arena);
 }
 
@@ -1092,7 +958,7 @@ test_lazy(void)
     char            key[64];
     size_t          i, gets, maxgets, total;
     sink_t          k;
-    store_t         store;
+    memstore_t         store;
     cidset_t        proof;
     pds_cid_t       root, r2, v;
     pds_mst_t      *t;
@@ -1103,7 +969,7 @@ test_lazy(void)
 
     arena = pds_arena_create();
     a = pds_arena_allocator(arena);
-    store_init(&store);
+    memstore_init(&store);
     src = source_of(&store);
     memset(&k, 0, sizeof(k));
     k.store = &store;
@@ -1155,7 +1021,7 @@ test_lazy(void)
        maxgets);
 
     free(k.set.cids);
-    store_free(&store);
+    memstore_free(&store);
     pds_arena_destroy(arena);
 }
 
@@ -1166,7 +1032,7 @@ static void
 test_errors(void)
 {
     sink_t          k;
-    store_t         store;
+    memstore_t         store;
     pds_cid_t       root, r2, bad, v;
     pds_mst_t      *t;
     pds_alloc_t     a;
@@ -1178,7 +1044,7 @@ test_errors(void)
 
     arena = pds_arena_create();
     a = pds_arena_allocator(arena);
-    store_init(&store);
+    memstore_init(&store);
     src = source_of(&store);
     memset(&k, 0, sizeof(k));
     k.store = &store;
@@ -1196,12 +1062,12 @@ test_errors(void)
     /* not a node */
 
     pds_cid_of_cbor(&bad, notnode, sizeof(notnode));
-    store_put(&store, &bad, notnode, sizeof(notnode));
+    memstore_put(&store, &bad, notnode, sizeof(notnode));
     t = pds_mst_load(&a, &src, &bad);
     ok(pds_mst_get(t, "a/b", 3, &v) == -1, "a block that is not a node");
 
     pds_cid_of_cbor(&root, empty, sizeof(empty));
-    store_put(&store, &root, empty, sizeof(empty));
+    memstore_put(&store, &root, empty, sizeof(empty));
 
     /* invalid keys */
 
@@ -1222,10 +1088,10 @@ test_errors(void)
 
     /* only the root is stored */
     {
-        store_t  one;
+        memstore_t  one;
         sink_t   k1;
 
-        store_init(&one);
+        memstore_init(&one);
         memset(&k1, 0, sizeof(k1));
         k1.store = &one;
 
@@ -1234,15 +1100,15 @@ test_errors(void)
         pds_mst_put(t, "B1/986427", 9, &v);
         pds_mst_put(t, "C0/451630", 9, &v);
         pds_mst_commit(t, &root, NULL, NULL, NULL);
-        pds_mst_proof(t, "B1/986427", 9, store_put, &one);
+        pds_mst_proof(t, "B1/986427", 9, memstore_put, &one);
         free(k1.set.cids);
 
         /* the proof of B1 is the root and both neighbours: all three */
         is_int(one.n, 3, "proof of a key between two subtrees: 3 blocks");
 
-        store_free(&one);
-        store_init(&one);
-        pds_mst_proof(t, "A0/374913", 9, store_put, &one);
+        memstore_free(&one);
+        memstore_init(&one);
+        pds_mst_proof(t, "A0/374913", 9, memstore_put, &one);
         is_int(one.n, 2, "proof of A0: root and its node");
 
         /* load with the root and A0's node only; C0's is missing */
@@ -1256,10 +1122,10 @@ test_errors(void)
         ok(pds_mst_commit(t, &r2, NULL, NULL, NULL) == 0
            && pds_cid_equal(&r2, &root),
            "  and leaves the tree as it was");
-        store_free(&one);
+        memstore_free(&one);
     }
 
-    store_free(&store);
+    memstore_free(&store);
     pds_arena_destroy(arena);
 }
 

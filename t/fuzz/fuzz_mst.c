@@ -18,6 +18,7 @@
 #include "pds_mem.h"
 #include "pds_cid.h"
 #include "pds_mst.h"
+#include "memstore.h"
 
 
 #define NK  256
@@ -35,117 +36,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
-/* a block store: open addressing over CIDs */
-
-typedef struct {
-    pds_cid_t   cid;
-    uint8_t    *data;
-    size_t      len;
-    int         used;
-} slot_t;
-
-typedef struct {
-    slot_t     *slots;
-    size_t      cap;
-    size_t      n;
-} store_t;
-
-
-static slot_t *
-store_find(store_t *s, const pds_cid_t *cid)
-{
-    size_t  i, h;
-
-    if (s->cap == 0) {
-        return NULL;
-    }
-
-    memcpy(&h, cid->digest, sizeof(h));
-
-    for (i = h & (s->cap - 1); s->slots[i].used; i = (i + 1) & (s->cap - 1)) {
-        if (pds_cid_equal(&s->slots[i].cid, cid)) {
-            return &s->slots[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-store_free(store_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->cap; i++) {
-        free(s->slots[i].data);
-    }
-
-    free(s->slots);
-    memset(s, 0, sizeof(store_t));
-}
-
-
-static int
-store_put(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
-{
-    size_t    i, h;
-    store_t  *s = ctx, old;
-
-    if (store_find(s, cid) != NULL) {
-        return 0;
-    }
-
-    if ((s->n + 1) * 2 > s->cap) {
-        old = *s;
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->slots = calloc(s->cap, sizeof(slot_t));
-        s->n = 0;
-        check(s->slots != NULL);
-
-        for (i = 0; i < old.cap; i++) {
-            if (old.slots[i].used) {
-                store_put(s, &old.slots[i].cid, old.slots[i].data,
-                          old.slots[i].len);
-            }
-        }
-
-        store_free(&old);
-    }
-
-    memcpy(&h, cid->digest, sizeof(h));
-
-    for (i = h & (s->cap - 1); s->slots[i].used; i = (i + 1) & (s->cap - 1)) {
-        /* void */
-    }
-
-    s->slots[i].used = 1;
-    s->slots[i].cid = *cid;
-    s->slots[i].data = malloc(n ? n : 1);
-    check(s->slots[i].data != NULL);
-    memcpy(s->slots[i].data, p, n);
-    s->slots[i].len = n;
-    s->n++;
-
-    return 0;
-}
-
-
-static int
-store_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
-{
-    slot_t  *slot;
-
-    slot = store_find(ctx, cid);
-    if (slot == NULL) {
-        return 1;
-    }
-
-    *p = slot->data;
-    *n = slot->len;
-
-    return 0;
-}
 
 
 /* the model */
@@ -250,7 +140,7 @@ check_inversion(pds_mst_t *t, const model_t *now, const model_t *before,
     const pds_cid_t *root, const pds_cid_t *prev_root, pds_alloc_t *a)
 {
     int                i;
-    store_t            proof;
+    memstore_t            proof;
     pds_cid_t          r, v;
     pds_mst_t         *inv;
     pds_blocksource_t  src;
@@ -261,12 +151,12 @@ check_inversion(pds_mst_t *t, const model_t *now, const model_t *before,
         if (now->present[i] != before->present[i]
             || (now->present[i] && now->value[i] != before->value[i]))
         {
-            check(pds_mst_proof(t, keys[i], strlen(keys[i]), store_put,
+            check(pds_mst_proof(t, keys[i], strlen(keys[i]), memstore_put,
                                 &proof) == 0);
         }
     }
 
-    src.get = store_get;
+    src.get = memstore_get;
     src.ctx = &proof;
 
     inv = pds_mst_load(a, &src, root);
@@ -287,7 +177,7 @@ check_inversion(pds_mst_t *t, const model_t *now, const model_t *before,
     check(pds_mst_commit(inv, &r, NULL, NULL, NULL) == 0);
     check(pds_cid_equal(&r, prev_root));
 
-    store_free(&proof);
+    memstore_free(&proof);
 }
 
 
@@ -297,7 +187,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int                rc, k;
     size_t             i, j;
     walk_t             w;
-    store_t            store;
+    memstore_t            store;
     model_t            m, before;
     pds_cid_t          root, prev_root, v, want;
     pds_mst_t         *t;
@@ -318,12 +208,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&store, 0, sizeof(store));
     memset(&m, 0, sizeof(m));
-    src.get = store_get;
+    src.get = memstore_get;
     src.ctx = &store;
 
     t = pds_mst_load(&a, &src, NULL);
     check(t != NULL);
-    check(pds_mst_commit(t, &prev_root, store_put, &store, NULL) == 0);
+    check(pds_mst_commit(t, &prev_root, memstore_put, &store, NULL) == 0);
     before = m;
 
     for (i = 0; i + 1 < size; i += 2) {
@@ -357,7 +247,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
 
         default:
-            check(pds_mst_commit(t, &root, store_put, &store, &diff) == 0);
+            check(pds_mst_commit(t, &root, memstore_put, &store, &diff) == 0);
 
             /* removed nodes are gone from the new tree */
 
@@ -379,7 +269,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    check(pds_mst_commit(t, &root, store_put, &store, NULL) == 0);
+    check(pds_mst_commit(t, &root, memstore_put, &store, NULL) == 0);
     check_inversion(t, &m, &before, &root, &prev_root, &a);
 
     /* the shape depends only on the key set */
@@ -407,7 +297,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check(w.next == NK);
 
-    store_free(&store);
+    memstore_free(&store);
     pds_arena_destroy(arena);
 
     return 0;
