@@ -1855,12 +1855,31 @@ static const char *lx_check_def(const json_t *def, unsigned allowed,
     int depth);
 
 
+/* every name in def's "required" list is one of props */
+static const char *
+lx_check_required(const json_t *def, const json_t *props)
+{
+    size_t         i;
+    const json_t  *req;
+
+    req = json_object_get(def, "required");
+    for (i = 0; req && i < json_array_size(req); i++) {
+        if (json_object_get(props,
+                json_string_value(json_array_get(req, i))) == NULL)
+        {
+            return "All required parameters must be defined in properties";
+        }
+    }
+
+    return NULL;
+}
+
+
 static const char *
 lx_check_object(const json_t *def, int depth)
 {
-    size_t         i;
     const char    *key, *err;
-    const json_t  *props, *req, *pv;
+    const json_t  *props, *pv;
 
     props = json_object_get(def, "properties");
     if (!json_is_object(props)) {
@@ -1880,25 +1899,15 @@ lx_check_object(const json_t *def, int depth)
         }
     }
 
-    req = json_object_get(def, "required");
-    for (i = 0; req && i < json_array_size(req); i++) {
-        if (json_object_get(props,
-                json_string_value(json_array_get(req, i))) == NULL)
-        {
-            return "All required parameters must be defined in properties";
-        }
-    }
-
-    return NULL;
+    return lx_check_required(def, props);
 }
 
 
 static const char *
 lx_check_params(const json_t *p)
 {
-    size_t         i;
     const char    *key;
-    const json_t  *props, *pv, *req;
+    const json_t  *props, *pv;
     unsigned       bit;
 
     if (!json_is_object(p) || !lx_str_is(json_object_get(p, "type"), "params"))
@@ -1930,16 +1939,7 @@ lx_check_params(const json_t *p)
         }
     }
 
-    req = json_object_get(p, "required");
-    for (i = 0; req && i < json_array_size(req); i++) {
-        if (json_object_get(props,
-                json_string_value(json_array_get(req, i))) == NULL)
-        {
-            return "All required parameters must be defined in properties";
-        }
-    }
-
-    return NULL;
+    return lx_check_required(p, props);
 }
 
 
