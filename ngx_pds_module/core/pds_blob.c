@@ -168,27 +168,37 @@ pds_blob_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 }
 
 
+/* appends cid to a growable array (*v, *n, *cap): 0 or ENOMEM */
+static int
+pds_cids_add(pds_cid_t **v, size_t *n, size_t *cap, const pds_cid_t *cid)
+{
+    size_t      c;
+    pds_cid_t  *more;
+
+    if (*n == *cap) {
+        c = *cap ? *cap * 2 : 8;
+        more = realloc(*v, c * sizeof(pds_cid_t));
+        if (more == NULL) {
+            return ENOMEM;
+        }
+        *v = more;
+        *cap = c;
+    }
+
+    (*v)[(*n)++] = *cid;
+
+    return 0;
+}
+
+
 static int
 pds_blob_gone_add(pds_blob_gone_t *gone, const pds_cid_t *cid)
 {
-    pds_cid_t  *more;
-
     if (gone == NULL) {
         return 0;
     }
 
-    if (gone->n == gone->cap) {
-        gone->cap = gone->cap ? gone->cap * 2 : 8;
-        more = realloc(gone->cids, gone->cap * sizeof(pds_cid_t));
-        if (more == NULL) {
-            return ENOMEM;
-        }
-        gone->cids = more;
-    }
-
-    gone->cids[gone->n++] = *cid;
-
-    return 0;
+    return pds_cids_add(&gone->cids, &gone->n, &gone->cap, cid);
 }
 
 
@@ -267,7 +277,7 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     MDB_val      key, val;
     pds_bkey_t   k, prefix;
     pds_blob_t   b;
-    pds_cid_t   *old, *more;
+    pds_cid_t   *old, cid;
     MDB_cursor  *cur;
 
     *missing = NULL;
@@ -300,20 +310,13 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
             break;
         }
 
-        if (nold == cap) {
-            cap = cap ? cap * 2 : 4;
-            more = realloc(old, cap * sizeof(pds_cid_t));
-            if (more == NULL) {
-                rc = ENOMEM;
+        if (pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix.len,
+                               PDS_CID_BIN_LEN) == 0)
+        {
+            rc = pds_cids_add(&old, &nold, &cap, &cid);
+            if (rc != 0) {
                 break;
             }
-            old = more;
-        }
-
-        if (pds_cid_from_bytes(&old[nold], (uint8_t *) key.mv_data
-                               + prefix.len, PDS_CID_BIN_LEN) == 0)
-        {
-            nold++;
         }
     }
 
@@ -427,7 +430,7 @@ pds_blob_collect(pds_store_t *s, MDB_txn *txn, uint64_t uid, int64_t before,
     MDB_val      key, val;
     pds_bkey_t   prefix;
     pds_blob_t   b;
-    pds_cid_t   *list, *more;
+    pds_cid_t   *list, cid;
     MDB_cursor  *cur;
 
     pds_bkey(&prefix, 0, uid, NULL, NULL, 0, 0);
@@ -465,20 +468,13 @@ pds_blob_collect(pds_store_t *s, MDB_txn *txn, uint64_t uid, int64_t before,
             continue;
         }
 
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            more = realloc(list, cap * sizeof(pds_cid_t));
-            if (more == NULL) {
-                rc = ENOMEM;
+        if (pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix.len,
+                               PDS_CID_BIN_LEN) == 0)
+        {
+            rc = pds_cids_add(&list, &n, &cap, &cid);
+            if (rc != 0) {
                 break;
             }
-            list = more;
-        }
-
-        if (pds_cid_from_bytes(&list[n], (uint8_t *) key.mv_data
-                               + prefix.len, PDS_CID_BIN_LEN) == 0)
-        {
-            n++;
         }
     }
 
