@@ -95,8 +95,9 @@ pds_blob_put_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k,
 }
 
 
+/* a blob row's value, decoded: 0, ENOMEM or MDB_CORRUPTED */
 static int
-pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
+pds_blob_decode(const MDB_val *v, pds_blob_t *b)
 {
     int           rc;
     const char   *mime;
@@ -111,7 +112,7 @@ pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
 
     a = pds_arena_allocator(arena);
 
-    rc = pds_row_get(txn, s->db_blobs, k->data, k->len, &a, &row);
+    rc = pds_row_decode(v, &a, &row);
 
     if (rc == 0) {
         mime = pds_row_get_str(row, "mimeType");
@@ -124,6 +125,24 @@ pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
     pds_arena_destroy(arena);
 
     return rc;
+}
+
+
+static int
+pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = k->data;
+    key.mv_size = k->len;
+
+    rc = mdb_get(txn, s->db_blobs, &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return pds_blob_decode(&val, b);
 }
 
 
@@ -186,6 +205,71 @@ pds_cids_add(pds_cid_t **v, size_t *n, size_t *cap, const pds_cid_t *cid)
     }
 
     (*v)[(*n)++] = *cid;
+
+    return 0;
+}
+
+
+/* whether pds_blob_scan() keeps the CID of a key, given its value */
+typedef int (*pds_blob_keep_pt)(const MDB_val *val, void *data);
+
+
+/*
+ * The CIDs that end the keys "prefix + CID" of dbi (those keep() accepts,
+ * or all when keep is NULL) into a new array *out of *n (free() it):
+ * 0 or an LMDB error / ENOMEM.
+ */
+static int
+pds_blob_scan(MDB_txn *txn, MDB_dbi dbi, const pds_bkey_t *prefix,
+    pds_blob_keep_pt keep, void *data, pds_cid_t **out, size_t *n)
+{
+    int          rc;
+    size_t       cap;
+    MDB_val      key, val;
+    pds_cid_t    cid;
+    MDB_cursor  *cur;
+
+    *out = NULL;
+    *n = 0;
+    cap = 0;
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) prefix->data;
+    key.mv_size = prefix->len;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size != prefix->len + PDS_CID_BIN_LEN
+            || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
+        {
+            break;
+        }
+
+        if ((keep == NULL || keep(&val, data))
+            && pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix->len,
+                                  PDS_CID_BIN_LEN) == 0)
+        {
+            rc = pds_cids_add(out, n, &cap, &cid);
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
 
     return 0;
 }
@@ -273,12 +357,11 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     pds_blob_gone_t *gone, const pds_cid_t **missing)
 {
     int          rc;
-    size_t       i, j, nold, cap;
+    size_t       i, j, nold;
     MDB_val      key, val;
     pds_bkey_t   k, prefix;
     pds_blob_t   b;
-    pds_cid_t   *old, cid;
-    MDB_cursor  *cur;
+    pds_cid_t   *old;
 
     *missing = NULL;
 
@@ -288,42 +371,8 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         return EINVAL;
     }
 
-    rc = mdb_cursor_open(txn, s->db_blob_refs, &cur);
+    rc = pds_blob_scan(txn, s->db_blob_refs, &prefix, NULL, NULL, &old, &nold);
     if (rc != 0) {
-        return rc;
-    }
-
-    old = NULL;
-    nold = 0;
-    cap = 0;
-
-    key.mv_data = prefix.data;
-    key.mv_size = prefix.len;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size != prefix.len + PDS_CID_BIN_LEN
-            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
-        {
-            break;
-        }
-
-        if (pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix.len,
-                               PDS_CID_BIN_LEN) == 0)
-        {
-            rc = pds_cids_add(&old, &nold, &cap, &cid);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        free(old);
         return rc;
     }
 
@@ -421,71 +470,34 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 }
 
 
+/* a temporary blob created before *data (an int64_t) */
+static int
+pds_blob_expired(const MDB_val *val, void *data)
+{
+    pds_blob_t  b;
+
+    return pds_blob_decode(val, &b) == 0
+           && b.temp && b.created < *(int64_t *) data;
+}
+
+
 int
 pds_blob_collect(pds_store_t *s, MDB_txn *txn, uint64_t uid, int64_t before,
     pds_blob_gone_t *gone)
 {
     int          rc;
-    size_t       i, n, cap;
-    MDB_val      key, val;
+    size_t       i, n;
     pds_bkey_t   prefix;
-    pds_blob_t   b;
-    pds_cid_t   *list, cid;
-    MDB_cursor  *cur;
+    pds_cid_t   *list;
 
     pds_bkey(&prefix, 0, uid, NULL, NULL, 0, 0);
 
-    rc = mdb_cursor_open(txn, s->db_blobs, &cur);
+    /* the rows are read once, by the scan's cursor */
+    rc = pds_blob_scan(txn, s->db_blobs, &prefix, pds_blob_expired, &before,
+                       &list, &n);
     if (rc != 0) {
         return rc;
     }
-
-    list = NULL;
-    n = 0;
-    cap = 0;
-
-    key.mv_data = prefix.data;
-    key.mv_size = prefix.len;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        pds_bkey_t  k;
-
-        if (key.mv_size != prefix.len + PDS_CID_BIN_LEN
-            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
-        {
-            break;
-        }
-
-        memcpy(k.data, key.mv_data, key.mv_size);
-        k.len = key.mv_size;
-
-        if (pds_blob_get_row(s, txn, &k, &b) != 0
-            || !b.temp || b.created >= before)
-        {
-            continue;
-        }
-
-        if (pds_cid_from_bytes(&cid, (uint8_t *) key.mv_data + prefix.len,
-                               PDS_CID_BIN_LEN) == 0)
-        {
-            rc = pds_cids_add(&list, &n, &cap, &cid);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        free(list);
-        return rc;
-    }
-
-    rc = 0;
 
     for (i = 0; i < n && rc == 0; i++) {
         if (!pds_blob_referenced(s, txn, uid, &list[i])) {

@@ -167,7 +167,14 @@ pds_row_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
         return rc;
     }
 
-    if (pds_cbor_decode(v.mv_data, v.mv_size, a, row) != 0
+    return pds_row_decode(&v, a, row);
+}
+
+
+int
+pds_row_decode(const MDB_val *v, const pds_alloc_t *a, pds_cbor_t **row)
+{
+    if (pds_cbor_decode(v->mv_data, v->mv_size, a, row) != 0
         || (*row)->type != PDS_CBOR_MAP)
     {
         return MDB_CORRUPTED;

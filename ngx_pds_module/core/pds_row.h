@@ -58,6 +58,8 @@ int pds_row_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
  */
 int pds_row_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const pds_alloc_t *a, pds_cbor_t **row);
+/* decodes a row already read (e.g. by a cursor): 0 or MDB_CORRUPTED */
+int pds_row_decode(const MDB_val *v, const pds_alloc_t *a, pds_cbor_t **row);
 
 const char *pds_row_get_str(const pds_cbor_t *row, const char *key);
 int64_t pds_row_get_int(const pds_cbor_t *row, const char *key,
