@@ -131,10 +131,15 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
         }
 
     } else {
-        pds_repo_write_batch_txn(store, txn, b->writes, b->n);
+        if (pds_repo_write_batch_txn(store, txn, b->writes, b->n) != 0) {
+            /* the requests carry the error */
+            mdb_txn_abort(txn);
+            b->rc = PDS_REPO_ESTORE;
 
-        rc = mdb_txn_commit(txn);
-        b->rc = (rc == 0) ? 0 : PDS_REPO_ESTORE;
+        } else {
+            rc = mdb_txn_commit(txn);
+            b->rc = (rc == 0) ? 0 : PDS_REPO_ESTORE;
+        }
 
         if (rc != 0) {
             for (i = 0; i < b->n; i++) {

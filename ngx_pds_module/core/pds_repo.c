@@ -48,10 +48,54 @@ typedef struct {
 } pds_bset_t;
 
 
+/*
+ * The blocks a write batch changes, kept here and written to LMDB once,
+ * when the batch ends (pds_bcache_flush).  Consecutive commits of a repo
+ * rewrite the same MST path, so most nodes a batch creates are gone again
+ * before it ends; each of them would otherwise dirty a random page of the
+ * blocks tree (keys are CIDs) on its way in and out.  An entry is the
+ * block's state for the batch: its count and rev in LMDB when first
+ * touched (base_*) and now; bytes when it is new in the batch.  A request's
+ * first change to an entry is journaled, so that a request that fails
+ * leaves the batch's blocks as they were.
+ */
+typedef struct {
+    uint64_t         uid;
+    pds_cid_t        cid;
+    uint64_t         base_rev;
+    uint64_t         rev;
+    uint32_t         base_refs;         /* 0: not in LMDB */
+    uint32_t         refs;
+    const uint8_t   *p;                 /* new in the batch: its bytes */
+    size_t           n;
+    size_t           journaled;         /* request number + 1 */
+} pds_bc_entry_t;
+
+typedef struct {
+    pds_bc_entry_t  *e;
+    uint64_t         rev;
+    uint32_t         refs;
+    const uint8_t   *p;
+    size_t           n;
+} pds_bc_undo_t;
+
+typedef struct {
+    pds_alloc_t      a;                 /* the batch's arena */
+    pds_bc_entry_t **slots;             /* open addressing */
+    size_t           cap;               /* power of two */
+    size_t           len;
+    pds_bc_undo_t   *undo;              /* the current request's */
+    size_t           nundo;
+    size_t           undo_cap;
+    size_t           request;           /* request number + 1 */
+} pds_bcache_t;
+
+
 typedef struct {
     pds_store_t  *store;
     MDB_txn      *txn;
     uint64_t      uid;
+    pds_bcache_t *bc;                   /* NULL outside write batches */
 } pds_src_ctx_t;
 
 
@@ -330,13 +374,301 @@ pds_collect_cb(void *ctx, const pds_cid_t *cid, const uint8_t *p, size_t n)
 /* blocks */
 
 
+static pds_bc_entry_t **
+pds_bcache_slot(pds_bcache_t *bc, uint64_t uid, const pds_cid_t *cid)
+{
+    size_t  i;
+
+    i = (pds_bset_hash(cid) ^ (size_t) uid) & (bc->cap - 1);
+
+    while (bc->slots[i]) {
+        if (bc->slots[i]->uid == uid && pds_cid_equal(&bc->slots[i]->cid, cid))
+        {
+            return &bc->slots[i];
+        }
+
+        i = (i + 1) & (bc->cap - 1);
+    }
+
+    return &bc->slots[i];
+}
+
+
+static int
+pds_bcache_init(pds_bcache_t *bc, const pds_alloc_t *a)
+{
+    memset(bc, 0, sizeof(pds_bcache_t));
+    bc->a = *a;
+    bc->cap = 256;
+    bc->slots = pds_calloc(a, bc->cap * sizeof(pds_bc_entry_t *));
+
+    return bc->slots ? 0 : -1;
+}
+
+
+/* the entry of a block, made from LMDB's state when first asked for */
+static pds_bc_entry_t *
+pds_bcache_get(pds_bcache_t *bc, pds_store_t *store, MDB_txn *txn,
+    uint64_t uid, const pds_cid_t *cid, int *err)
+{
+    int               rc;
+    size_t            i, cap;
+    uint8_t           k[PDS_BLOCK_KEY_LEN];
+    MDB_val           key, val;
+    pds_bc_entry_t   *e, **slot, **old;
+
+    slot = pds_bcache_slot(bc, uid, cid);
+    if (*slot) {
+        return *slot;
+    }
+
+    pds_block_key(k, uid, cid);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_get(txn, store->db_blocks, &key, &val);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        *err = PDS_REPO_ESTORE;
+        return NULL;
+    }
+
+    if (rc == 0 && val.mv_size < PDS_BLOCK_HDR_LEN) {
+        *err = PDS_REPO_ESTORE;
+        return NULL;
+    }
+
+    e = pds_calloc(&bc->a, sizeof(pds_bc_entry_t));
+    if (e == NULL) {
+        *err = PDS_REPO_ENOMEM;
+        return NULL;
+    }
+
+    e->uid = uid;
+    e->cid = *cid;
+
+    if (rc == 0) {
+        e->base_rev = pds_store_get_u64(val.mv_data);
+        e->base_refs = pds_get_u32((uint8_t *) val.mv_data + 8);
+    }
+
+    e->rev = e->base_rev;
+    e->refs = e->base_refs;
+
+    if ((bc->len + 1) * 2 > bc->cap) {
+        old = bc->slots;
+        cap = bc->cap;
+
+        bc->slots = pds_calloc(&bc->a, cap * 2 * sizeof(pds_bc_entry_t *));
+        if (bc->slots == NULL) {
+            bc->slots = old;
+            *err = PDS_REPO_ENOMEM;
+            return NULL;
+        }
+
+        bc->cap = cap * 2;
+
+        for (i = 0; i < cap; i++) {
+            if (old[i]) {
+                *pds_bcache_slot(bc, old[i]->uid, &old[i]->cid) = old[i];
+            }
+        }
+
+        pds_free(&bc->a, old);
+        slot = pds_bcache_slot(bc, uid, cid);
+    }
+
+    *slot = e;
+    bc->len++;
+
+    return e;
+}
+
+
+/* before the current request first changes e */
+static int
+pds_bcache_journal(pds_bcache_t *bc, pds_bc_entry_t *e)
+{
+    size_t          cap;
+    pds_bc_undo_t  *u;
+
+    if (e->journaled == bc->request) {
+        return 0;
+    }
+
+    if (bc->nundo == bc->undo_cap) {
+        cap = bc->undo_cap ? bc->undo_cap * 2 : 64;
+        u = pds_alloc(&bc->a, cap * sizeof(pds_bc_undo_t));
+        if (u == NULL) {
+            return PDS_REPO_ENOMEM;
+        }
+
+        if (bc->nundo) {
+            memcpy(u, bc->undo, bc->nundo * sizeof(pds_bc_undo_t));
+        }
+
+        pds_free(&bc->a, bc->undo);
+        bc->undo = u;
+        bc->undo_cap = cap;
+    }
+
+    u = &bc->undo[bc->nundo++];
+    u->e = e;
+    u->rev = e->rev;
+    u->refs = e->refs;
+    u->p = e->p;
+    u->n = e->n;
+
+    e->journaled = bc->request;
+
+    return 0;
+}
+
+
+/* a request starts (number i), or ends: kept, or undone */
+static void
+pds_bcache_request(pds_bcache_t *bc, size_t i)
+{
+    bc->request = i + 1;
+    bc->nundo = 0;
+}
+
+
+static void
+pds_bcache_undo(pds_bcache_t *bc)
+{
+    pds_bc_undo_t  *u;
+
+    while (bc->nundo) {
+        u = &bc->undo[--bc->nundo];
+        u->e->rev = u->rev;
+        u->e->refs = u->refs;
+        u->e->p = u->p;
+        u->e->n = u->n;
+        u->e->journaled = 0;
+    }
+}
+
+
+static int
+pds_bcache_cmp(const void *a, const void *b)
+{
+    const pds_bc_entry_t  *x = *(pds_bc_entry_t * const *) a;
+    const pds_bc_entry_t  *y = *(pds_bc_entry_t * const *) b;
+    uint8_t                kx[PDS_BLOCK_KEY_LEN], ky[PDS_BLOCK_KEY_LEN];
+
+    pds_block_key(kx, x->uid, &x->cid);
+    pds_block_key(ky, y->uid, &y->cid);
+
+    return memcmp(kx, ky, PDS_BLOCK_KEY_LEN);
+}
+
+
+/* the batch's changed blocks into LMDB, in key order */
+static int
+pds_bcache_flush(pds_bcache_t *bc, pds_store_t *store, MDB_txn *txn)
+{
+    int               rc;
+    size_t            i, m;
+    uint8_t           k[PDS_BLOCK_KEY_LEN];
+    uint8_t          *copy;
+    MDB_val           key, val;
+    pds_bc_entry_t   *e, **list;
+
+    list = pds_alloc(&bc->a, (bc->len ? bc->len : 1) * sizeof(*list));
+    if (list == NULL) {
+        return PDS_REPO_ENOMEM;
+    }
+
+    m = 0;
+
+    for (i = 0; i < bc->cap; i++) {
+        e = bc->slots[i];
+
+        if (e && (e->refs != e->base_refs || e->rev != e->base_rev)) {
+            list[m++] = e;
+        }
+    }
+
+    qsort(list, m, sizeof(*list), pds_bcache_cmp);
+
+    for (i = 0; i < m; i++) {
+        e = list[i];
+
+        pds_block_key(k, e->uid, &e->cid);
+        key.mv_data = k;
+        key.mv_size = sizeof(k);
+
+        if (e->refs == 0) {
+            rc = mdb_del(txn, store->db_blocks, &key, NULL);
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                return pds_repo_mdb(rc);
+            }
+
+            continue;
+        }
+
+        copy = NULL;
+
+        if (e->base_refs) {
+            /* known to LMDB: new count or rev, same bytes */
+            rc = mdb_get(txn, store->db_blocks, &key, &val);
+            if (rc != 0 || val.mv_size < PDS_BLOCK_HDR_LEN) {
+                return PDS_REPO_ESTORE;
+            }
+
+            e->n = val.mv_size - PDS_BLOCK_HDR_LEN;
+            copy = pds_alloc(&bc->a, e->n ? e->n : 1);
+            if (copy == NULL) {
+                return PDS_REPO_ENOMEM;
+            }
+
+            memcpy(copy, (uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN, e->n);
+            e->p = copy;
+        }
+
+        val.mv_data = NULL;
+        val.mv_size = PDS_BLOCK_HDR_LEN + e->n;
+
+        rc = mdb_put(txn, store->db_blocks, &key, &val, MDB_RESERVE);
+        if (rc != 0) {
+            return pds_repo_mdb(rc);
+        }
+
+        pds_store_put_u64(val.mv_data, e->rev);
+        pds_put_u32((uint8_t *) val.mv_data + 8, e->refs);
+        memcpy((uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN, e->p, e->n);
+
+        if (copy) {
+            pds_free(&bc->a, copy);
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 pds_src_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
 {
-    int             rc;
-    uint8_t         k[PDS_BLOCK_KEY_LEN];
-    MDB_val         key, val;
-    pds_src_ctx_t  *src = ctx;
+    int              rc;
+    uint8_t          k[PDS_BLOCK_KEY_LEN];
+    MDB_val          key, val;
+    pds_src_ctx_t   *src = ctx;
+    pds_bc_entry_t  *e;
+
+    if (src->bc) {
+        e = *pds_bcache_slot(src->bc, src->uid, cid);
+
+        if (e && e->refs == 0) {
+            return 1;
+        }
+
+        if (e && e->p) {
+            *p = e->p;
+            *n = e->n;
+            return 0;
+        }
+    }
 
     pds_block_key(k, src->uid, cid);
     key.mv_data = k;
@@ -367,6 +699,7 @@ pds_repo_get_block(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     src.store = store;
     src.txn = txn;
     src.uid = uid;
+    src.bc = NULL;
 
     return pds_src_get(&src, cid, p, n);
 }
@@ -374,14 +707,41 @@ pds_repo_get_block(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 /* adds a reference to a block, writing it (with rev) when new */
 static int
-pds_block_ref(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    const pds_cid_t *cid, const uint8_t *p, size_t n, uint64_t rev)
+pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
+    uint64_t uid, const pds_cid_t *cid, const uint8_t *p, size_t n,
+    uint64_t rev)
 {
-    int       rc;
-    uint8_t   k[PDS_BLOCK_KEY_LEN];
-    uint8_t   hdr[PDS_BLOCK_HDR_LEN];
-    uint32_t  refs;
-    MDB_val   key, val;
+    int              rc;
+    uint8_t          k[PDS_BLOCK_KEY_LEN];
+    uint8_t          hdr[PDS_BLOCK_HDR_LEN];
+    uint8_t         *c;
+    uint32_t         refs;
+    MDB_val          key, val;
+    pds_bc_entry_t  *e;
+
+    if (bc) {
+        rc = 0;
+        e = pds_bcache_get(bc, store, txn, uid, cid, &rc);
+        if (e == NULL || (rc = pds_bcache_journal(bc, e)) != 0) {
+            return rc ? rc : PDS_REPO_ESTORE;
+        }
+
+        if (e->base_refs == 0 && e->p == NULL) {
+            c = pds_alloc(&bc->a, n ? n : 1);
+            if (c == NULL) {
+                return PDS_REPO_ENOMEM;
+            }
+
+            memcpy(c, p, n);
+            e->p = c;
+            e->n = n;
+        }
+
+        e->refs++;
+        e->rev = rev;
+
+        return 0;
+    }
 
     pds_block_key(k, uid, cid);
     key.mv_data = k;
@@ -423,14 +783,36 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 /* drops a reference to a block, deleting it at zero; a missing block is ok */
 static int
-pds_block_unref(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    const pds_cid_t *cid)
+pds_block_unref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
+    uint64_t uid, const pds_cid_t *cid)
 {
-    int       rc;
-    uint8_t   k[PDS_BLOCK_KEY_LEN];
-    uint8_t  *copy;
-    uint32_t  refs;
-    MDB_val   key, val;
+    int              rc;
+    uint8_t          k[PDS_BLOCK_KEY_LEN];
+    uint8_t         *copy;
+    uint32_t         refs;
+    MDB_val          key, val;
+    pds_bc_entry_t  *e;
+
+    if (bc) {
+        rc = 0;
+        e = pds_bcache_get(bc, store, txn, uid, cid, &rc);
+        if (e == NULL) {
+            return rc ? rc : PDS_REPO_ESTORE;
+        }
+
+        if (e->refs == 0) {
+            return 0;
+        }
+
+        rc = pds_bcache_journal(bc, e);
+        if (rc != 0) {
+            return rc;
+        }
+
+        e->refs--;
+
+        return 0;
+    }
 
     pds_block_key(k, uid, cid);
     key.mv_data = k;
@@ -1071,8 +1453,8 @@ pds_ident_valid(const char *c, size_t clen, const char *r, size_t rlen)
 
 
 static int
-pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
-    const pds_alloc_t *a)
+pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
+    pds_repo_write_t *req, const pds_alloc_t *a)
 {
     int                 rc, noop;
     char               *key, *did;
@@ -1124,6 +1506,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
     src.store = store;
     src.txn = txn;
     src.uid = req->uid;
+    src.bc = bc;
     bs.get = pds_src_get;
     bs.ctx = &src;
 
@@ -1380,13 +1763,13 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
 
     /* phase 3: writes only; no LMDB pointer from above is used */
 
-    rc = pds_block_unref(store, txn, req->uid, &root.commit);
+    rc = pds_block_unref(store, txn, bc, req->uid, &root.commit);
     if (rc != 0) {
         return rc;
     }
 
     for (i = 0; i < diff.nremoved; i++) {
-        rc = pds_block_unref(store, txn, req->uid, &diff.removed[i]);
+        rc = pds_block_unref(store, txn, bc, req->uid, &diff.removed[i]);
         if (rc != 0) {
             return rc;
         }
@@ -1400,7 +1783,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
         }
 
         if (op->has_prev) {
-            rc = pds_block_unref(store, txn, req->uid, &op->prev);
+            rc = pds_block_unref(store, txn, bc, req->uid, &op->prev);
             if (rc != 0) {
                 return rc;
             }
@@ -1420,7 +1803,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
             continue;
         }
 
-        rc = pds_block_ref(store, txn, req->uid, &op->cid, op->record,
+        rc = pds_block_ref(store, txn, bc, req->uid, &op->cid, op->record,
                            op->record_len, rev64);
         if (rc != 0) {
             return rc;
@@ -1440,14 +1823,14 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_repo_write_t *req,
     for (i = 0; i < nodes.len; i++) {
         slot = pds_bset_find(&nodes, &nodes.order[i]);
 
-        rc = pds_block_ref(store, txn, req->uid, &slot->cid, slot->p,
+        rc = pds_block_ref(store, txn, bc, req->uid, &slot->cid, slot->p,
                            slot->n, rev64);
         if (rc != 0) {
             return rc;
         }
     }
 
-    rc = pds_block_ref(store, txn, req->uid, &req->commit, cblock.data,
+    rc = pds_block_ref(store, txn, bc, req->uid, &req->commit, cblock.data,
                        cblock.len, rev64);
     if (rc != 0) {
         return rc;
@@ -1481,11 +1864,30 @@ int
 pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
     pds_repo_write_t *reqs, size_t n)
 {
-    int           rc;
-    size_t        i;
-    MDB_txn      *txn;
-    pds_alloc_t   a;
-    pds_arena_t  *arena;
+    int            rc;
+    size_t         i;
+    MDB_txn       *txn;
+    pds_alloc_t    a, ba;
+    pds_arena_t   *arena, *batch;
+    pds_bcache_t   bc;
+
+    for (i = 0; i < n; i++) {
+        reqs[i].status = 0;
+    }
+
+    batch = pds_arena_create();
+    if (batch == NULL) {
+        rc = PDS_REPO_ENOMEM;
+        goto failed;
+    }
+
+    ba = pds_arena_allocator(batch);
+
+    if (pds_bcache_init(&bc, &ba) != 0) {
+        pds_arena_destroy(batch);
+        rc = PDS_REPO_ENOMEM;
+        goto failed;
+    }
 
     for (i = 0; i < n; i++) {
         reqs[i].error[0] = '\0';
@@ -1506,7 +1908,9 @@ pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
             continue;
         }
 
-        rc = pds_repo_apply(store, txn, &reqs[i], &a);
+        pds_bcache_request(&bc, i);
+
+        rc = pds_repo_apply(store, txn, &bc, &reqs[i], &a);
 
         if (rc == PDS_REPO_OK && reqs[i].hook) {
             rc = reqs[i].hook(store, txn, &reqs[i], reqs[i].hook_data);
@@ -1520,16 +1924,38 @@ pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
             mdb_txn_abort(txn);
         }
 
-        if (rc < 0 && reqs[i].error[0] == '\0') {
-            snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
-                     pds_repo_strerror(rc));
+        if (rc < 0) {
+            pds_bcache_undo(&bc);
+
+            if (reqs[i].error[0] == '\0') {
+                snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
+                         pds_repo_strerror(rc));
+            }
         }
 
         reqs[i].status = rc;
         pds_arena_destroy(arena);
     }
 
-    return 0;
+    rc = pds_bcache_flush(&bc, store, parent);
+    pds_arena_destroy(batch);
+
+    if (rc == 0) {
+        return 0;
+    }
+
+failed:
+
+    for (i = 0; i < n; i++) {
+        if (reqs[i].status >= 0) {
+            reqs[i].status = rc;
+            reqs[i].seq = 0;
+            snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
+                     pds_repo_strerror(rc));
+        }
+    }
+
+    return rc;
 }
 
 
@@ -1546,7 +1972,11 @@ pds_repo_write_batch(pds_store_t *store, pds_repo_write_t *reqs, size_t n)
         goto failed;
     }
 
-    pds_repo_write_batch_txn(store, txn, reqs, n);
+    rc = pds_repo_write_batch_txn(store, txn, reqs, n);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
 
     rc = mdb_txn_commit(txn);
     if (rc == 0) {
@@ -1621,6 +2051,7 @@ pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
     src.store = store;
     src.txn = txn;
     src.uid = uid;
+    src.bc = NULL;
     bs.get = pds_src_get;
     bs.ctx = &src;
 
@@ -1676,14 +2107,14 @@ pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
     for (i = 0; i < nodes.len; i++) {
         slot = pds_bset_find(&nodes, &nodes.order[i]);
 
-        rc = pds_block_ref(store, txn, uid, &slot->cid, slot->p, slot->n,
+        rc = pds_block_ref(store, txn, NULL, uid, &slot->cid, slot->p, slot->n,
                            rev64);
         if (rc != 0) {
             goto done;
         }
     }
 
-    rc = pds_block_ref(store, txn, uid, &res->commit, cblock.data,
+    rc = pds_block_ref(store, txn, NULL, uid, &res->commit, cblock.data,
                        cblock.len, rev64);
     if (rc != 0) {
         goto done;
@@ -2096,6 +2527,7 @@ pds_repo_export_proof(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     src.store = store;
     src.txn = txn;
     src.uid = uid;
+    src.bc = NULL;
     bs.get = pds_src_get;
     bs.ctx = &src;
 
@@ -2359,6 +2791,7 @@ pds_repo_verify(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     src.store = store;
     src.txn = txn;
     src.uid = uid;
+    src.bc = NULL;
     bs.get = pds_src_get;
     bs.ctx = &src;
 

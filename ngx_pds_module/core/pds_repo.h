@@ -164,7 +164,12 @@ int pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
  */
 int pds_repo_write_batch(pds_store_t *store, pds_repo_write_t *reqs,
     size_t n);
-/* the same inside the caller's write transaction, which is not committed */
+/*
+ * The same inside the caller's write transaction, which is not committed.
+ * The blocks the batch changes are written at its end, once each; when
+ * that fails, every request that had succeeded gets the error, which is
+ * returned, and the caller must abort the transaction.
+ */
 int pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *txn,
     pds_repo_write_t *reqs, size_t n);
 

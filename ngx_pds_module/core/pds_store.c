@@ -108,7 +108,7 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
      * to the thread, so an event loop may hold several at once and thread
      * pool tasks may run write transactions.
      */
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
     if (rc != 0) {
         pds_store_fail(err, err_len, "mdb_env_open", rc);
         goto failed;

@@ -93,7 +93,8 @@ req_make(uint64_t uid, pds_key_t *key, pds_repo_op_t *ops, size_t n)
 static int
 write1(pds_repo_write_t *r)
 {
-    if (pds_repo_write_batch(store, r, 1) != 0) {
+    /* a failed transaction leaves its error in the request */
+    if (pds_repo_write_batch(store, r, 1) != 0 && r->status >= 0) {
         return -100;
     }
 
@@ -889,6 +890,81 @@ test_shared(void)
 }
 
 
+/* refuses its request after the blocks were changed */
+static int
+refuse_hook(pds_store_t *s, MDB_txn *txn, pds_repo_write_t *w, void *data)
+{
+    (void) s;
+    (void) txn;
+    (void) w;
+    (void) data;
+
+    return PDS_REPO_EHOOK;
+}
+
+
+/*
+ * Blocks a batch changes are written when it ends: a request that fails
+ * after changing them leaves the batch as it was; blocks that a batch makes
+ * and drops again never reach LMDB; the same content made, dropped and made
+ * again within a batch ends with the right count.
+ */
+static void
+test_batch_blocks(void)
+{
+    char               err[256];
+    size_t             i;
+    pds_repo_op_t      ops[6];
+    pds_repo_root_t    ra;
+    pds_repo_write_t   reqs[6];
+
+    ops[0] = op_make(PDS_REPO_CREATE, COLL, "3kbb00000000a", "batch a");
+    ops[1] = op_make(PDS_REPO_CREATE, COLL, "3kbb00000000b", "batch b");
+    ops[2] = op_make(PDS_REPO_CREATE, COLL, "3kbb00000000c", "batch c");
+    ops[3] = op_make(PDS_REPO_DELETE, COLL, "3kbb00000000a", NULL);
+    ops[4] = op_make(PDS_REPO_CREATE, COLL, "3kbb00000000d", "batch a");
+    ops[5] = op_make(PDS_REPO_CREATE, COLL, "3kbb00000000e", "batch e");
+
+    for (i = 0; i < 6; i++) {
+        reqs[i] = req_make(uid_a, key_a, &ops[i], 1);
+    }
+
+    reqs[1].hook = refuse_hook;
+    reqs[5].hook = refuse_hook;
+
+    is_int(pds_repo_write_batch(store, reqs, 6), 0, "a batch of 6");
+    ok(reqs[0].status == 0 && reqs[2].status == 0 && reqs[3].status == 0
+       && reqs[4].status == 0, "4 commits");
+    ok(reqs[1].status == PDS_REPO_EHOOK && reqs[5].status == PDS_REPO_EHOOK,
+       "2 refused by their hook, one in the middle, one last");
+    is_str(reqs[2].since, reqs[0].rev, "the refused request left no commit");
+    ok(pds_cid_equal(&reqs[2].prev_commit, &reqs[0].commit),
+       "the next one follows the commit before it");
+
+    root_of(uid_a, &ra);
+    ok(pds_cid_equal(&ra.commit, &reqs[4].commit), "root: the last commit");
+    ok(!block_exists(uid_a, &ops[1].cid) && !block_exists(uid_a,
+                                                           &ops[5].cid),
+       "refused records: no blocks");
+    ok(pds_cid_equal(&ops[0].cid, &ops[4].cid)
+       && block_exists(uid_a, &ops[4].cid),
+       "content made, dropped and made again in one batch is stored");
+    ok(!block_exists(uid_a, &reqs[0].commit)
+       && !block_exists(uid_a, &reqs[2].commit)
+       && !block_exists(uid_a, &reqs[3].commit)
+       && block_exists(uid_a, &reqs[4].commit),
+       "only the last commit block of the batch is stored");
+    ok(verify(uid_a, err) == 0, "verify (every count): %s", err);
+
+    /* and the next batch starts from there */
+    ops[0] = op_make(PDS_REPO_DELETE, COLL, "3kbb00000000d", NULL);
+    reqs[0] = req_make(uid_a, key_a, &ops[0], 1);
+    is_int(write1(&reqs[0]), 0, "delete after the batch");
+    ok(!block_exists(uid_a, &ops[4].cid), "its block is gone");
+    ok(verify(uid_a, err) == 0, "verify: %s", err);
+}
+
+
 static long
 list_b(MDB_txn *txn, list_t *l, size_t lim, const char *cur, int rev)
 {
@@ -1235,6 +1311,7 @@ main(void)
     test_errors();
     test_diff();
     test_shared();
+    test_batch_blocks();
     test_reads();
     test_export();
 
