@@ -86,6 +86,7 @@ typedef struct {
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
     ngx_http_core_loc_conf_t *proxy_location;     /* /_pds_proxy */
     void                     *writer;             /* per worker, lazily */
+    void                     *keys;               /* per worker, lazily */
     pds_key_t                *rotation_key;       /* from plc_rotation_key */
     ngx_str_t                 rotation_did_key;   /* its did:key */
     ngx_str_t                 recovery_did_key;   /* PDS_RECOVERY_DID_KEY */

@@ -131,6 +131,80 @@ ngx_pds_key_cleanup(void *data)
 
 
 /*
+ * Signing keys of the tenant's accounts, kept by this worker for its
+ * lifetime (up to NGX_PDS_KEYS_CACHED accounts; others are loaded for each
+ * write): deriving the public point costs ~20 us a write otherwise.  An
+ * entry is used only while the account row still holds the same private
+ * key, so a changed key is never missed.  Entries are never freed, so a
+ * thread may sign with one while the event loop looks up another.
+ */
+
+#define NGX_PDS_KEYS_CACHED  64
+
+typedef struct {
+    uint64_t     uid;
+    u_char       priv[32];
+    pds_key_t   *key;
+} ngx_pds_key_slot_t;
+
+typedef struct {
+    ngx_uint_t          n;
+    ngx_pds_key_slot_t  slots[NGX_PDS_KEYS_CACHED];
+} ngx_pds_keys_t;
+
+
+static pds_key_t *
+ngx_pds_signing_key(ngx_pds_srv_conf_t *conf, uint64_t uid,
+    const uint8_t *priv, size_t len)
+{
+    ngx_uint_t           i;
+    ngx_pds_keys_t      *keys;
+    ngx_pds_key_slot_t  *slot;
+
+    if (len != 32) {
+        return NULL;
+    }
+
+    keys = conf->keys;
+
+    if (keys == NULL) {
+        keys = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_pds_keys_t));
+        if (keys == NULL) {
+            return NULL;
+        }
+
+        conf->keys = keys;
+    }
+
+    for (i = 0; i < keys->n; i++) {
+        slot = &keys->slots[i];
+
+        /* a replaced key stays: a thread may still sign with it */
+        if (slot->uid == uid && ngx_memcmp(slot->priv, priv, 32) == 0) {
+            return slot->key;
+        }
+    }
+
+    if (keys->n == NGX_PDS_KEYS_CACHED) {
+        return NULL;
+    }
+
+    slot = &keys->slots[keys->n];
+
+    slot->key = pds_key_from_private(PDS_KEY_K256, priv, len);
+    if (slot->key == NULL) {
+        return NULL;
+    }
+
+    slot->uid = uid;
+    ngx_memcpy(slot->priv, priv, 32);
+    keys->n++;
+
+    return slot->key;
+}
+
+
+/*
  * The repo being written must be the caller's: "repo" may be the DID or
  * the handle.  The reference's errors for missing, taken-down and
  * deactivated accounts.  NGX_OK, or NGX_DECLINED with the refusal sent.
@@ -196,20 +270,28 @@ ngx_pds_writable_repo(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st)
                             "Authentication Required");
     }
 
-    st->key = pds_key_from_private(PDS_KEY_K256, st->account.signing_key,
-                                   st->account.signing_key_len);
+    st->key = ngx_pds_signing_key(ctx->conf, st->account.uid,
+                                  st->account.signing_key,
+                                  st->account.signing_key_len);
+
     if (st->key == NULL) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
+        st->key = pds_key_from_private(PDS_KEY_K256, st->account.signing_key,
+                                       st->account.signing_key_len);
+        if (st->key == NULL) {
+            return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                                NULL);
+        }
 
-    cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
-    if (cln == NULL) {
-        pds_key_free(st->key);
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
+        cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
+        if (cln == NULL) {
+            pds_key_free(st->key);
+            return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                                NULL);
+        }
 
-    cln->handler = ngx_pds_key_cleanup;
-    cln->data = st->key;
+        cln->handler = ngx_pds_key_cleanup;
+        cln->data = st->key;
+    }
 
     ngx_pds_read_done(ctx);
 
