@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "pds_enc.h"
+#include "pds_hash.h"
 #include "pds_jwt.h"
 
 
@@ -238,16 +239,7 @@ static int
 pds_hs256(const uint8_t *secret, size_t secret_len, const void *data,
     size_t len, uint8_t mac[32])
 {
-    size_t         out_len;
-    static const uint8_t  empty[1] = { 0 };
-
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL,
-                  secret_len ? secret : empty, secret_len, data, len,
-                  mac, 32, &out_len) == NULL
-        || out_len != 32)
-    {
-        return -1;
-    }
+    pds_hmac_sha256(secret, secret_len, data, len, mac);
 
     return 0;
 }

@@ -13,9 +13,9 @@
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "pds_enc.h"
+#include "pds_hash.h"
 #include "pds_keys.h"
 
 
@@ -820,9 +820,9 @@ int
 pds_key_sign(const pds_key_t *key, const uint8_t *msg, size_t len,
     uint8_t sig[64])
 {
-    uint8_t  digest[SHA256_DIGEST_LENGTH];
+    uint8_t  digest[PDS_SHA256_LEN];
 
-    SHA256(msg, len, digest);
+    pds_sha256(msg, len, digest);
 
     return pds_key_sign_digest(key, digest, sig);
 }
@@ -918,9 +918,9 @@ int
 pds_key_verify(const pds_key_t *key, const uint8_t *msg, size_t len,
     const uint8_t *sig, size_t sig_len, int mode)
 {
-    uint8_t  digest[SHA256_DIGEST_LENGTH];
+    uint8_t  digest[PDS_SHA256_LEN];
 
-    SHA256(msg, len, digest);
+    pds_sha256(msg, len, digest);
 
     return pds_key_verify_digest(key, digest, sig, sig_len, mode);
 }

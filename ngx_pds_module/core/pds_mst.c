@@ -23,14 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * The one-shot SHA256() of OpenSSL 3 fetches the digest on every call,
- * several times the cost of hashing a key; the low-level calls do not.
- */
-#define OPENSSL_SUPPRESS_DEPRECATED  1
-#include <openssl/sha.h>
-
 #include "pds_cbor.h"
+#include "pds_hash.h"
 #include "pds_mst.h"
 
 
@@ -105,17 +99,6 @@ typedef struct {
 static int mst_load(pds_mst_t *t, mst_node_t *node, int layer);
 
 
-static void
-mst_sha256(const void *p, size_t n, uint8_t *digest)
-{
-    SHA256_CTX  c;
-
-    SHA256_Init(&c);
-    SHA256_Update(&c, p, n);
-    SHA256_Final(digest, &c);
-}
-
-
 /* keys */
 
 int
@@ -123,13 +106,13 @@ pds_mst_key_layer(const char *key, size_t len)
 {
     int      layer;
     size_t   i;
-    uint8_t  b, digest[SHA256_DIGEST_LENGTH];
+    uint8_t  b, digest[PDS_SHA256_LEN];
 
-    mst_sha256(key, len, digest);
+    pds_sha256(key, len, digest);
 
     layer = 0;
 
-    for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+    for (i = 0; i < PDS_SHA256_LEN; i++) {
         b = digest[i];
 
         if (b == 0) {
@@ -1489,7 +1472,7 @@ mst_serialize(pds_mst_t *t, mst_node_t *node)
     r->off = off;
     r->len = t->buf.len - off;
     r->cid.codec = PDS_CID_CODEC_DAG_CBOR;
-    mst_sha256(t->buf.data + off, r->len, r->cid.digest);
+    pds_sha256(t->buf.data + off, r->len, r->cid.digest);
 
     node->cid = r->cid;
     node->dirty = 0;

@@ -7,9 +7,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "pds_enc.h"
+#include "pds_hash.h"
 #include "pds_password.h"
 
 
@@ -160,9 +160,9 @@ void
 pds_app_password_salt(const char *did, size_t did_len,
     char out[PDS_PASSWORD_SALT_LEN + 1])
 {
-    uint8_t  digest[SHA256_DIGEST_LENGTH];
+    uint8_t  digest[PDS_SHA256_LEN];
 
-    SHA256((const uint8_t *) did, did_len, digest);
+    pds_sha256(did, did_len, digest);
     pds_hex_encode(out, digest, PDS_PASSWORD_SALT_LEN / 2);
     out[PDS_PASSWORD_SALT_LEN] = '\0';
 }

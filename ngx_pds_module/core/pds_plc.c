@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
 
 #include "pds_enc.h"
+#include "pds_hash.h"
 #include "pds_json.h"
 #include "pds_plc.h"
 
@@ -511,8 +511,8 @@ pds_plc_op_cid_str(const json_t *op, char *out)
 int
 pds_plc_did(const json_t *genesis, char out[PDS_PLC_DID_LEN + 1])
 {
-    char       b32[pds_base32_len(SHA256_DIGEST_LENGTH) + 1];
-    uint8_t    digest[SHA256_DIGEST_LENGTH];
+    char       b32[pds_base32_len(PDS_SHA256_LEN) + 1];
+    uint8_t    digest[PDS_SHA256_LEN];
     pds_buf_t  b;
 
     if (json_object_get(genesis, "sig") == NULL
@@ -528,7 +528,7 @@ pds_plc_did(const json_t *genesis, char out[PDS_PLC_DID_LEN + 1])
         return -1;
     }
 
-    SHA256(b.data, b.len, digest);
+    pds_sha256(b.data, b.len, digest);
     pds_buf_free(&b);
 
     pds_base32_encode(b32, digest, sizeof(digest));
