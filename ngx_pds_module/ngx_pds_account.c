@@ -15,7 +15,7 @@
 
 #include "ngx_pds.h"
 
-#include <openssl/rand.h>
+#include "pds_hash.h"
 
 #include "pds_enc.h"
 #include "pds_jwt.h"
@@ -92,7 +92,7 @@ ngx_pds_invite_code(ngx_pds_ctx_t *ctx)
     char         b32[16];
     ngx_str_t   *host = &ctx->conf->hostname;
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (pds_random(rnd, sizeof(rnd)) != 0) {
         return NULL;
     }
 

@@ -17,7 +17,7 @@
 
 #include "ngx_pds.h"
 
-#include <openssl/evp.h>
+#include "pds_hash.h"
 
 #include "pds_blob.h"
 #include "pds_cid.h"
@@ -100,17 +100,16 @@ ngx_pds_hash_file(const char *name, pds_cid_t *cid, off_t *size)
 {
     int            fd, ok;
     ssize_t        n;
-    EVP_MD_CTX    *md;
-    unsigned int   len;
     u_char         buf[65536];
+    pds_sha256_t   h;
 
     fd = open(name, O_RDONLY);
     if (fd == -1) {
         return errno;
     }
 
-    md = EVP_MD_CTX_new();
-    ok = (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1);
+    pds_sha256_init(&h);
+    ok = 1;
     *size = 0;
 
     while (ok) {
@@ -129,16 +128,14 @@ ngx_pds_hash_file(const char *name, pds_cid_t *cid, off_t *size)
         }
 
         *size += n;
-        ok = (EVP_DigestUpdate(md, buf, (size_t) n) == 1);
+        pds_sha256_update(&h, buf, (size_t) n);
     }
 
     if (ok) {
         cid->codec = PDS_CID_CODEC_RAW;
-        ok = (EVP_DigestFinal_ex(md, cid->digest, &len) == 1
-              && len == PDS_CID_DIGEST_LEN);
+        pds_sha256_final(&h, cid->digest);
     }
 
-    EVP_MD_CTX_free(md);
     close(fd);
 
     return ok ? 0 : EIO;

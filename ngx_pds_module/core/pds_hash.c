@@ -1,8 +1,14 @@
 /*
- * ngx_pds_module core: SHA-256 and HMAC-SHA256 (see pds_hash.h).
+ * ngx_pds_module core: SHA-256, HMAC-SHA256, scrypt and random bytes (see
+ * pds_hash.h).
  */
 
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 
 #define OPENSSL_SUPPRESS_DEPRECATED  1
 #include <openssl/crypto.h>
@@ -23,6 +29,31 @@ pds_sha256(const void *p, size_t n, uint8_t out[PDS_SHA256_LEN])
     SHA256_Init(&c);
     SHA256_Update(&c, n ? p : &empty, n);
     SHA256_Final(out, &c);
+}
+
+
+typedef char  pds_sha256_fits[sizeof(SHA256_CTX) <= sizeof(pds_sha256_t)
+                               ? 1 : -1];
+
+
+void
+pds_sha256_init(pds_sha256_t *h)
+{
+    SHA256_Init((SHA256_CTX *) h);
+}
+
+
+void
+pds_sha256_update(pds_sha256_t *h, const void *p, size_t n)
+{
+    SHA256_Update((SHA256_CTX *) h, p, n);
+}
+
+
+void
+pds_sha256_final(pds_sha256_t *h, uint8_t out[PDS_SHA256_LEN])
+{
+    SHA256_Final(out, (SHA256_CTX *) h);
 }
 
 
@@ -65,4 +96,267 @@ pds_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(&c, sizeof(c));
+}
+
+
+/* PBKDF2-HMAC-SHA256 with one iteration, as scrypt uses it (RFC 8018) */
+static void
+pds_pbkdf2_sha256_1(const uint8_t *password, size_t len, const uint8_t *salt,
+    size_t salt_len, uint8_t *out, size_t out_len)
+{
+    size_t      i, n;
+    uint8_t     k[PDS_SHA256_BLOCK], pad[PDS_SHA256_BLOCK];
+    uint8_t     ctr[4], t[PDS_SHA256_LEN];
+    SHA256_CTX  inner, outer, c;
+
+    /* the keyed states once; each output block continues from them */
+    memset(k, 0, sizeof(k));
+
+    if (len > PDS_SHA256_BLOCK) {
+        pds_sha256(password, len, k);
+
+    } else if (len) {
+        memcpy(k, password, len);
+    }
+
+    for (i = 0; i < PDS_SHA256_BLOCK; i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    SHA256_Init(&inner);
+    SHA256_Update(&inner, pad, sizeof(pad));
+
+    for (i = 0; i < PDS_SHA256_BLOCK; i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, pad, sizeof(pad));
+
+    for (i = 1; out_len; i++) {
+        ctr[0] = (uint8_t) (i >> 24);
+        ctr[1] = (uint8_t) (i >> 16);
+        ctr[2] = (uint8_t) (i >> 8);
+        ctr[3] = (uint8_t) i;
+
+        c = inner;
+        SHA256_Update(&c, salt, salt_len);
+        SHA256_Update(&c, ctr, sizeof(ctr));
+        SHA256_Final(t, &c);
+
+        c = outer;
+        SHA256_Update(&c, t, sizeof(t));
+        SHA256_Final(t, &c);
+
+        n = out_len < sizeof(t) ? out_len : sizeof(t);
+        memcpy(out, t, n);
+        out += n;
+        out_len -= n;
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(t, sizeof(t));
+    OPENSSL_cleanse(&inner, sizeof(inner));
+    OPENSSL_cleanse(&outer, sizeof(outer));
+    OPENSSL_cleanse(&c, sizeof(c));
+}
+
+
+#define PDS_ROTL(v, n)  (((v) << (n)) | ((v) >> (32 - (n))))
+
+
+/* one Salsa20 quarter round on words a, b, c, d of x */
+static void
+pds_salsa_qr(uint32_t *x, int a, int b, int c, int d)
+{
+    x[b] ^= PDS_ROTL(x[a] + x[d], 7);
+    x[c] ^= PDS_ROTL(x[b] + x[a], 9);
+    x[d] ^= PDS_ROTL(x[c] + x[b], 13);
+    x[a] ^= PDS_ROTL(x[d] + x[c], 18);
+}
+
+
+/* the Salsa20/8 core on b, in place: 4 double rounds, then the sum */
+static void
+pds_salsa20_8(uint32_t b[16])
+{
+    int       i;
+    uint32_t  x[16];
+
+    memcpy(x, b, sizeof(x));
+
+    for (i = 0; i < 4; i++) {
+        /* columns */
+        pds_salsa_qr(x, 0, 4, 8, 12);
+        pds_salsa_qr(x, 5, 9, 13, 1);
+        pds_salsa_qr(x, 10, 14, 2, 6);
+        pds_salsa_qr(x, 15, 3, 7, 11);
+
+        /* rows */
+        pds_salsa_qr(x, 0, 1, 2, 3);
+        pds_salsa_qr(x, 5, 6, 7, 4);
+        pds_salsa_qr(x, 10, 11, 8, 9);
+        pds_salsa_qr(x, 15, 12, 13, 14);
+    }
+
+    for (i = 0; i < 16; i++) {
+        b[i] += x[i];
+    }
+}
+
+
+/*
+ * scryptBlockMix: b holds 2r blocks of 16 words; y (same size) is scratch.
+ * The result goes back to b, even-numbered outputs first.
+ */
+static void
+pds_blockmix(uint32_t *b, uint32_t *y, uint32_t r)
+{
+    uint32_t  i, j, x[16];
+
+    memcpy(x, &b[(2 * r - 1) * 16], sizeof(x));
+
+    for (i = 0; i < 2 * r; i++) {
+        for (j = 0; j < 16; j++) {
+            x[j] ^= b[i * 16 + j];
+        }
+
+        pds_salsa20_8(x);
+
+        /* even i to the first half, odd i to the second */
+        memcpy(&y[((i & 1) * r + i / 2) * 16], x, sizeof(x));
+    }
+
+    memcpy(b, y, 2 * r * 16 * sizeof(uint32_t));
+}
+
+
+static uint32_t
+pds_le32(const uint8_t *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
+           | (uint32_t) p[3] << 24;
+}
+
+
+static void
+pds_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+    p[2] = (uint8_t) (v >> 16);
+    p[3] = (uint8_t) (v >> 24);
+}
+
+
+/* scryptROMix on one 128r-byte block of b; v: n * 32r words, x, y: 32r */
+static void
+pds_romix(uint8_t *b, uint32_t r, uint64_t n, uint32_t *v, uint32_t *x,
+    uint32_t *y)
+{
+    size_t    words, i;
+    uint64_t  k, j;
+
+    words = (size_t) 32 * r;
+
+    for (i = 0; i < words; i++) {
+        x[i] = pds_le32(b + 4 * i);
+    }
+
+    for (k = 0; k < n; k++) {
+        memcpy(&v[k * words], x, words * sizeof(uint32_t));
+        pds_blockmix(x, y, r);
+    }
+
+    for (k = 0; k < n; k++) {
+        /* Integerify: the last block's first word pair, little-endian */
+        j = ((uint64_t) x[(2 * r - 1) * 16 + 1] << 32
+             | x[(2 * r - 1) * 16]) & (n - 1);
+
+        for (i = 0; i < words; i++) {
+            x[i] ^= v[j * words + i];
+        }
+
+        pds_blockmix(x, y, r);
+    }
+
+    for (i = 0; i < words; i++) {
+        pds_put_le32(b + 4 * i, x[i]);
+    }
+}
+
+
+int
+pds_scrypt_kdf(const uint8_t *password, size_t len, const uint8_t *salt,
+    size_t salt_len, uint64_t n, uint32_t r, uint32_t p, uint8_t *out,
+    size_t out_len)
+{
+    size_t     blen, vlen, i;
+    uint8_t   *b;
+    uint32_t  *x;
+    void      *v;
+
+    if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0
+        || (uint64_t) r * p >= (1u << 30) || n > (SIZE_MAX / 128 / r) / 2)
+    {
+        return -1;
+    }
+
+    blen = (size_t) 128 * r * p;
+    vlen = (size_t) 128 * r * n;
+
+    b = malloc(blen + (size_t) 256 * r);
+    if (b == NULL) {
+        return -1;
+    }
+
+    x = (uint32_t *) (b + blen);        /* 32r words, then y: 32r words */
+
+    /* the table is mapped on its own, so that it is returned at once */
+    v = mmap(NULL, vlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (v == MAP_FAILED) {
+        free(b);
+        return -1;
+    }
+
+    pds_pbkdf2_sha256_1(password, len, salt, salt_len, b, blen);
+
+    for (i = 0; i < p; i++) {
+        pds_romix(b + i * 128 * r, r, n, v, x, x + 32 * r);
+    }
+
+    pds_pbkdf2_sha256_1(password, len, b, blen, out, out_len);
+
+    OPENSSL_cleanse(b, blen + (size_t) 256 * r);
+    free(b);
+    munmap(v, vlen);
+
+    return 0;
+}
+
+
+int
+pds_random(void *buf, size_t n)
+{
+    ssize_t   got;
+    uint8_t  *p = buf;
+
+    while (n) {
+        got = getrandom(p, n, 0);
+
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return -1;
+        }
+
+        p += got;
+        n -= (size_t) got;
+    }
+
+    return 0;
 }

@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "pds_enc.h"
 #include "pds_hash.h"
@@ -250,7 +249,7 @@ pds_jwt_refresh_id(char out[PDS_JWT_REFRESH_ID_LEN + 1])
 {
     uint8_t  rnd[32];
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (pds_random(rnd, sizeof(rnd)) != 0) {
         return -1;
     }
 
@@ -599,7 +598,7 @@ pds_jwt_service_mint(const pds_alloc_t *a, const pds_key_t *key,
         goto done;
     }
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (pds_random(rnd, sizeof(rnd)) != 0) {
         goto done;
     }
 

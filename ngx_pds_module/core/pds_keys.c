@@ -53,7 +53,8 @@ static pthread_once_t      pds_secp_once = PTHREAD_ONCE_INIT;
 static void
 pds_secp_init(void)
 {
-    pds_secp_ctx = secp256k1_context_create(SECP256K1_CONTEXT_SIGN);
+    pds_secp_ctx = secp256k1_context_create(SECP256K1_CONTEXT_SIGN
+                                            | SECP256K1_CONTEXT_VERIFY);
 }
 
 #endif
@@ -308,7 +309,8 @@ pds_key_build(const pds_curve_t *c, const uint8_t *priv,
     memcpy(key->pub + 1, pub_full + 1, 32);
 
 #if (PDS_HAVE_SECP256K1)
-    if (priv != NULL && c->type == PDS_KEY_K256) {
+    /* K-256 signs and verifies compact signatures through libsecp256k1 */
+    if (c->type == PDS_KEY_K256) {
         return key;
     }
 #endif
@@ -445,7 +447,7 @@ pds_key_generate(pds_key_type_t type)
     }
 
     for (i = 0; i < 16; i++) {
-        if (RAND_priv_bytes(priv, sizeof(priv)) != 1) {
+        if (pds_random(priv, sizeof(priv)) != 0) {
             break;
         }
 
@@ -495,6 +497,31 @@ pds_key_from_public(pds_key_type_t type, const uint8_t *pub, size_t len)
     {
         return NULL;
     }
+
+#if (PDS_HAVE_SECP256K1)
+
+    /* the point checked and decompressed without OpenSSL's EC machinery */
+    if (c->type == PDS_KEY_K256) {
+        size_t            n;
+        secp256k1_pubkey  pk;
+
+        pthread_once(&pds_secp_once, pds_secp_init);
+
+        n = sizeof(full);
+
+        if (pds_secp_ctx == NULL
+            || !secp256k1_ec_pubkey_parse(pds_secp_ctx, &pk, pub, len)
+            || !secp256k1_ec_pubkey_serialize(pds_secp_ctx, full, &n, &pk,
+                                              SECP256K1_EC_UNCOMPRESSED)
+            || n != sizeof(full))
+        {
+            return NULL;
+        }
+
+        return pds_key_build(c, NULL, full);
+    }
+
+#endif
 
     if (pds_point(c, NULL, pub, len, full) != 0) {
         return NULL;
@@ -878,6 +905,32 @@ pds_key_verify_digest(const pds_key_t *key, const uint8_t digest[32],
         if (mode == PDS_SIG_STRICT && !pds_sig_is_low_s(key->type, sig)) {
             return 0;
         }
+
+#if (PDS_HAVE_SECP256K1)
+
+        if (key->type == PDS_KEY_K256) {
+            secp256k1_pubkey           pk;
+            secp256k1_ecdsa_signature  ss;
+
+            pthread_once(&pds_secp_once, pds_secp_init);
+
+            if (pds_secp_ctx == NULL
+                || !secp256k1_ec_pubkey_parse(pds_secp_ctx, &pk,
+                                              key->pub_full, 65)
+                || !secp256k1_ecdsa_signature_parse_compact(pds_secp_ctx,
+                                                            &ss, sig))
+            {
+                return 0;
+            }
+
+            /* libsecp256k1 takes low-S only; lenient mode accepts both */
+            (void) secp256k1_ecdsa_signature_normalize(pds_secp_ctx, &ss,
+                                                       &ss);
+
+            return secp256k1_ecdsa_verify(pds_secp_ctx, &ss, digest, &pk);
+        }
+
+#endif
 
         n = pds_sig_to_der(sig, &der);
         if (n <= 0) {

@@ -5,32 +5,20 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "pds_enc.h"
 #include "pds_hash.h"
 #include "pds_password.h"
 
 
-/* N * r * 128 = 16 MiB is needed; Node allows 32 MiB */
-#define PDS_SCRYPT_MAXMEM   (32 * 1024 * 1024)
-
-
 int
 pds_scrypt(const char *password, size_t len, const char *salt,
     size_t salt_len, uint8_t out[PDS_PASSWORD_KEY_LEN])
 {
-    /* OpenSSL wants non-NULL pointers even for empty inputs */
-    if (EVP_PBE_scrypt(len ? password : "", len,
-                       (const unsigned char *) (salt_len ? salt : ""),
-                       salt_len, PDS_SCRYPT_N, PDS_SCRYPT_R, PDS_SCRYPT_P,
-                       PDS_SCRYPT_MAXMEM, out, PDS_PASSWORD_KEY_LEN) != 1)
-    {
-        return -1;
-    }
-
-    return 0;
+    return pds_scrypt_kdf((const uint8_t *) password, len,
+                          (const uint8_t *) salt, salt_len, PDS_SCRYPT_N,
+                          PDS_SCRYPT_R, PDS_SCRYPT_P, out,
+                          PDS_PASSWORD_KEY_LEN);
 }
 
 
@@ -67,7 +55,7 @@ pds_password_hash(const char *password, size_t len, char *out, size_t cap)
     char     salt[PDS_PASSWORD_SALT_LEN];
     uint8_t  rnd[PDS_PASSWORD_SALT_LEN / 2];
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (pds_random(rnd, sizeof(rnd)) != 0) {
         return -1;
     }
 
@@ -134,7 +122,7 @@ pds_app_password_generate(char out[PDS_APP_PASSWORD_LEN + 1])
     uint8_t  rnd[16];
 
     /* as the reference: 16 random bytes in base32, first 16 characters */
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (pds_random(rnd, sizeof(rnd)) != 0) {
         return -1;
     }
 

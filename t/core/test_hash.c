@@ -1,13 +1,14 @@
 /*
- * Unit tests for pds_hash: SHA-256 and HMAC-SHA256 against the published
- * vectors (FIPS 180-2 examples, RFC 4231 test cases 1, 2, 4, 6 and 7) and
- * against OpenSSL's EVP HMAC for keys and messages of every length around
- * the block size.
+ * Unit tests for pds_hash: SHA-256, HMAC-SHA256 and scrypt against the
+ * published vectors (FIPS 180-2 examples, RFC 4231 test cases 1, 2, 4, 6
+ * and 7, RFC 7914) and against OpenSSL's EVP implementations; the random
+ * source.
  */
 
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 #include "tap.h"
 #include "pds_enc.h"
@@ -46,6 +47,26 @@ main(void)
     is_str(hex(mac, 32, h),
            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
            "sha256 of abc");
+
+    {
+        pds_sha256_t  st;
+        uint8_t       whole[32], data[1000];
+
+        for (i = 0; i < sizeof(data); i++) {
+            data[i] = (uint8_t) (i * 31 + 7);
+        }
+
+        pds_sha256(data, sizeof(data), whole);
+        pds_sha256_init(&st);
+
+        for (i = 0; i < sizeof(data); i += 97) {
+            pds_sha256_update(&st, data + i,
+                              sizeof(data) - i < 97 ? sizeof(data) - i : 97);
+        }
+
+        pds_sha256_final(&st, mac);
+        ok(memcmp(mac, whole, 32) == 0, "sha256 in pieces = at once");
+    }
 
     fill(key, 20, 0x0b);
     pds_hmac_sha256(key, 20, "Hi There", 8, mac);
@@ -109,6 +130,86 @@ main(void)
     }
 
     ok(same, "the same as OpenSSL's HMAC for keys of 0-130 bytes");
+
+    /* scrypt: RFC 7914 section 12, then against OpenSSL */
+    {
+        uint8_t   dk[64];
+        char      hx[129];
+        size_t    j;
+        struct { const char *pw, *salt; uint64_t n; uint32_t r, p;
+                 size_t len; } v[] = {
+            { "", "", 16, 1, 1, 64 },
+            { "password", "NaCl", 1024, 8, 16, 64 },
+            { "pleaseletmein", "SodiumChloride", 16384, 8, 1, 64 },
+            { "a", "salt", 2, 1, 1, 7 },
+            { "some password", "", 256, 2, 3, 100 },
+            { "", "salt only", 64, 3, 1, 33 },
+        };
+
+        ok(pds_scrypt_kdf((const uint8_t *) "", 0, (const uint8_t *) "", 0,
+                          16, 1, 1, dk, 64) == 0
+           && strcmp(hex(dk, 64, hx),
+                     "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3f"
+                     "ede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628"
+                     "cf35e20c38d18906") == 0,
+           "RFC 7914: scrypt(\"\", \"\", 16, 1, 1)");
+
+        ok(pds_scrypt_kdf((const uint8_t *) "password", 8,
+                          (const uint8_t *) "NaCl", 4, 1024, 8, 16, dk, 64)
+           == 0
+           && strcmp(hex(dk, 64, hx),
+                     "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e7737663"
+                     "4b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d"
+                     "8360cbdfa2cc0640") == 0,
+           "RFC 7914: scrypt(password, NaCl, 1024, 8, 16)");
+
+        same = 1;
+
+        for (j = 0; j < sizeof(v) / sizeof(v[0]); j++) {
+            uint8_t  big[100], bigref[100];
+
+            if (pds_scrypt_kdf((const uint8_t *) v[j].pw, strlen(v[j].pw),
+                               (const uint8_t *) v[j].salt,
+                               strlen(v[j].salt), v[j].n, v[j].r, v[j].p,
+                               big, v[j].len) != 0
+                || EVP_PBE_scrypt(v[j].pw, strlen(v[j].pw),
+                                  (const uint8_t *) v[j].salt,
+                                  strlen(v[j].salt), v[j].n, v[j].r, v[j].p,
+                                  64 * 1024 * 1024, bigref, v[j].len) != 1
+                || memcmp(big, bigref, v[j].len) != 0)
+            {
+                same = 0;
+                tap_diag("scrypt differs from OpenSSL for set %zu", j);
+            }
+        }
+
+        ok(same, "scrypt: the same as OpenSSL for 6 sets of parameters");
+
+        ok(pds_scrypt_kdf((const uint8_t *) "x", 1, NULL, 0, 3, 1, 1, dk, 8)
+           == -1, "scrypt: N not a power of two is refused");
+        ok(pds_scrypt_kdf((const uint8_t *) "x", 1, NULL, 0, 16, 0, 1, dk, 8)
+           == -1, "scrypt: r = 0 is refused");
+    }
+
+    /* random bytes: two draws differ, and every byte value shows up */
+    {
+        uint8_t  r1[32], r2[32], seen[256], big2[4096];
+        size_t   j, distinct = 0;
+
+        ok(pds_random(r1, sizeof(r1)) == 0 && pds_random(r2, sizeof(r2)) == 0
+           && memcmp(r1, r2, sizeof(r1)) != 0, "random: two draws differ");
+
+        memset(seen, 0, sizeof(seen));
+        ok(pds_random(big2, sizeof(big2)) == 0, "random: 4 kB at once");
+
+        for (j = 0; j < sizeof(big2); j++) {
+            distinct += !seen[big2[j]];
+            seen[big2[j]] = 1;
+        }
+
+        ok(distinct > 240, "random: %zu of 256 byte values in 4 kB",
+           distinct);
+    }
 
     return tap_done();
 }
