@@ -303,6 +303,7 @@ void ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+void ngx_pds_outbound_share_ssl(ngx_conf_t *cf);
 /* parses a configuration snippet (ending with a closing "}") in place */
 char *ngx_pds_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
 ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);

@@ -19,6 +19,10 @@
 
 #include "ngx_pds.h"
 
+#if (NGX_LINUX)
+#include <malloc.h>
+#endif
+
 
 #define NGX_PDS_CA_FILE  "/etc/ssl/certs/ca-certificates.crt"
 
@@ -515,4 +519,85 @@ ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what)
 
     return ngx_pds_send_error(r, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
                               (char *) msg);
+}
+
+
+#if (NGX_HTTP_SSL)
+extern ngx_module_t  ngx_http_proxy_module;
+#endif
+
+
+/*
+ * The injected outbound locations (/_pds_outbound and /_pds_proxy of every
+ * tenant) have the same TLS settings, but nginx gives each its own SSL
+ * context with its own copy of the system's CA store (~0.85 MB of heap
+ * each, in the master and so in every worker).  Called after all merges:
+ * every such location gets a reference to the first one's context and its
+ * own is freed.  The proxy module's location configuration begins with its
+ * ngx_http_upstream_conf_t, as it has throughout nginx 1.x.
+ */
+void
+ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
+{
+#if (NGX_HTTP_SSL)
+    ngx_uint_t                  s, i, freed;
+    ngx_ssl_t                  *shared, *own;
+    ngx_pds_srv_conf_t         *pscf;
+    ngx_http_core_srv_conf_t  **cscfp;
+    ngx_http_core_loc_conf_t   *locs[2];
+    ngx_http_upstream_conf_t   *ucf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    shared = NULL;
+    freed = 0;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        pscf = cscfp[s]->ctx->srv_conf[ngx_pds_module.ctx_index];
+
+        locs[0] = pscf->outbound;
+        locs[1] = pscf->proxy_location;
+
+        for (i = 0; i < 2; i++) {
+            if (locs[i] == NULL) {
+                continue;
+            }
+
+            ucf = locs[i]->loc_conf[ngx_http_proxy_module.ctx_index];
+            own = ucf->ssl;
+
+            if (own == NULL || own->ctx == NULL) {
+                continue;
+            }
+
+            if (shared == NULL) {
+                shared = own;
+                continue;
+            }
+
+            if (own->ctx == shared->ctx || !SSL_CTX_up_ref(shared->ctx)) {
+                continue;
+            }
+
+            /* one more reference, dropped by own's pool cleanup */
+            SSL_CTX_free(own->ctx);
+            own->ctx = shared->ctx;
+            freed++;
+        }
+    }
+
+#if (NGX_LINUX)
+    if (freed) {
+        /* give the freed pages back before the workers are forked */
+        (void) malloc_trim(0);
+    }
+#endif
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "pds: %ui outbound TLS contexts shared", freed);
+#else
+    (void) cf;
+#endif
 }

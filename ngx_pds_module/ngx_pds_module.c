@@ -222,6 +222,20 @@ ngx_pds_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+#if (NGX_LINUX && defined M_MMAP_THRESHOLD)
+    /*
+     * Large allocations from fresh maps while environments are opened: LMDB
+     * callocs a 2 MB dirty-page list per environment and process, of which
+     * a transaction uses a few entries.  glibc raises its map threshold
+     * after the first such block is freed (the master opens and closes each
+     * environment while reading the configuration); the next ones would
+     * then come from the heap and be zeroed page by page: 2 MB resident per
+     * tenant and process instead of a few kB.  Inherited by the workers,
+     * which raise it again once their environments are open.
+     */
+    (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+
     if (ngx_array_init(&pmcf->envs, cf->pool, 2, sizeof(ngx_pds_env_t *))
         != NGX_OK
         || ngx_array_init(&pmcf->tenants, cf->pool, 2,
@@ -838,6 +852,8 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    ngx_pds_outbound_share_ssl(cf);
+
     return NGX_OK;
 }
 
@@ -903,6 +919,18 @@ ngx_pds_init_process(ngx_cycle_t *cycle)
     if (ngx_pds_envs_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
+
+#if (NGX_LINUX && defined M_MMAP_THRESHOLD)
+    /*
+     * Environments are open (see ngx_pds_create_main_conf).  Now blocks up
+     * to 4 MB come from the heap again, as glibc's own thresholds would
+     * have it: each nested write transaction mallocs a 2 MB dirty list,
+     * which must cost neither a map and an unmap nor a heap trim and
+     * regrowth per request.
+     */
+    (void) mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    (void) mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+#endif
 
     return ngx_pds_sync_init_process(cycle);
 }
