@@ -1860,6 +1860,23 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
 }
 
 
+/* the transaction failed: so did every request that had succeeded */
+static void
+pds_repo_batch_fail(pds_repo_write_t *reqs, size_t n, int rc)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (reqs[i].status >= 0) {
+            reqs[i].status = rc;
+            reqs[i].seq = 0;
+            snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
+                     pds_repo_strerror(rc));
+        }
+    }
+}
+
+
 int
 pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
     pds_repo_write_t *reqs, size_t n)
@@ -1946,14 +1963,7 @@ pds_repo_write_batch_txn(pds_store_t *store, MDB_txn *parent,
 
 failed:
 
-    for (i = 0; i < n; i++) {
-        if (reqs[i].status >= 0) {
-            reqs[i].status = rc;
-            reqs[i].seq = 0;
-            snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
-                     pds_repo_strerror(rc));
-        }
-    }
+    pds_repo_batch_fail(reqs, n, rc);
 
     return rc;
 }
@@ -1963,7 +1973,6 @@ int
 pds_repo_write_batch(pds_store_t *store, pds_repo_write_t *reqs, size_t n)
 {
     int       rc;
-    size_t    i;
     MDB_txn  *txn;
 
     rc = mdb_txn_begin(store->env, NULL, 0, &txn);
@@ -1987,14 +1996,7 @@ pds_repo_write_batch(pds_store_t *store, pds_repo_write_t *reqs, size_t n)
 
 failed:
 
-    for (i = 0; i < n; i++) {
-        if (reqs[i].status >= 0) {
-            reqs[i].status = rc;
-            reqs[i].seq = 0;
-            snprintf(reqs[i].error, sizeof(reqs[i].error), "%s",
-                     pds_repo_strerror(rc));
-        }
-    }
+    pds_repo_batch_fail(reqs, n, rc);
 
     return rc;
 }
