@@ -57,6 +57,32 @@ pds_secp_init(void)
                                             | SECP256K1_CONTEXT_VERIFY);
 }
 
+
+/* the shared context, made on first use; NULL if that failed */
+static const secp256k1_context *
+pds_secp(void)
+{
+    pthread_once(&pds_secp_once, pds_secp_init);
+    return pds_secp_ctx;
+}
+
+
+/* the uncompressed form of a point: 0 or -1 */
+static int
+pds_secp_full(const secp256k1_pubkey *pk, uint8_t full[65])
+{
+    size_t  n = 65;
+
+    if (!secp256k1_ec_pubkey_serialize(pds_secp_ctx, full, &n, pk,
+                                       SECP256K1_EC_UNCOMPRESSED)
+        || n != 65)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
 #endif
 
 
@@ -404,18 +430,11 @@ pds_key_from_private(pds_key_type_t type, const uint8_t *priv, size_t len)
 
     /* the public point: ~20 µs here against ~500 µs through OpenSSL */
     if (c->type == PDS_KEY_K256) {
-        size_t             n;
-        secp256k1_pubkey   pk;
+        secp256k1_pubkey  pk;
 
-        pthread_once(&pds_secp_once, pds_secp_init);
-
-        n = sizeof(full);
-
-        if (pds_secp_ctx == NULL
+        if (pds_secp() == NULL
             || !secp256k1_ec_pubkey_create(pds_secp_ctx, &pk, priv)
-            || !secp256k1_ec_pubkey_serialize(pds_secp_ctx, full, &n, &pk,
-                                              SECP256K1_EC_UNCOMPRESSED)
-            || n != sizeof(full))
+            || pds_secp_full(&pk, full) != 0)
         {
             return NULL;
         }
@@ -502,18 +521,11 @@ pds_key_from_public(pds_key_type_t type, const uint8_t *pub, size_t len)
 
     /* the point checked and decompressed without OpenSSL's EC machinery */
     if (c->type == PDS_KEY_K256) {
-        size_t            n;
         secp256k1_pubkey  pk;
 
-        pthread_once(&pds_secp_once, pds_secp_init);
-
-        n = sizeof(full);
-
-        if (pds_secp_ctx == NULL
+        if (pds_secp() == NULL
             || !secp256k1_ec_pubkey_parse(pds_secp_ctx, &pk, pub, len)
-            || !secp256k1_ec_pubkey_serialize(pds_secp_ctx, full, &n, &pk,
-                                              SECP256K1_EC_UNCOMPRESSED)
-            || n != sizeof(full))
+            || pds_secp_full(&pk, full) != 0)
         {
             return NULL;
         }
@@ -777,10 +789,8 @@ pds_key_sign_digest(const pds_key_t *key, const uint8_t digest[32],
     if (key->type == PDS_KEY_K256) {
         secp256k1_ecdsa_signature  ss;
 
-        pthread_once(&pds_secp_once, pds_secp_init);
-
         /* RFC 6979 nonces; the result is always low-S */
-        if (pds_secp_ctx == NULL
+        if (pds_secp() == NULL
             || !secp256k1_ecdsa_sign(pds_secp_ctx, &ss, digest, key->priv,
                                      NULL, NULL)
             || !secp256k1_ecdsa_signature_serialize_compact(pds_secp_ctx,
@@ -912,9 +922,7 @@ pds_key_verify_digest(const pds_key_t *key, const uint8_t digest[32],
             secp256k1_pubkey           pk;
             secp256k1_ecdsa_signature  ss;
 
-            pthread_once(&pds_secp_once, pds_secp_init);
-
-            if (pds_secp_ctx == NULL
+            if (pds_secp() == NULL
                 || !secp256k1_ec_pubkey_parse(pds_secp_ctx, &pk,
                                               key->pub_full, 65)
                 || !secp256k1_ecdsa_signature_parse_compact(pds_secp_ctx,
