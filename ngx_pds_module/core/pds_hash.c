@@ -57,14 +57,13 @@ pds_sha256_final(pds_sha256_t *h, uint8_t out[PDS_SHA256_LEN])
 }
 
 
-void
-pds_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
-    size_t len, uint8_t out[PDS_SHA256_LEN])
+/* the HMAC states after the inner and the outer padded key (RFC 2104) */
+static void
+pds_hmac_keyed(const uint8_t *key, size_t key_len, SHA256_CTX *inner,
+    SHA256_CTX *outer)
 {
-    size_t      i;
-    uint8_t     k[PDS_SHA256_BLOCK], pad[PDS_SHA256_BLOCK];
-    uint8_t     inner[PDS_SHA256_LEN];
-    SHA256_CTX  c;
+    size_t   i;
+    uint8_t  k[PDS_SHA256_BLOCK], pad[PDS_SHA256_BLOCK];
 
     memset(k, 0, sizeof(k));
 
@@ -79,23 +78,55 @@ pds_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
         pad[i] = k[i] ^ 0x36;
     }
 
-    SHA256_Init(&c);
-    SHA256_Update(&c, pad, sizeof(pad));
-    SHA256_Update(&c, data, len);
-    SHA256_Final(inner, &c);
+    SHA256_Init(inner);
+    SHA256_Update(inner, pad, sizeof(pad));
 
     for (i = 0; i < PDS_SHA256_BLOCK; i++) {
         pad[i] = k[i] ^ 0x5c;
     }
 
-    SHA256_Init(&c);
-    SHA256_Update(&c, pad, sizeof(pad));
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(out, &c);
+    SHA256_Init(outer);
+    SHA256_Update(outer, pad, sizeof(pad));
 
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+
+/* one MAC from the keyed states, which are left as they were */
+static void
+pds_hmac_with(const SHA256_CTX *inner, const SHA256_CTX *outer,
+    const void *a, size_t alen, const void *b, size_t blen,
+    uint8_t out[PDS_SHA256_LEN])
+{
+    uint8_t     t[PDS_SHA256_LEN];
+    SHA256_CTX  c;
+
+    c = *inner;
+    SHA256_Update(&c, a, alen);
+    SHA256_Update(&c, b, blen);
+    SHA256_Final(t, &c);
+
+    c = *outer;
+    SHA256_Update(&c, t, sizeof(t));
+    SHA256_Final(out, &c);
+
+    OPENSSL_cleanse(t, sizeof(t));
     OPENSSL_cleanse(&c, sizeof(c));
+}
+
+
+void
+pds_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
+    size_t len, uint8_t out[PDS_SHA256_LEN])
+{
+    SHA256_CTX  inner, outer;
+
+    pds_hmac_keyed(key, key_len, &inner, &outer);
+    pds_hmac_with(&inner, &outer, data, len, NULL, 0, out);
+
+    OPENSSL_cleanse(&inner, sizeof(inner));
+    OPENSSL_cleanse(&outer, sizeof(outer));
 }
 
 
@@ -105,33 +136,11 @@ pds_pbkdf2_sha256_1(const uint8_t *password, size_t len, const uint8_t *salt,
     size_t salt_len, uint8_t *out, size_t out_len)
 {
     size_t      i, n;
-    uint8_t     k[PDS_SHA256_BLOCK], pad[PDS_SHA256_BLOCK];
     uint8_t     ctr[4], t[PDS_SHA256_LEN];
-    SHA256_CTX  inner, outer, c;
+    SHA256_CTX  inner, outer;
 
-    /* the keyed states once; each output block continues from them */
-    memset(k, 0, sizeof(k));
-
-    if (len > PDS_SHA256_BLOCK) {
-        pds_sha256(password, len, k);
-
-    } else if (len) {
-        memcpy(k, password, len);
-    }
-
-    for (i = 0; i < PDS_SHA256_BLOCK; i++) {
-        pad[i] = k[i] ^ 0x36;
-    }
-
-    SHA256_Init(&inner);
-    SHA256_Update(&inner, pad, sizeof(pad));
-
-    for (i = 0; i < PDS_SHA256_BLOCK; i++) {
-        pad[i] = k[i] ^ 0x5c;
-    }
-
-    SHA256_Init(&outer);
-    SHA256_Update(&outer, pad, sizeof(pad));
+    /* keyed once; each output block continues from the states */
+    pds_hmac_keyed(password, len, &inner, &outer);
 
     for (i = 1; out_len; i++) {
         ctr[0] = (uint8_t) (i >> 24);
@@ -139,14 +148,7 @@ pds_pbkdf2_sha256_1(const uint8_t *password, size_t len, const uint8_t *salt,
         ctr[2] = (uint8_t) (i >> 8);
         ctr[3] = (uint8_t) i;
 
-        c = inner;
-        SHA256_Update(&c, salt, salt_len);
-        SHA256_Update(&c, ctr, sizeof(ctr));
-        SHA256_Final(t, &c);
-
-        c = outer;
-        SHA256_Update(&c, t, sizeof(t));
-        SHA256_Final(t, &c);
+        pds_hmac_with(&inner, &outer, salt, salt_len, ctr, sizeof(ctr), t);
 
         n = out_len < sizeof(t) ? out_len : sizeof(t);
         memcpy(out, t, n);
@@ -154,12 +156,9 @@ pds_pbkdf2_sha256_1(const uint8_t *password, size_t len, const uint8_t *salt,
         out_len -= n;
     }
 
-    OPENSSL_cleanse(k, sizeof(k));
-    OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(t, sizeof(t));
     OPENSSL_cleanse(&inner, sizeof(inner));
     OPENSSL_cleanse(&outer, sizeof(outer));
-    OPENSSL_cleanse(&c, sizeof(c));
 }
 
 
