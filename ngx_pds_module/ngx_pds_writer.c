@@ -16,6 +16,9 @@
 #include "ngx_pds.h"
 
 #include <pthread.h>
+#if (NGX_LINUX)
+#include <malloc.h>
+#endif
 
 #include "pds_repo.h"
 
@@ -55,6 +58,18 @@ struct ngx_pds_writer_s {
 
 static ngx_int_t ngx_pds_writer_start(ngx_pds_writer_t *w);
 static void ngx_pds_writer_fail(ngx_pds_write_item_t *it);
+static void ngx_pds_writer_idle(ngx_event_t *ev);
+
+
+/*
+ * A second after the last batch of a burst, the worker's malloc heap gives
+ * the pages that the burst freed back to the system (malloc_trim): batches
+ * allocate and free a few MB, which otherwise stay resident.  Each batch
+ * pushes the timer back, so under load it never fires.
+ */
+#define NGX_PDS_IDLE_TRIM  1000
+
+static ngx_event_t  ngx_pds_writer_idle_ev;
 
 
 static ngx_pds_writer_t *
@@ -215,6 +230,15 @@ ngx_pds_batch_done(ngx_event_t *ev)
 
     ngx_destroy_pool(b->pool);
 
+    if (ngx_pds_writer_idle_ev.handler == NULL) {
+        ngx_pds_writer_idle_ev.handler = ngx_pds_writer_idle;
+        ngx_pds_writer_idle_ev.log = ngx_cycle->log;
+        ngx_pds_writer_idle_ev.data = NULL;
+        ngx_pds_writer_idle_ev.cancelable = 1;
+    }
+
+    ngx_add_timer(&ngx_pds_writer_idle_ev, NGX_PDS_IDLE_TRIM);
+
     w->running = 0;
 
     /* no batch runs now: the queue is the event loop's alone */
@@ -353,4 +377,13 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     }
 
     return NGX_DONE;
+}
+
+
+static void
+ngx_pds_writer_idle(ngx_event_t *ev)
+{
+#if (NGX_LINUX)
+    (void) malloc_trim(0);
+#endif
 }
