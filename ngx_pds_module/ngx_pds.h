@@ -38,8 +38,15 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                 dir;
+    struct pds_lexicon_s     *lex;
+} ngx_pds_lexicons_t;
+
+
+typedef struct {
     ngx_array_t               envs;          /* ngx_pds_env_t * */
     ngx_array_t               tenants;       /* ngx_pds_srv_conf_t * */
+    ngx_array_t               lexicons;      /* ngx_pds_lexicons_t */
     ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
 } ngx_pds_main_conf_t;
 

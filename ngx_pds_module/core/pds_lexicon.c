@@ -2809,9 +2809,54 @@ lx_has_suffix(const char *s, const char *suffix)
 }
 
 
+/* documents read but not compiled yet (pds_lexicon_load_dir_for) */
+typedef struct {
+    json_t  **docs;
+    size_t    n;
+    size_t    cap;
+} lx_docs_t;
+
+
+static int
+lx_docs_push(lx_docs_t *all, json_t *doc)
+{
+    size_t    cap;
+    json_t  **p;
+
+    if (all->n == all->cap) {
+        cap = all->cap ? all->cap * 2 : 256;
+        p = realloc(all->docs, cap * sizeof(json_t *));
+        if (p == NULL) {
+            return -1;
+        }
+
+        all->docs = p;
+        all->cap = cap;
+    }
+
+    all->docs[all->n++] = doc;
+
+    return 0;
+}
+
+
+static void
+lx_docs_free(lx_docs_t *all)
+{
+    size_t  i;
+
+    for (i = 0; i < all->n; i++) {
+        json_decref(all->docs[i]);
+    }
+
+    free(all->docs);
+}
+
+
+/* reads the tree; documents are compiled at once, or kept in all */
 static long
-lx_load_tree(pds_lexicon_t *lex, const char *dir, int depth, char *err,
-    size_t errlen)
+lx_load_tree(pds_lexicon_t *lex, const char *dir, int depth, lx_docs_t *all,
+    char *err, size_t errlen)
 {
     long            total, n;
     DIR            *d;
@@ -2849,7 +2894,7 @@ lx_load_tree(pds_lexicon_t *lex, const char *dir, int depth, char *err,
         }
 
         if (S_ISDIR(st.st_mode)) {
-            n = lx_load_tree(lex, path, depth + 1, err, errlen);
+            n = lx_load_tree(lex, path, depth + 1, all, err, errlen);
             if (n < 0) {
                 closedir(d);
                 return -1;
@@ -2867,6 +2912,21 @@ lx_load_tree(pds_lexicon_t *lex, const char *dir, int depth, char *err,
             snprintf(err, errlen, "%s: %s", path, jerr.text);
             closedir(d);
             return -1;
+        }
+
+        if (all != NULL) {
+            const char  *msg = pds_lexicon_doc_valid(doc);
+
+            if (msg != NULL || lx_docs_push(all, doc) != 0) {
+                snprintf(err, errlen, "%s: %s", path,
+                         msg ? msg : "no memory");
+                json_decref(doc);
+                closedir(d);
+                return -1;
+            }
+
+            total++;
+            continue;
         }
 
         if (pds_lexicon_add(lex, doc, err, errlen) != 0) {
@@ -2891,12 +2951,161 @@ pds_lexicon_load_dir(pds_lexicon_t *lex, const char *dir, char *err,
 {
     long  n;
 
-    n = lx_load_tree(lex, dir, 0, err, errlen);
+    n = lx_load_tree(lex, dir, 0, NULL, err, errlen);
     if (n < 0) {
         return -1;
     }
 
     if (pds_lexicon_resolve(lex, err, errlen) != 0) {
+        return -1;
+    }
+
+    return n;
+}
+
+
+/* the index of the document with this id (len bytes), or -1 */
+static long
+lx_docs_find(const lx_docs_t *all, const char *id, size_t len)
+{
+    size_t       i;
+    const char  *s;
+
+    for (i = 0; i < all->n; i++) {
+        s = json_string_value(json_object_get(all->docs[i], "id"));
+
+        if (s != NULL && strlen(s) == len && memcmp(s, id, len) == 0) {
+            return (long) i;
+        }
+    }
+
+    return -1;
+}
+
+
+typedef struct {
+    const lx_docs_t  *all;
+    char             *keep;
+    size_t           *queue;
+    size_t            tail;
+} lx_reach_t;
+
+
+static void
+lx_reach_mark(lx_reach_t *r, const char *ref)
+{
+    long         i;
+    const char  *hash;
+
+    hash = strchr(ref, '#');
+
+    /* "#def" is a definition of the same document */
+    i = lx_docs_find(r->all, ref, hash ? (size_t) (hash - ref) : strlen(ref));
+
+    if (i >= 0 && !r->keep[i]) {
+        r->keep[i] = 1;
+        r->queue[r->tail++] = (size_t) i;
+    }
+}
+
+
+/* every "ref" and every member of "refs" under v */
+static void
+lx_reach_walk(lx_reach_t *r, const json_t *v)
+{
+    size_t       i;
+    const char  *key;
+    json_t      *m;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, m) {
+            lx_reach_walk(r, m);
+        }
+
+        return;
+    }
+
+    if (!json_is_object(v)) {
+        return;
+    }
+
+    json_object_foreach((json_t *) v, key, m) {
+        if (strcmp(key, "ref") == 0 && json_is_string(m)) {
+            lx_reach_mark(r, json_string_value(m));
+
+        } else if (strcmp(key, "refs") == 0 && json_is_array(m)) {
+            json_t  *e;
+
+            json_array_foreach(m, i, e) {
+                if (json_is_string(e)) {
+                    lx_reach_mark(r, json_string_value(e));
+                }
+            }
+
+        } else {
+            lx_reach_walk(r, m);
+        }
+    }
+}
+
+
+long
+pds_lexicon_load_dir_for(pds_lexicon_t *lex, const char *dir,
+    const char *const *roots, char *err, size_t errlen)
+{
+    long        n;
+    size_t      i, head;
+    lx_docs_t   all;
+    lx_reach_t  r;
+
+    memset(&all, 0, sizeof(all));
+
+    if (lx_load_tree(lex, dir, 0, &all, err, errlen) < 0) {
+        lx_docs_free(&all);
+        return -1;
+    }
+
+    r.all = &all;
+    r.keep = calloc(all.n ? all.n : 1, 1);
+    r.queue = malloc((all.n ? all.n : 1) * sizeof(size_t));
+    r.tail = 0;
+
+    if (r.keep == NULL || r.queue == NULL) {
+        free(r.keep);
+        free(r.queue);
+        lx_docs_free(&all);
+        snprintf(err, errlen, "no memory");
+        return -1;
+    }
+
+    for (i = 0; roots[i] != NULL; i++) {
+        lx_reach_mark(&r, roots[i]);
+    }
+
+    for (head = 0; head < r.tail; head++) {
+        lx_reach_walk(&r, all.docs[r.queue[head]]);
+    }
+
+    n = 0;
+
+    for (i = 0; i < all.n; i++) {
+        if (!r.keep[i]) {
+            continue;
+        }
+
+        if (pds_lexicon_add(lex, all.docs[i], err, errlen) != 0) {
+            n = -1;
+            break;
+        }
+
+        n++;
+    }
+
+    free(r.keep);
+    free(r.queue);
+    lx_docs_free(&all);
+
+    if (n < 0 || pds_lexicon_resolve(lex, err, errlen) != 0) {
         return -1;
     }
 

@@ -592,6 +592,37 @@ main(void)
     test_official(lex);
     bench(lex);
 
+    /* only what the reference's record types reach: the same results */
+    {
+        long            m;
+        size_t          i, same;
+        pds_lexicon_t  *few;
+        const char     *t;
+
+        few = pds_lexicon_create();
+        m = pds_lexicon_load_dir_for(few, path, pds_lexicon_reference_types,
+                                     err, sizeof(err));
+        ok(m > 0 && m < n / 4, "reachable from the reference's record types:"
+           " %ld of %ld documents%s%s", m, n, m < 0 ? ": " : "",
+           m < 0 ? err : "");
+
+        same = 1;
+
+        for (i = 0; (t = pds_lexicon_reference_types[i]) != NULL; i++) {
+            if (pds_lexicon_has_record(lex, t, strlen(t))
+                != pds_lexicon_has_record(few, t, strlen(t)))
+            {
+                same = 0;
+                tap_diag("%s differs", t);
+            }
+        }
+
+        ok(same, "every reference record type is there as in the full set");
+
+        test_official(few);
+        pds_lexicon_destroy(few);
+    }
+
     pds_lexicon_destroy(lex);
 
     return tap_done();
