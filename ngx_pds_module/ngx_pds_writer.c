@@ -69,7 +69,8 @@ static void ngx_pds_writer_idle(ngx_event_t *ev);
  */
 #define NGX_PDS_IDLE_TRIM  1000
 
-static ngx_event_t  ngx_pds_writer_idle_ev;
+static ngx_event_t       ngx_pds_writer_idle_ev;
+static ngx_connection_t  ngx_pds_writer_idle_conn;  /* for debug logs only */
 
 
 static ngx_pds_writer_t *
@@ -233,7 +234,8 @@ ngx_pds_batch_done(ngx_event_t *ev)
     if (ngx_pds_writer_idle_ev.handler == NULL) {
         ngx_pds_writer_idle_ev.handler = ngx_pds_writer_idle;
         ngx_pds_writer_idle_ev.log = ngx_cycle->log;
-        ngx_pds_writer_idle_ev.data = NULL;
+        ngx_pds_writer_idle_conn.fd = (ngx_socket_t) -1;
+        ngx_pds_writer_idle_ev.data = &ngx_pds_writer_idle_conn;
         ngx_pds_writer_idle_ev.cancelable = 1;
     }
 
