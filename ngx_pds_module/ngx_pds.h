@@ -269,6 +269,10 @@ ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
 void ngx_pds_resume_handler(ngx_http_request_t *r);
 void ngx_pds_hold(ngx_pds_ctx_t *ctx);
 void ngx_pds_unhold(ngx_pds_ctx_t *ctx);
+/* the request waits for work in a thread; done is its next step */
+void ngx_pds_block(ngx_pds_ctx_t *ctx, ngx_pds_resume_pt done);
+/* the thread is done with it (the caller then resumes it) */
+void ngx_pds_unblock(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec,
     ngx_pds_resume_pt done);
 

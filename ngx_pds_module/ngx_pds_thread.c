@@ -96,13 +96,13 @@ ngx_pds_thread_event_handler(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    r->main->blocked--;
-    r->aio = 0;
-
     ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
     if (ctx) {
-        ctx->waiting = 0;
-        ngx_pds_unhold(ctx);
+        ngx_pds_unblock(ctx);
+
+    } else {
+        r->main->blocked--;
+        r->aio = 0;
     }
 
     r->write_event_handler(r);
@@ -173,6 +173,22 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
                                   "The server is too busy right now");
     }
 
+    ngx_pds_block(ctx, done);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A request blocked for a thread: counted (it outlives its handler),
+ * "blocked" (a client that goes away cannot free what the thread uses),
+ * and the worker held alive until it resumes.
+ */
+void
+ngx_pds_block(ngx_pds_ctx_t *ctx, ngx_pds_resume_pt done)
+{
+    ngx_http_request_t  *r = ctx->request;
+
     ctx->resume = done;
     ctx->waiting = 1;
     r->write_event_handler = ngx_pds_resume_handler;
@@ -182,8 +198,18 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     r->main->count++;
 
     ngx_pds_hold(ctx);
+}
 
-    return NGX_DONE;
+
+void
+ngx_pds_unblock(ngx_pds_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    r->main->blocked--;
+    r->aio = 0;
+    ctx->waiting = 0;
+    ngx_pds_unhold(ctx);
 }
 
 

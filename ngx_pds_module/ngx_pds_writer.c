@@ -206,10 +206,7 @@ ngx_pds_batch_done(ngx_event_t *ev)
         /* the results back into the request's own copy */
         *b->items[i]->write = b->writes[i];
 
-        r->main->blocked--;
-        r->aio = 0;
-        ctx->waiting = 0;
-        ngx_pds_unhold(ctx);
+        ngx_pds_unblock(ctx);
 
         if (first == NULL && b->writes[i].status == PDS_REPO_OK) {
             first = ctx;
@@ -266,10 +263,7 @@ ngx_pds_writer_fail(ngx_pds_write_item_t *it)
 
     it->write->status = PDS_REPO_EBUSY;
 
-    r->main->blocked--;
-    r->aio = 0;
-    ctx->waiting = 0;
-    ngx_pds_unhold(ctx);
+    ngx_pds_unblock(ctx);
 
     r->write_event_handler(r);
     ngx_http_run_posted_requests(r->connection);
@@ -347,29 +341,18 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     it->after = after;
     it->after_data = after_data;
 
-    ctx->resume = done;
-    ctx->waiting = 1;
-    r->write_event_handler = ngx_pds_resume_handler;
-
-    r->main->blocked++;
-    r->aio = 1;
-    r->main->count++;
+    ngx_pds_block(ctx, done);
 
     pthread_mutex_lock(&w->lock);
     ngx_queue_insert_tail(&w->pending, &it->queue);
     pthread_mutex_unlock(&w->lock);
 
-    ngx_pds_hold(ctx);
-
     if (!w->running && ngx_pds_writer_start(w) != NGX_OK) {
         /* no batch runs, so the queue is not shared right now */
         ngx_queue_remove(&it->queue);
 
-        r->main->blocked--;
-        r->aio = 0;
+        ngx_pds_unblock(ctx);
         r->main->count--;
-        ctx->waiting = 0;
-        ngx_pds_unhold(ctx);
         ctx->resume = NULL;
         r->write_event_handler = ngx_http_request_empty_handler;
 
