@@ -22,11 +22,14 @@ endif
 
 CC         ?= cc
 CORE_DIR   := ngx_pds_module/core
-CORE_SRCS  := $(sort $(wildcard $(CORE_DIR)/*.c))
-CORE_HDRS  := $(wildcard $(CORE_DIR)/*.h)
+# the core is flat plus one level of subsystem folders (repo/, lexicon/);
+# the nginx layer is flat plus methods/, sync/ and proxy/
+CORE_SUBS  := $(patsubst %/,%,$(sort $(dir $(wildcard $(CORE_DIR)/*/*.[ch]))))
+CORE_SRCS  := $(sort $(wildcard $(CORE_DIR)/*.c $(CORE_DIR)/*/*.c))
+CORE_HDRS  := $(wildcard $(CORE_DIR)/*.h $(CORE_DIR)/*/*.h)
 CORE_OBJS  := $(patsubst $(CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
-NGX_SRCS   := $(sort $(wildcard ngx_pds_module/*.c))
-NGX_HDRS   := $(wildcard ngx_pds_module/*.h)
+NGX_SRCS   := $(sort $(wildcard ngx_pds_module/*.c ngx_pds_module/*/ngx_pds_*.c))
+NGX_HDRS   := $(wildcard ngx_pds_module/*.h ngx_pds_module/*/ngx_pds*.h)
 LIBS       := -lcrypto -ljansson -llmdb -lm -lpthread
 
 # libsecp256k1, when installed, signs K-256 about ten times faster than
@@ -40,7 +43,7 @@ endif
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror $(SAN_FLAGS)
-CPPFLAGS   += -I$(CORE_DIR) -It/core
+CPPFLAGS   += $(addprefix -I,$(CORE_DIR) $(CORE_SUBS)) -It/core
 LDFLAGS    += $(SAN_FLAGS)
 
 TEST_SRCS  := $(sort $(wildcard t/core/test_*.c))

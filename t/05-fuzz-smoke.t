@@ -14,12 +14,13 @@ my $seconds = $ENV{PDS_FUZZ_SMOKE_SECONDS} || 3;
 my $out = ($ENV{PDS_BUILD_DIR} || 'build') . '/fuzz-smoke';
 system('mkdir', '-p', $out);
 
-my @core = sort glob('ngx_pds_module/core/*.c');
+my @core = sort glob('ngx_pds_module/core/*.c ngx_pds_module/core/*/*.c');
+my @incs = map { "-I$_" } grep { -d } ('ngx_pds_module/core', glob('ngx_pds_module/core/*'));
 
 for my $t (@targets) {
     my ($name) = $t =~ m{([^/]+)\.c$};
     my $bin = "$out/$name";
-    my $log = `clang -g -O1 -fsanitize=fuzzer,address,undefined -Ingx_pds_module/core -It/core @core $t -o $bin -lcrypto -ljansson -llmdb -lm 2>&1`;
+    my $log = `clang -g -O1 -fsanitize=fuzzer,address,undefined @incs -It/core @core $t -o $bin -lcrypto -ljansson -llmdb -lm 2>&1`;
     if ($? != 0) {
         fail("$name builds");
         diag $log;
