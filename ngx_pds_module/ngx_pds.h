@@ -48,6 +48,7 @@ typedef struct {
     ngx_array_t               tenants;       /* ngx_pds_srv_conf_t * */
     ngx_array_t               lexicons;      /* ngx_pds_lexicons_t */
     ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
+    const struct ngx_pds_method_s *fallback; /* NGX_PDS_FALLBACK entry */
 } ngx_pds_main_conf_t;
 
 
@@ -117,7 +118,8 @@ typedef ngx_int_t (*ngx_pds_handler_pt)(ngx_pds_ctx_t *ctx);
 
 typedef enum {
     NGX_PDS_QUERY = 0,        /* GET */
-    NGX_PDS_PROCEDURE         /* POST */
+    NGX_PDS_PROCEDURE,        /* POST */
+    NGX_PDS_ANY               /* GET, HEAD or POST (the proxy fallback) */
 } ngx_pds_method_type_e;
 
 
@@ -138,6 +140,8 @@ typedef enum {
 #define NGX_PDS_CHECK_DEACTIVATED  0x02  /* account must be active */
 #define NGX_PDS_ALLOW_TAKENDOWN    0x04  /* accepts the takendown scope */
 #define NGX_PDS_ALLOW_SIGNUP_QUEUED 0x08 /* accepts the signupQueued scope */
+#define NGX_PDS_FALLBACK           0x10  /* serves every NSID not in the
+                                            table (one entry at most) */
 
 
 /* who called, once authenticated */
@@ -156,11 +160,12 @@ typedef struct {
 typedef enum {
     NGX_PDS_IN_NONE = 0,      /* no request body */
     NGX_PDS_IN_JSON,          /* application/json, parsed into ctx->body */
-    NGX_PDS_IN_RAW            /* any encoding, left to the handler */
+    NGX_PDS_IN_RAW,           /* any encoding, left to the handler */
+    NGX_PDS_IN_PASS           /* not read: the handler passes it on */
 } ngx_pds_input_e;
 
 
-typedef struct {
+typedef struct ngx_pds_method_s {
     ngx_str_t                 nsid;
     ngx_pds_method_type_e     type;
     ngx_pds_auth_e            auth;
@@ -168,6 +173,11 @@ typedef struct {
     ngx_uint_t                flags;         /* NGX_PDS_CHECK_* ... */
     size_t                    max_body;      /* 0: the default JSON limit */
     ngx_pds_handler_pt        handler;
+    /*
+     * optional, runs before authentication: NGX_OK to go on, NGX_DECLINED
+     * to answer as an unknown method, or an error status (ngx_pds_error)
+     */
+    ngx_pds_handler_pt        check;
 } ngx_pds_method_t;
 
 
@@ -197,6 +207,11 @@ struct ngx_pds_ctx_s {
     pds_alloc_t               alloc;         /* on the request pool */
     MDB_txn                  *rtxn;          /* see ngx_pds_read_txn() */
     ngx_int_t                 sent_rc;       /* see ngx_pds_fail() */
+    struct {
+        ngx_uint_t            status;
+        const char           *name;          /* NULL: none recorded */
+        const char           *message;
+    }                         error;         /* see ngx_pds_error() */
     unsigned                  rtxn_cleanup:1;
     unsigned                  waiting:1;     /* a task or subrequest runs */
     void                     *job;           /* ngx_pds_txn_post() */
@@ -207,66 +222,55 @@ struct ngx_pds_ctx_s {
 extern ngx_module_t  ngx_pds_module;
 
 
-/* ngx_pds_xrpc.c */
-ngx_int_t ngx_pds_xrpc_init(ngx_conf_t *cf);
-ngx_int_t ngx_pds_xrpc_handler(ngx_http_request_t *r);
+/*
+ * ngx_pds_request.c: the request plumbing (the bottom of the nginx layer,
+ * which every other file may use and which uses none of them).
+ */
+ngx_pds_ctx_t *ngx_pds_ctx_create(ngx_http_request_t *r,
+    const ngx_pds_method_t *m, ngx_str_t *nsid);
+/* the one way to refuse: records the XRPC error, returns status */
+ngx_int_t ngx_pds_error(ngx_pds_ctx_t *ctx, ngx_uint_t status,
+    const char *name, const char *fmt, ...);
+/* for checks: records the error, ctx->sent_rc = status, NGX_DECLINED */
+ngx_int_t ngx_pds_fail(ngx_pds_ctx_t *ctx, ngx_uint_t status,
+    const char *error, const char *message);
+/* renders a recorded (or a bare status's) error; called by dispatch */
+ngx_int_t ngx_pds_finish(ngx_pds_ctx_t *ctx, ngx_int_t rc);
 ngx_int_t ngx_pds_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
 ngx_int_t ngx_pds_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error, const char *message);
-ngx_int_t ngx_pds_fail(ngx_pds_ctx_t *ctx, ngx_uint_t status,
     const char *error, const char *message);
 ngx_int_t ngx_pds_send_text(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, u_char *data, size_t len);
 json_t *ngx_pds_json_track(ngx_http_request_t *r, json_t *json);
 ngx_int_t ngx_pds_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
-
-/* ngx_pds_server.c */
-extern const ngx_pds_method_t  ngx_pds_server_methods[];
-ngx_int_t ngx_pds_banner(ngx_http_request_t *r);
-ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
-
-/* ngx_pds_account.c, ngx_pds_session.c, ngx_pds_identity.c */
-extern const ngx_pds_method_t  ngx_pds_account_methods[];
-/* a handle under the tenant's domains, checked and lower-cased in place */
-ngx_int_t ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle);
-extern const ngx_pds_method_t  ngx_pds_session_methods[];
-extern const ngx_pds_method_t  ngx_pds_identity_methods[];
-extern const ngx_pds_method_t  ngx_pds_repo_methods[];
-ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
+void ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a);
+pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+MDB_txn *ngx_pds_read_txn(ngx_pds_ctx_t *ctx);
+void ngx_pds_read_done(ngx_pds_ctx_t *ctx);
+char *ngx_pds_iso_now(ngx_pool_t *pool);
+void ngx_pds_resume_handler(ngx_http_request_t *r);
+/* the account a "repo" parameter names: NGX_OK or NGX_DECLINED (failed) */
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);
 
-/* ngx_pds_sync.c: com.atproto.sync.* and the subscribeRepos firehose */
-extern const ngx_pds_method_t  ngx_pds_sync_methods[];
-ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
-ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);
-void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
-/*
- * Called on the event loop, in the writing request, after every committed
- * write transaction (it may have added events): wakes firehose subscribers
- * in all workers and schedules relay notification (requestCrawl).
- */
-void ngx_pds_sync_notify(ngx_pds_ctx_t *ctx);
+/* ngx_pds_xrpc.c: dispatch (the method tables: ngx_pds_methods.h) */
+ngx_int_t ngx_pds_xrpc_init(ngx_conf_t *cf);
+ngx_int_t ngx_pds_xrpc_handler(ngx_http_request_t *r);
 
-/* ngx_pds_proxy.c: AppView / chat proxy, preferences, getServiceAuth */
-extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
-char *ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
-/* methods not in the table: NGX_DECLINED when not proxied */
-ngx_int_t ngx_pds_proxy_unknown(ngx_http_request_t *r, ngx_str_t *nsid);
-
-/* ngx_pds_store.c */
+/* ngx_pds_store.c: environments across processes, commit hook */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_envs_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_pds_envs_init_process(ngx_cycle_t *cycle);
 void ngx_pds_envs_exit_process(ngx_cycle_t *cycle);
-pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
+typedef void (*ngx_pds_commit_pt)(ngx_pds_ctx_t *ctx);
+void ngx_pds_store_on_commit(ngx_pds_commit_pt hook);
+void ngx_pds_store_committed(ngx_pds_ctx_t *ctx);
 
 /* ngx_pds_thread.c */
 ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
     void *data, ngx_pds_resume_pt done);
-void ngx_pds_resume_handler(ngx_http_request_t *r);
 void ngx_pds_hold(ngx_pds_ctx_t *ctx);
 void ngx_pds_unhold(ngx_pds_ctx_t *ctx);
 /* the request waits for work in a thread; done is its next step */
@@ -291,26 +295,7 @@ ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
 ngx_int_t ngx_pds_ratelimit_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_ratelimit(ngx_pds_ctx_t *ctx, ngx_uint_t points);
 
-/* ngx_pds_blob.c */
-extern const ngx_pds_method_t  ngx_pds_blob_methods[];
-
-typedef struct {
-    pds_cid_t               **blobs;         /* per op: its blob refs */
-    size_t                   *nblobs;
-    pds_blob_gone_t           gone;
-    ngx_pds_srv_conf_t       *conf;
-    ngx_pool_t               *pool;
-    ngx_uint_t                missing;
-} ngx_pds_blob_ops_t;
-
-ngx_int_t ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record,
-    pds_cid_t **cids, size_t *n);
-int ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
-    pds_repo_write_t *w, ngx_pds_blob_ops_t *ops);
-void ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
-    ngx_log_t *log);
-
-/* ngx_pds_fetch.c */
+/* ngx_pds_fetch.c: outbound HTTP through nginx */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
@@ -325,11 +310,5 @@ ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
-
-/* ngx_pds_xrpc.c: a core allocator on an nginx pool */
-void ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a);
-MDB_txn *ngx_pds_read_txn(ngx_pds_ctx_t *ctx);
-void ngx_pds_read_done(ngx_pds_ctx_t *ctx);
-char *ngx_pds_iso_now(ngx_pool_t *pool);
 
 #endif /* NGX_PDS_H */

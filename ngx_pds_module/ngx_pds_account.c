@@ -14,6 +14,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_hash.h"
 
@@ -38,20 +39,20 @@ const ngx_pds_method_t  ngx_pds_account_methods[] = {
 
     { ngx_string("com.atproto.server.createInviteCode"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
-      ngx_pds_create_invite_code },
+      ngx_pds_create_invite_code, NULL },
 
     { ngx_string("com.atproto.server.createInviteCodes"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
-      ngx_pds_create_invite_codes },
+      ngx_pds_create_invite_codes, NULL },
 
     { ngx_string("com.atproto.server.getAccountInviteCodes"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_FULL, NGX_PDS_IN_NONE, NGX_PDS_CHECK_TAKEDOWN, 0,
-      ngx_pds_get_account_invite_codes },
+      ngx_pds_get_account_invite_codes, NULL },
 
     { ngx_string("com.atproto.server.createAccount"), NGX_PDS_PROCEDURE,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0, ngx_pds_create_account },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0, ngx_pds_create_account, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 

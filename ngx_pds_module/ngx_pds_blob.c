@@ -16,6 +16,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_hash.h"
 
@@ -34,12 +35,12 @@ const ngx_pds_method_t  ngx_pds_blob_methods[] = {
 
     { ngx_string("com.atproto.repo.uploadBlob"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_RAW, NGX_PDS_CHECK_TAKEDOWN, 0,
-      ngx_pds_upload_blob },
+      ngx_pds_upload_blob, NULL },
 
     { ngx_string("com.atproto.sync.getBlob"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_blob },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_blob, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -255,7 +256,7 @@ ngx_pds_upload_done(ngx_pds_ctx_t *ctx)
                                   "Internal Server Error");
     }
 
-    ngx_pds_sync_notify(ctx);
+    ngx_pds_store_committed(ctx);
 
     pds_cid_format(&up->cid, cid);
 

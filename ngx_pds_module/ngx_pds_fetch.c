@@ -502,23 +502,17 @@ ngx_pds_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 ngx_int_t
 ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what)
 {
-    u_char               msg[256];
-    ngx_http_request_t  *r = ctx->request;
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                   "pds: %s failed: upstream status %ui", what,
                   ctx->response.status);
 
     if (ctx->response.status == NGX_HTTP_GATEWAY_TIME_OUT) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "%s timed out%Z", what);
-        return ngx_pds_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT,
-                                  "UpstreamTimeout", (char *) msg);
+        return ngx_pds_error(ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+                             "UpstreamTimeout", "%s timed out", what);
     }
 
-    ngx_snprintf(msg, sizeof(msg) - 1, "%s failed%Z", what);
-
-    return ngx_pds_send_error(r, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
-                              (char *) msg);
+    return ngx_pds_error(ctx, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
+                         "%s failed", what);
 }
 
 

@@ -24,6 +24,7 @@
  */
 
 #include "ngx_pds_sync.h"
+#include "ngx_pds_methods.h"
 #include <ngx_sha1.h>
 #include "pds_cbor.h"
 #include "pds_repo.h"

@@ -11,6 +11,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_plc.h"
 #include "pds_repo.h"
@@ -28,28 +29,28 @@ static ngx_int_t ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx);
 const ngx_pds_method_t  ngx_pds_identity_methods[] = {
 
     { ngx_string("com.atproto.identity.resolveHandle"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_resolve_handle },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_resolve_handle, NULL },
 
     { ngx_string("com.atproto.identity.getRecommendedDidCredentials"),
       NGX_PDS_QUERY, NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_recommended_credentials },
+      ngx_pds_recommended_credentials, NULL },
 
     { ngx_string("com.atproto.identity.updateHandle"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, NGX_PDS_CHECK_TAKEDOWN, 0,
-      ngx_pds_update_handle },
+      ngx_pds_update_handle, NULL },
 
     { ngx_string("com.atproto.repo.describeRepo"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_describe_repo },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_describe_repo, NULL },
 
     { ngx_string("com.atproto.server.checkAccountStatus"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_check_account_status },
+      ngx_pds_check_account_status, NULL },
 
     { ngx_string("com.atproto.server.reserveSigningKey"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0,
-      ngx_pds_reserve_signing_key },
+      ngx_pds_reserve_signing_key, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -622,77 +623,6 @@ ngx_pds_describe_collection(void *data, const char *name, size_t len)
 }
 
 
-/*
- * The account of a "repo" parameter (a DID or a handle), with the
- * reference's RepoNotFound / RepoTakendown / RepoDeactivated answers.
- * NGX_OK, or NGX_DECLINED with the refusal sent.
- */
-ngx_int_t
-ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
-    pds_account_t *acc, ngx_uint_t allow_inactive)
-{
-    int          rc;
-    char        *repo;
-    MDB_txn     *txn;
-    uint64_t     uid;
-    ngx_str_t    v;
-    u_char       msg[400];
-
-    if (ngx_pds_arg(ctx->request, param, &v) != NGX_OK || v.len == 0) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Params must have the property "
-                     "\"%s\"%Z", param);
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                            (char *) msg);
-    }
-
-    repo = (char *) v.data;
-
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
-
-    if (ngx_strncmp(repo, "did:", 4) == 0) {
-        rc = pds_account_get_by_did(ctx->conf->env->store, txn, repo,
-                                    &ctx->alloc, acc);
-
-    } else {
-        ngx_strlow(v.data, v.data, v.len);
-        rc = pds_account_uid_by_handle(ctx->conf->env->store, txn, repo,
-                                       &uid);
-        if (rc == 0) {
-            rc = pds_account_get(ctx->conf->env->store, txn, uid,
-                                 &ctx->alloc, acc);
-        }
-    }
-
-    if (rc == MDB_NOTFOUND) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Could not find repo for DID: "
-                     "%s%Z", repo);
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "RepoNotFound",
-                            (char *) msg);
-    }
-
-    if (rc != 0) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
-
-    if (!allow_inactive && acc->takedown_ref) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Repo has been takendown: %s%Z",
-                     repo);
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "RepoTakendown",
-                            (char *) msg);
-    }
-
-    if (!allow_inactive && acc->deactivated_at) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Repo has been deactivated: %s%Z",
-                     repo);
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "RepoDeactivated",
-                            (char *) msg);
-    }
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t

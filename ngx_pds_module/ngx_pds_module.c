@@ -7,6 +7,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_lexicon.h"
 

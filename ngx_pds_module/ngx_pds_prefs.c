@@ -12,6 +12,7 @@
  */
 
 #include "ngx_pds_proxy.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_jwt.h"
 

@@ -27,6 +27,7 @@
  */
 
 #include "ngx_pds_proxy.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_jwt.h"
 #include "pds_syntax.h"
@@ -89,6 +90,8 @@ typedef struct {
 } ngx_pds_diddoc_slot_t;
 
 
+static ngx_int_t ngx_pds_proxy_check(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_proxy_unknown(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_proxy_get_service_auth(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_proxy_content(ngx_http_request_t *r);
 static ngx_int_t ngx_pds_proxy_resolved(ngx_pds_ctx_t *ctx);
@@ -99,24 +102,22 @@ const ngx_pds_method_t  ngx_pds_proxy_methods[] = {
 
     { ngx_string("app.bsky.actor.getPreferences"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_TAKENDOWN, 0,
-      ngx_pds_get_preferences },
+      ngx_pds_get_preferences, NULL },
 
     { ngx_string("app.bsky.actor.putPreferences"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, NGX_PDS_CHECK_TAKEDOWN, 0,
-      ngx_pds_put_preferences },
+      ngx_pds_put_preferences, NULL },
 
     { ngx_string("com.atproto.server.getServiceAuth"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_TAKENDOWN, 0,
-      ngx_pds_proxy_get_service_auth },
+      ngx_pds_proxy_get_service_auth, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
-};
+    /* every other NSID: to the AppView, chat or atproto-proxy's target */
+    { ngx_string("(proxied)"), NGX_PDS_ANY, NGX_PDS_AUTH_ACCESS,
+      NGX_PDS_IN_PASS, NGX_PDS_FALLBACK, 0, ngx_pds_proxy_unknown,
+      ngx_pds_proxy_check },
 
-
-/* what the generic proxy authenticates with: any access session */
-static const ngx_pds_method_t  ngx_pds_proxy_method = {
-    ngx_string("(proxied)"), NGX_PDS_QUERY, NGX_PDS_AUTH_ACCESS,
-    NGX_PDS_IN_NONE, 0, 0, NULL
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -1249,63 +1250,65 @@ ngx_pds_proxy_forward(ngx_pds_ctx_t *ctx)
 }
 
 
-ngx_int_t
-ngx_pds_proxy_unknown(ngx_http_request_t *r, ngx_str_t *nsid)
+/*
+ * The fallback entry's check, before authentication: an NSID the table
+ * does not have is proxied when it is valid, called with GET or POST, not
+ * one of the protected methods, and its target can be found.
+ */
+static ngx_int_t
+ngx_pds_proxy_check(ngx_pds_ctx_t *ctx)
 {
-    ngx_int_t          rc;
-    ngx_pds_ctx_t     *ctx;
-    ngx_pds_target_t   t;
+    ngx_pds_target_t    *t;
+    ngx_http_request_t  *r = ctx->request;
 
-    if (!pds_nsid_valid((char *) nsid->data, nsid->len)) {
+    if (!pds_nsid_valid((char *) ctx->nsid.data, ctx->nsid.len)) {
         return NGX_DECLINED;
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
-        ngx_http_discard_request_body(r);
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  "XRPC requests only supports GET and "
-                                  "POST");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "XRPC requests only supports GET and POST");
     }
 
-    if (ngx_pds_in_list(ngx_pds_protected_methods, nsid)) {
-        ngx_http_discard_request_body(r);
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
-                                  "Bad token method");
+    if (ngx_pds_in_list(ngx_pds_protected_methods, &ctx->nsid)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+                             "Bad token method");
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_pds_ctx_t));
-    if (ctx == NULL) {
+    t = ngx_pcalloc(r->pool, sizeof(ngx_pds_target_t));
+    if (t == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->request = r;
-    ctx->conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
-    ctx->method = &ngx_pds_proxy_method;
-    ctx->nsid = *nsid;
+    ctx->data = t;
 
-    ngx_pds_pool_allocator(r->pool, &ctx->alloc);
-    ngx_http_set_ctx(r, ctx, ngx_pds_module);
-
-    if (ngx_pds_proxy_target(ctx, &t) != NGX_OK
-        || ngx_pds_authenticate(ctx) != NGX_OK)
-    {
-        ngx_http_discard_request_body(r);
+    if (ngx_pds_proxy_target(ctx, t) != NGX_OK) {
         return ctx->sent_rc;
     }
+
+    return NGX_OK;
+}
+
+
+/* the fallback entry: an authenticated request for a method we lack */
+static ngx_int_t
+ngx_pds_proxy_unknown(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_target_t  *t = ctx->data;
 
     ngx_pds_read_done(ctx);
 
     if (!ctx->auth.privileged
-        && ngx_pds_in_list(ngx_pds_privileged_methods, nsid))
+        && ngx_pds_in_list(ngx_pds_privileged_methods, &ctx->nsid))
     {
-        ngx_http_discard_request_body(r);
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidToken",
-                                  "Bad token method");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+                             "Bad token method");
     }
 
-    rc = ngx_pds_proxy_route(ctx, &t);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: proxy %V", &ctx->nsid);
 
-    return rc;
+    return ngx_pds_proxy_route(ctx, t);
 }
 
 

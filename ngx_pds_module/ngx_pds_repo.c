@@ -11,6 +11,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_json.h"
 #include "pds_lexicon.h"
@@ -36,26 +37,26 @@ const ngx_pds_method_t  ngx_pds_repo_methods[] = {
 
     { ngx_string("com.atproto.repo.createRecord"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, NGX_PDS_RECORD_JSON_LIMIT,
-      ngx_pds_create_record },
+      ngx_pds_create_record, NULL },
 
     { ngx_string("com.atproto.repo.putRecord"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, NGX_PDS_RECORD_JSON_LIMIT,
-      ngx_pds_put_record },
+      ngx_pds_put_record, NULL },
 
     { ngx_string("com.atproto.repo.deleteRecord"), NGX_PDS_PROCEDURE,
-      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, 0, ngx_pds_delete_record },
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, 0, ngx_pds_delete_record, NULL },
 
     { ngx_string("com.atproto.repo.applyWrites"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, NGX_PDS_RECORD_JSON_LIMIT,
-      ngx_pds_apply_writes },
+      ngx_pds_apply_writes, NULL },
 
     { ngx_string("com.atproto.repo.getRecord"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_record },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_record, NULL },
 
     { ngx_string("com.atproto.repo.listRecords"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_list_records },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_list_records, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 

@@ -4,6 +4,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 
 static ngx_int_t ngx_pds_health(ngx_pds_ctx_t *ctx);
@@ -13,12 +14,12 @@ static ngx_int_t ngx_pds_describe_server(ngx_pds_ctx_t *ctx);
 const ngx_pds_method_t  ngx_pds_server_methods[] = {
 
     { ngx_string("_health"), NGX_PDS_QUERY, NGX_PDS_AUTH_NONE,
-      NGX_PDS_IN_NONE, 0, 0, ngx_pds_health },
+      NGX_PDS_IN_NONE, 0, 0, ngx_pds_health, NULL },
 
     { ngx_string("com.atproto.server.describeServer"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_describe_server },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_describe_server, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 

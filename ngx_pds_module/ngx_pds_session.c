@@ -9,6 +9,7 @@
  */
 
 #include "ngx_pds.h"
+#include "ngx_pds_methods.h"
 
 #include "pds_jwt.h"
 #include "pds_password.h"
@@ -33,33 +34,33 @@ static ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
 const ngx_pds_method_t  ngx_pds_session_methods[] = {
 
     { ngx_string("com.atproto.server.createSession"), NGX_PDS_PROCEDURE,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0, ngx_pds_create_session },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0, ngx_pds_create_session, NULL },
 
     { ngx_string("com.atproto.server.refreshSession"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_REFRESH, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_refresh_session },
+      ngx_pds_refresh_session, NULL },
 
     { ngx_string("com.atproto.server.getSession"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_SIGNUP_QUEUED, 0,
-      ngx_pds_get_session },
+      ngx_pds_get_session, NULL },
 
     { ngx_string("com.atproto.server.deleteSession"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_REFRESH_ANY, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_delete_session },
+      ngx_pds_delete_session, NULL },
 
     { ngx_string("com.atproto.server.createAppPassword"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_FULL, NGX_PDS_IN_JSON, NGX_PDS_CHECK_TAKEDOWN, 0,
-      ngx_pds_create_app_password },
+      ngx_pds_create_app_password, NULL },
 
     { ngx_string("com.atproto.server.listAppPasswords"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_list_app_passwords },
+      ngx_pds_list_app_passwords, NULL },
 
     { ngx_string("com.atproto.server.revokeAppPassword"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, 0, 0,
-      ngx_pds_revoke_app_password },
+      ngx_pds_revoke_app_password, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 

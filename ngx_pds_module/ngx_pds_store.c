@@ -13,6 +13,38 @@
 #define NGX_PDS_MAX_READERS  510
 
 
+/* who hears of committed writes (the sync layer installs itself) */
+static ngx_pds_commit_pt  ngx_pds_commit_hook;
+
+
+/*
+ * Installed at postconfiguration by the layer that acts on new commits
+ * (the sync layer: firehose wake-ups and relay notification), so that the
+ * code that commits never names it.
+ */
+void
+ngx_pds_store_on_commit(ngx_pds_commit_pt hook)
+{
+    ngx_pds_commit_hook = hook;
+}
+
+
+/*
+ * Called on the event loop, in the writing request, after every committed
+ * write transaction (it may have added events).
+ */
+void
+ngx_pds_store_committed(ngx_pds_ctx_t *ctx)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: %V committed", &ctx->nsid);
+
+    if (ngx_pds_commit_hook) {
+        ngx_pds_commit_hook(ctx);
+    }
+}
+
+
 ngx_pds_env_t *
 ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
 {
@@ -249,15 +281,3 @@ ngx_pds_envs_exit_process(ngx_cycle_t *cycle)
 }
 
 
-pds_store_t *
-ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf)
-{
-    if (pscf->env == NULL || pscf->env->store == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pds: the LMDB environment of \"%V\" is not open",
-                      &pscf->hostname);
-        return NULL;
-    }
-
-    return pscf->env->store;
-}

@@ -10,6 +10,7 @@
  */
 
 #include "ngx_pds_sync.h"
+#include "ngx_pds_methods.h"
 #include "pds_blob.h"
 #include "pds_car.h"
 #include "pds_cbor.h"
@@ -90,38 +91,38 @@ const ngx_pds_method_t  ngx_pds_sync_methods[] = {
 
     { ngx_string("com.atproto.sync.getRepo"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_TAKENDOWN, 0,
-      ngx_pds_get_repo },
+      ngx_pds_get_repo, NULL },
 
     { ngx_string("com.atproto.sync.getCheckout"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_checkout },
+      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_checkout, NULL },
 
     { ngx_string("com.atproto.sync.getRecord"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_record },
+      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_record, NULL },
 
     { ngx_string("com.atproto.sync.getBlocks"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_blocks },
+      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_blocks, NULL },
 
     { ngx_string("com.atproto.sync.getLatestCommit"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0,
-      ngx_pds_get_latest_commit },
+      ngx_pds_get_latest_commit, NULL },
 
     { ngx_string("com.atproto.sync.getHead"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_head },
+      NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_head, NULL },
 
     { ngx_string("com.atproto.sync.getRepoStatus"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_repo_status },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_get_repo_status, NULL },
 
     { ngx_string("com.atproto.sync.listRepos"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_list_repos },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_list_repos, NULL },
 
     { ngx_string("com.atproto.sync.listBlobs"), NGX_PDS_QUERY,
       NGX_PDS_AUTH_OPTIONAL, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_TAKENDOWN, 0,
-      ngx_pds_list_blobs },
+      ngx_pds_list_blobs, NULL },
 
     { ngx_string("com.atproto.sync.subscribeRepos"), NGX_PDS_QUERY,
-      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_subscribe_repos },
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_subscribe_repos, NULL },
 
-    { ngx_null_string, 0, 0, 0, 0, 0, NULL }
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
 
 
@@ -134,6 +135,8 @@ static ngx_array_t  *ngx_pds_crawls;      /* ngx_pds_crawl_t, per worker */
 ngx_int_t
 ngx_pds_sync_init_conf(ngx_conf_t *cf)
 {
+    ngx_pds_store_on_commit(ngx_pds_sync_notify);
+
     return ngx_pds_firehose_init_conf(cf);
 }
 

@@ -111,39 +111,6 @@ ngx_pds_thread_event_handler(ngx_event_t *ev)
 }
 
 
-/*
- * Runs the next step of a request that waited for a thread task or a
- * subrequest.  A request terminated meanwhile has had its write handler
- * replaced by nginx, so this only runs for live requests.
- */
-void
-ngx_pds_resume_handler(ngx_http_request_t *r)
-{
-    ngx_int_t           rc;
-    ngx_pds_ctx_t      *ctx;
-    ngx_pds_resume_pt   resume;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
-
-    if (ctx && ctx->waiting) {
-        /* a write event on the connection: the work is not done yet */
-        return;
-    }
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    if (ctx == NULL || ctx->resume == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    resume = ctx->resume;
-    ctx->resume = NULL;
-
-    rc = resume(ctx);
-
-    ngx_http_finalize_request(r, rc);
-}
 
 
 ngx_int_t
@@ -168,9 +135,9 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     task->event.handler = ngx_pds_thread_event_handler;
 
     if (ngx_thread_task_post(ctx->conf->thread_pool, task) != NGX_OK) {
-        return ngx_pds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "NotEnoughResources",
-                                  "The server is too busy right now");
+        return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "NotEnoughResources",
+                             "The server is too busy right now");
     }
 
     ngx_pds_block(ctx, done);
@@ -267,7 +234,7 @@ ngx_pds_txn_done(ngx_pds_ctx_t *ctx)
     ngx_pds_txn_job_t  *job = ctx->job;
 
     if (*job->result == 0) {
-        ngx_pds_sync_notify(ctx);
+        ngx_pds_store_committed(ctx);
     }
 
     return job->done(ctx);
@@ -288,9 +255,8 @@ ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
 
     store = ngx_pds_store(ctx->request, ctx->conf);
     if (store == NULL) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "NotEnoughResources",
-                                  "Storage is not available");
+        return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "NotEnoughResources", "Storage is not available");
     }
 
     /* a read transaction must not be held while this request writes */

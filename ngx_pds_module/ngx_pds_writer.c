@@ -214,7 +214,7 @@ ngx_pds_batch_done(ngx_event_t *ev)
     }
 
     if (first) {
-        ngx_pds_sync_notify(first);
+        ngx_pds_store_committed(first);
     }
 
     for (i = 0; i < b->n; i++) {
@@ -323,9 +323,8 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
     ngx_http_request_t    *r = ctx->request;
 
     if (ngx_pds_store(r, ctx->conf) == NULL) {
-        return ngx_pds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "NotEnoughResources",
-                                  "Storage is not available");
+        return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "NotEnoughResources", "Storage is not available");
     }
 
     ngx_pds_read_done(ctx);
@@ -356,9 +355,9 @@ ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
         ctx->resume = NULL;
         r->write_event_handler = ngx_http_request_empty_handler;
 
-        return ngx_pds_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "NotEnoughResources",
-                                  "The server is too busy right now");
+        return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "NotEnoughResources",
+                             "The server is too busy right now");
     }
 
     return NGX_DONE;

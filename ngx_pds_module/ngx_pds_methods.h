@@ -1,0 +1,69 @@
+/*
+ * ngx_pds_module: the list of XRPC method tables, and what the module's
+ * configuration (ngx_pds_module.c) and dispatch (ngx_pds_xrpc.c) call of
+ * the features above the plumbing.  A new namespace adds its table here
+ * and to NGX_PDS_METHOD_TABLES; nothing else names it.
+ */
+
+#ifndef NGX_PDS_METHODS_H
+#define NGX_PDS_METHODS_H
+
+#include "ngx_pds.h"
+
+
+extern const ngx_pds_method_t  ngx_pds_server_methods[];
+extern const ngx_pds_method_t  ngx_pds_account_methods[];
+extern const ngx_pds_method_t  ngx_pds_session_methods[];
+extern const ngx_pds_method_t  ngx_pds_identity_methods[];
+extern const ngx_pds_method_t  ngx_pds_repo_methods[];
+extern const ngx_pds_method_t  ngx_pds_blob_methods[];
+extern const ngx_pds_method_t  ngx_pds_sync_methods[];
+extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
+
+/* every table, in dispatch order (the proxy's holds the fallback) */
+#define NGX_PDS_METHOD_TABLES                                               \
+    ngx_pds_server_methods,                                                 \
+    ngx_pds_account_methods,                                                \
+    ngx_pds_session_methods,                                                \
+    ngx_pds_identity_methods,                                               \
+    ngx_pds_repo_methods,                                                   \
+    ngx_pds_blob_methods,                                                   \
+    ngx_pds_sync_methods,                                                   \
+    ngx_pds_proxy_methods
+
+
+/* locations outside /xrpc/ (ngx_pds_module.c routes them) */
+ngx_int_t ngx_pds_banner(ngx_http_request_t *r);
+ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
+ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
+
+/* the sync layer: firehose, crawl notification (installs a commit hook) */
+ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);
+void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
+void ngx_pds_sync_notify(ngx_pds_ctx_t *ctx);
+
+/* the proxy layer: its injected location */
+char *ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
+
+
+/* shared between method files (to move into their folder's header) */
+ngx_int_t ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle);
+
+typedef struct {
+    pds_cid_t               **blobs;         /* per op: its blob refs */
+    size_t                   *nblobs;
+    pds_blob_gone_t           gone;
+    ngx_pds_srv_conf_t       *conf;
+    ngx_pool_t               *pool;
+    ngx_uint_t                missing;
+} ngx_pds_blob_ops_t;
+
+ngx_int_t ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record,
+    pds_cid_t **cids, size_t *n);
+int ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
+    pds_repo_write_t *w, ngx_pds_blob_ops_t *ops);
+void ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
+    ngx_log_t *log);
+
+#endif /* NGX_PDS_METHODS_H */
