@@ -307,6 +307,11 @@ ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_str_t *authorization, ngx_pds_resume_pt done);
 ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
+typedef void (*ngx_pds_fetch_done_pt)(void *data, ngx_uint_t status,
+    ngx_log_t *log);
+ngx_int_t ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
+    ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
+    ngx_pds_fetch_done_pt done, void *data);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);

@@ -27,11 +27,14 @@
 #define NGX_PDS_CA_FILE  "/etc/ssl/certs/ca-certificates.crt"
 
 
+/* a subrequest's context, read by the $pds_outbound_* variables */
 typedef struct {
-    ngx_str_t            url;
-    ngx_str_t            content_type;
-    ngx_str_t            authorization;
-    ngx_pds_ctx_t       *parent;
+    ngx_str_t              url;
+    ngx_str_t              content_type;
+    ngx_str_t              authorization;
+    ngx_pds_ctx_t         *parent;        /* waits for the answer, or NULL */
+    ngx_pds_fetch_done_pt  done;          /* background: hears the status */
+    void                  *data;
 } ngx_pds_out_t;
 
 
@@ -343,53 +346,37 @@ ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
 
 
 /*
- * Calls url with method (NGX_HTTP_GET or NGX_HTTP_POST) and an optional
- * body; returns NGX_DONE (the request resumes in done) or an error status.
+ * The one way the module calls out: a subrequest of r to the injected
+ * outbound location for out->url, with method (NGX_HTTP_GET or
+ * NGX_HTTP_POST) and an optional body, answered in memory.
  */
-ngx_int_t
-ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
-    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
-    ngx_pds_resume_pt done)
+static ngx_int_t
+ngx_pds_fetch_subrequest(ngx_http_request_t *r, ngx_pds_out_t *out,
+    ngx_uint_t method, ngx_str_t *body, ngx_uint_t flags,
+    ngx_http_post_subrequest_pt handler)
 {
     ngx_buf_t                    *b;
     ngx_str_t                     uri;
     ngx_chain_t                  *cl;
-    ngx_pds_out_t                *out;
-    ngx_http_request_t           *r, *sr;
+    ngx_http_request_t           *sr;
     ngx_http_request_body_t      *rb;
     ngx_http_post_subrequest_t   *ps;
 
-    r = ctx->request;
-
-    out = ngx_pcalloc(r->pool, sizeof(ngx_pds_out_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (out == NULL || ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ps == NULL) {
+        return NGX_ERROR;
     }
 
-    out->url = *url;
-    out->parent = ctx;
-
-    if (content_type) {
-        out->content_type = *content_type;
-    }
-
-    if (authorization) {
-        out->authorization = *authorization;
-    }
-
-    ps->handler = ngx_pds_fetch_done;
+    ps->handler = handler;
     ps->data = out;
 
     ngx_str_set(&uri, NGX_PDS_FETCH_LOCATION);
 
-    ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
-
     if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY)
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY|flags)
         != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_http_set_ctx(sr, out, ngx_pds_module);
@@ -413,7 +400,7 @@ ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
         b = ngx_calloc_buf(r->pool);
         cl = ngx_alloc_chain_link(r->pool);
         if (rb == NULL || b == NULL || cl == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         b->pos = body->data;
@@ -438,12 +425,123 @@ ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
         sr->headers_in.content_length_n = (method == NGX_HTTP_POST) ? 0 : -1;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pds outbound %s \"%V\"%s",
+                   method == NGX_HTTP_POST ? "POST" : "GET", &out->url,
+                   (flags & NGX_HTTP_SUBREQUEST_BACKGROUND)
+                   ? " in the background" : "");
+
+    return NGX_OK;
+}
+
+
+static ngx_pds_out_t *
+ngx_pds_fetch_out(ngx_http_request_t *r, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *authorization)
+{
+    ngx_pds_out_t  *out;
+
+    out = ngx_pcalloc(r->pool, sizeof(ngx_pds_out_t));
+    if (out == NULL) {
+        return NULL;
+    }
+
+    out->url = *url;
+
+    if (content_type) {
+        out->content_type = *content_type;
+    }
+
+    if (authorization) {
+        out->authorization = *authorization;
+    }
+
+    return out;
+}
+
+
+/*
+ * Calls url with method (NGX_HTTP_GET or NGX_HTTP_POST) and an optional
+ * body; returns NGX_DONE (the request resumes in done with ctx->response)
+ * or an error status.
+ */
+ngx_int_t
+ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
+    ngx_pds_resume_pt done)
+{
+    ngx_pds_out_t       *out;
+    ngx_http_request_t  *r = ctx->request;
+
+    out = ngx_pds_fetch_out(r, url, content_type, authorization);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out->parent = ctx;
+
+    ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
+
+    if (ngx_pds_fetch_subrequest(r, out, method, body, 0,
+                                 ngx_pds_fetch_done)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->resume = done;
     ctx->waiting = 1;
     r->write_event_handler = ngx_pds_resume_handler;
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_pds_fetch_background_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_uint_t      status;
+    ngx_pds_out_t  *out = data;
+
+    status = (sr->upstream && rc != NGX_ERROR) ? sr->headers_out.status : 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "pds outbound \"%V\" in the background: rc %i, "
+                   "status %ui", &out->url, rc, status);
+
+    if (out->done) {
+        out->done(out->data, status, sr->connection->log);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A call that the request does not wait for (it may finish first):
+ * done, when not NULL, hears the answer's status (0: none) with data.
+ */
+ngx_int_t
+ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
+    ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
+    ngx_pds_fetch_done_pt done, void *data)
+{
+    ngx_pds_out_t       *out;
+    ngx_http_request_t  *r = ctx->request;
+
+    out = ngx_pds_fetch_out(r, url, content_type, NULL);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->done = done;
+    out->data = data;
+
+    return ngx_pds_fetch_subrequest(r, out, method, body,
+                                    NGX_HTTP_SUBREQUEST_BACKGROUND,
+                                    ngx_pds_fetch_background_done);
 }
 
 

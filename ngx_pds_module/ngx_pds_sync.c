@@ -55,20 +55,6 @@ typedef struct {
 } ngx_pds_car_stream_t;
 
 
-/*
- * The subrequest context read by the $pds_outbound_* variables: the same
- * first fields as ngx_pds_out_t in ngx_pds_fetch.c.
- */
-typedef struct {
-    ngx_str_t              url;
-    ngx_str_t              content_type;
-    ngx_str_t              authorization;
-    void                  *parent;
-    ngx_str_t             *crawler;
-    time_t                *next;
-} ngx_pds_crawl_out_t;
-
-
 typedef struct {
     ngx_str_t             *crawler;       /* an element of pscf->crawlers */
     time_t                 next;          /* not before this time */
@@ -1320,121 +1306,62 @@ ngx_pds_list_blobs(ngx_pds_ctx_t *ctx)
 /* ---- requestCrawl ------------------------------------------------------ */
 
 
-static ngx_int_t
-ngx_pds_crawl_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+static void
+ngx_pds_crawl_done(void *data, ngx_uint_t status, ngx_log_t *log)
 {
-    ngx_uint_t            status;
-    ngx_pds_crawl_out_t  *out = data;
-
-    status = (sr->upstream && rc != NGX_ERROR) ? sr->headers_out.status : 0;
+    ngx_pds_crawl_t  *cr = data;
 
     if (status >= 200 && status < 300) {
-        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
-                      "pds: requestCrawl at \"%V\": %ui", out->crawler,
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "pds: requestCrawl at \"%V\": %ui", cr->crawler,
                       status);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pds: requestCrawl at \"%V\" failed (status %ui), "
-                      "retrying after the next event in %d s",
-                      out->crawler, status, NGX_PDS_CRAWL_RETRY);
-
-        *out->next = ngx_time() + NGX_PDS_CRAWL_RETRY;
+        return;
     }
 
-    return rc;
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "pds: requestCrawl at \"%V\" failed (status %ui), "
+                  "retrying after the next event in %d s",
+                  cr->crawler, status, NGX_PDS_CRAWL_RETRY);
+
+    cr->next = ngx_time() + NGX_PDS_CRAWL_RETRY;
 }
 
 
 static ngx_int_t
 ngx_pds_crawl_request(ngx_pds_ctx_t *ctx, ngx_pds_crawl_t *cr)
 {
-    size_t                        len;
-    u_char                       *p;
-    ngx_buf_t                    *b;
-    ngx_str_t                     uri, *crawler;
-    ngx_chain_t                  *cl;
-    ngx_http_request_t           *r, *sr;
-    ngx_pds_crawl_out_t          *out;
-    ngx_http_request_body_t      *rb;
-    ngx_http_post_subrequest_t   *ps;
+    size_t               len;
+    u_char              *p;
+    ngx_str_t            url, body, ct, *crawler;
+    ngx_http_request_t  *r = ctx->request;
 
-    r = ctx->request;
     crawler = cr->crawler;
-
-    out = ngx_pcalloc(r->pool, sizeof(ngx_pds_crawl_out_t));
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    b = ngx_calloc_buf(r->pool);
-    cl = ngx_alloc_chain_link(r->pool);
-    if (out == NULL || ps == NULL || rb == NULL || b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
 
     len = crawler->len;
     while (len && crawler->data[len - 1] == '/') {
         len--;
     }
 
-    out->url.data = ngx_pnalloc(r->pool, len + sizeof(NGX_PDS_CRAWL_NSID));
-    if (out->url.data == NULL) {
+    url.data = ngx_pnalloc(r->pool, len + sizeof(NGX_PDS_CRAWL_NSID));
+    body.data = ngx_pnalloc(r->pool, ctx->conf->hostname.len * 6 + 32);
+    if (url.data == NULL || body.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(out->url.data, crawler->data, len);
+    p = ngx_cpymem(url.data, crawler->data, len);
     p = ngx_cpymem(p, NGX_PDS_CRAWL_NSID, sizeof(NGX_PDS_CRAWL_NSID) - 1);
-    out->url.len = p - out->url.data;
+    url.len = p - url.data;
 
-    ngx_str_set(&out->content_type, "application/json");
-    out->crawler = crawler;
-    out->next = &cr->next;
-
-    b->start = ngx_pnalloc(r->pool, ctx->conf->hostname.len * 6 + 32);
-    if (b->start == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = b->start;
-    p = ngx_cpymem(b->start, "{\"hostname\":\"", 13);
+    p = ngx_cpymem(body.data, "{\"hostname\":\"", 13);
     p = (u_char *) ngx_escape_json(p, ctx->conf->hostname.data,
                                    ctx->conf->hostname.len);
     p = ngx_cpymem(p, "\"}", 2);
-    b->last = p;
-    b->end = p;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
+    body.len = p - body.data;
 
-    cl->buf = b;
-    cl->next = NULL;
-    rb->bufs = cl;
-    rb->buf = b;
+    ngx_str_set(&ct, "application/json");
 
-    ps->handler = ngx_pds_crawl_done;
-    ps->data = out;
-
-    ngx_str_set(&uri, NGX_PDS_FETCH_LOCATION);
-
-    if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_BACKGROUND
-                            |NGX_HTTP_SUBREQUEST_IN_MEMORY)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_set_ctx(sr, out, ngx_pds_module);
-
-    sr->header_only = 0;
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-    sr->headers_in.chunked = 0;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.content_type = NULL;
-    sr->headers_in.content_length_n = (off_t) (b->last - b->pos);
-    sr->request_body = rb;
-
-    return NGX_OK;
+    return ngx_pds_fetch_background(ctx, NGX_HTTP_POST, &url, &ct, &body,
+                                    ngx_pds_crawl_done, cr);
 }
 
 

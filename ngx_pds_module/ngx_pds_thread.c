@@ -97,6 +97,11 @@ ngx_pds_thread_event_handler(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "pds: %V: thread task done",
+                   ctx ? &ctx->nsid : &r->uri);
+
     if (ctx) {
         ngx_pds_unblock(ctx);
 
@@ -139,6 +144,9 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
                              "NotEnoughResources",
                              "The server is too busy right now");
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pds: %V: thread task posted", &ctx->nsid);
 
     ngx_pds_block(ctx, done);
 

@@ -139,6 +139,10 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
     ngx_pds_batch_take(w, b);
     pthread_mutex_unlock(&w->lock);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_CORE, log, 0,
+                   "pds: batch of %ui writes begins (write lock: %d)",
+                   b->n, rc);
+
     if (rc != 0) {
         b->rc = PDS_REPO_ESTORE;
 
@@ -173,6 +177,10 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pds: a batch of %ui writes failed to commit",
                       b->n);
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, 0,
+                       "pds: batch of %ui writes committed", b->n);
     }
 
     /* what must follow a durable commit (e.g. removing blob files) */
@@ -198,6 +206,9 @@ ngx_pds_batch_done(ngx_event_t *ev)
     ngx_http_request_t   *r;
 
     first = NULL;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, w->log, 0,
+                   "pds: batch of %ui writes back on the event loop", b->n);
 
     for (i = 0; i < b->n; i++) {
         ctx = b->items[i]->ctx;
