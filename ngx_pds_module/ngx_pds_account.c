@@ -870,7 +870,7 @@ ngx_pds_create_txn(pds_store_t *store, MDB_txn *txn, void *data)
     if (st->invite) {
         rc = pds_invite_use(store, txn, st->invite, st->did, st->now);
         if (rc != 0) {
-            return rc == MDB_NOTFOUND ? PDS_ACCOUNT_UNAVAILABLE : rc;
+            return rc == PDS_NOTFOUND ? PDS_ACCOUNT_UNAVAILABLE : rc;
         }
     }
 

@@ -241,7 +241,7 @@ ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
     rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
                                 &ctx->alloc, &acc);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_fail(ctx, NGX_HTTP_FORBIDDEN, "AccountNotFound",
                                   "Account not found");
     }

@@ -464,7 +464,7 @@ ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
                                ? 0 : ops->nblobs[i],
                                &ops->gone, &missing);
 
-        if (rc == MDB_NOTFOUND && missing) {
+        if (rc == PDS_NOTFOUND && missing) {
             pds_cid_format(missing, cid);
             ngx_snprintf((u_char *) w->error, sizeof(w->error) - 1,
                          "Could not find blob: %s%Z", cid);
@@ -550,7 +550,7 @@ ngx_pds_get_blob(ngx_pds_ctx_t *ctx)
                       &blob);
     ngx_pds_read_done(ctx);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
                                   "Blob not found");
     }

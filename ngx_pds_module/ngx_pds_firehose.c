@@ -1356,7 +1356,7 @@ ngx_pds_fh_event_time(ngx_pds_ctx_t *ctx, const uint8_t *p, size_t n)
 }
 
 
-/* the first event at or after seq: 0, PDS_STORE_NOTFOUND, or -1 */
+/* the first event at or after seq: 0, PDS_NOTFOUND, or -1 */
 static int
 ngx_pds_fh_first_from(MDB_txn *txn, pds_store_t *store, uint64_t seq,
     uint64_t *found, const uint8_t **frame, size_t *len)
@@ -1385,7 +1385,7 @@ ngx_pds_fh_first_from(MDB_txn *txn, pds_store_t *store, uint64_t seq,
     mdb_cursor_close(cur);
 
     if (rc == MDB_NOTFOUND) {
-        return PDS_STORE_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     return rc == 0 ? 0 : -1;
@@ -1427,7 +1427,7 @@ ngx_pds_fh_start(ngx_pds_ctx_t *ctx, MDB_txn *txn, pds_store_t *store,
 
     rc = ngx_pds_fh_first_from(txn, store, cursor + 1, &found, &frame, &len);
 
-    if (rc == PDS_STORE_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         *start = cursor + 1;
         return NGX_OK;
     }
@@ -1457,7 +1457,7 @@ ngx_pds_fh_start(ngx_pds_ctx_t *ctx, MDB_txn *txn, pds_store_t *store,
         mid = lo + (hi - lo) / 2;
 
         rc = ngx_pds_fh_first_from(txn, store, mid, &found, &frame, &len);
-        if (rc == PDS_STORE_NOTFOUND) {
+        if (rc == PDS_NOTFOUND) {
             hi = mid;
             continue;
         }

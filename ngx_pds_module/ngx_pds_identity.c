@@ -99,7 +99,7 @@ ngx_pds_is_service_handle(ngx_pds_srv_conf_t *conf, const char *handle,
 
 
 /*
- * The active local account with this handle: 0 (acc set), MDB_NOTFOUND,
+ * The active local account with this handle: 0 (acc set), PDS_NOTFOUND,
  * or another error.
  */
 static int
@@ -122,7 +122,7 @@ ngx_pds_local_handle(ngx_pds_ctx_t *ctx, const char *handle,
     }
 
     if (rc == 0 && (acc->deactivated_at || acc->takedown_ref)) {
-        rc = MDB_NOTFOUND;
+        rc = PDS_NOTFOUND;
     }
 
     return rc;
@@ -179,7 +179,7 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
     rc = ngx_pds_local_handle(ctx, handle, &acc);
     ngx_pds_read_done(ctx);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_send_text(r, NGX_HTTP_NOT_FOUND,
                                  "text/plain; charset=utf-8", not_found,
                                  sizeof(not_found) - 1);
@@ -263,7 +263,7 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
         return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
     }
 
-    if (rc != MDB_NOTFOUND) {
+    if (rc != PDS_NOTFOUND) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -346,7 +346,7 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
     rc = ngx_pds_session_account(ctx, &acc, didkey, sizeof(didkey));
     ngx_pds_read_done(ctx);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
     }
 
@@ -471,7 +471,7 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
 
     rc = ngx_pds_session_account(ctx, &st->account, NULL, 0);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
     }
 
@@ -828,7 +828,7 @@ ngx_pds_check_account_status(ngx_pds_ctx_t *ctx)
 
     rc = ngx_pds_session_account(ctx, &st->account, st->didkey,
                                  sizeof(st->didkey));
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
     }
 

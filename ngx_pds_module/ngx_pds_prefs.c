@@ -95,7 +95,7 @@ ngx_pds_pref_uid(ngx_pds_ctx_t *ctx, uint64_t *uid)
     rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
                                 &ctx->alloc, &acc);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
                             "Account not found");
     }

@@ -246,7 +246,7 @@ ngx_pds_writable_repo(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st)
         }
     }
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_fail(ctx, NGX_HTTP_FORBIDDEN, "AccountNotFound",
                             "Account not found");
     }
@@ -1045,7 +1045,7 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
                              (char *) rkey.data, rkey.len, &cid, &p, &n);
 
     if (rc == 0 && cidp.len && !pds_cid_equal(&cid, &want)) {
-        rc = PDS_STORE_NOTFOUND;
+        rc = PDS_NOTFOUND;
     }
 
     if (rc != 0) {

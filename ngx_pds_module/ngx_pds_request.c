@@ -608,7 +608,7 @@ ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
         }
     }
 
-    if (rc == PDS_ACCOUNT_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ctx->sent_rc = ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST,
                                      "RepoNotFound",
                                      "Could not find repo for DID: %s", repo);

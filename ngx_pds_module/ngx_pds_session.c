@@ -429,20 +429,20 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
 
     } else if (pds_did_valid(id, len)) {
         rc = pds_store_uid_get(store, txn, id, len, &uid);
-        rc = (rc == 0) ? 0 : MDB_NOTFOUND;
+        rc = (rc == 0) ? 0 : PDS_NOTFOUND;
 
     } else if (pds_handle_valid(id, len)) {
         rc = pds_account_uid_by_handle(store, txn, id, &uid);
 
     } else {
-        rc = MDB_NOTFOUND;
+        rc = PDS_NOTFOUND;
     }
 
     if (rc == 0) {
         rc = pds_account_get(store, txn, uid, &ctx->alloc, &st->account);
     }
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ngx_pds_read_done(ctx);
         return ngx_pds_session_invalid_login(ctx);
     }
@@ -493,7 +493,7 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
     rc = pds_account_get_by_did(store, txn, ctx->auth.did, &ctx->alloc,
                                 &st->account);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ngx_snprintf(msg, sizeof(msg) - 1, "Could not find user info for "
                      "account: %s%Z", ctx->auth.did);
         return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
@@ -522,11 +522,11 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
         }
 
         if (grace <= now || ngx_strcmp(st->old.did, st->account.did) != 0) {
-            rc = MDB_NOTFOUND;
+            rc = PDS_NOTFOUND;
         }
     }
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ngx_pds_read_done(ctx);
         return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
                                   "ExpiredToken", "Token has been revoked");
@@ -599,7 +599,7 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
     rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
                                 &ctx->alloc, &acc);
 
-    if (rc == MDB_NOTFOUND || (rc == 0 && acc.takedown_ref)) {
+    if (rc == PDS_NOTFOUND || (rc == 0 && acc.takedown_ref)) {
         ngx_snprintf(msg, sizeof(msg) - 1, "Could not find user info for "
                      "account: %s%Z", ctx->auth.did);
         return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,

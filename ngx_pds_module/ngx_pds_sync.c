@@ -589,7 +589,7 @@ ngx_pds_car_stream(ngx_pds_ctx_t *ctx, pds_account_t *acc, uint64_t since)
 
     rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc->uid, &root);
 
-    if (rc == PDS_STORE_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ngx_pds_sync_bad(ctx, NULL, "Could not find repo for DID: %s",
                          acc->did);
         return ctx->sent_rc;
@@ -719,7 +719,7 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
                                (char *) collection.data, collection.len,
                                (char *) rkey.data, rkey.len, &w);
 
-    if (rc == PDS_STORE_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         ngx_pds_sync_bad(ctx, NULL, "Could not find repo for DID: %s",
                          acc.did);
         return ctx->sent_rc;
@@ -841,7 +841,7 @@ ngx_pds_get_blocks(ngx_pds_ctx_t *ctx)
         if (rc == 0) {
             found[i] = 1;
 
-        } else if (rc == PDS_STORE_NOTFOUND) {
+        } else if (rc == PDS_NOTFOUND) {
             n += v[i].len + 1;
 
         } else {
@@ -896,7 +896,7 @@ ngx_pds_sync_root(ngx_pds_ctx_t *ctx, pds_account_t *acc,
 
     rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc->uid, root);
 
-    if (rc == PDS_STORE_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         return ngx_pds_sync_bad(ctx, error, "Could not find root for DID: %s",
                                 acc->did);
     }
@@ -1099,7 +1099,7 @@ ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
         if (rc == 0) {
             uid++;
 
-        } else if (rc == PDS_STORE_NOTFOUND) {
+        } else if (rc == PDS_NOTFOUND) {
             uid = 0;
             skip = 1;
 
@@ -1217,7 +1217,7 @@ ngx_pds_list_blobs_cb(void *data, const pds_cid_t *cid)
     rc = pds_blob_get(bl->ctx->conf->env->store, bl->ctx->rtxn, bl->uid, cid,
                       &blob);
     if (rc != 0) {
-        bl->error = (rc != MDB_NOTFOUND);
+        bl->error = (rc != PDS_NOTFOUND);
         return bl->error;
     }
 

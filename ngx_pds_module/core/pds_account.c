@@ -19,21 +19,24 @@
 #include <string.h>
 
 #include "pds_account.h"
+#include "pds_blob.h"
+#include "pds_repo.h"
 #include "pds_row.h"
 
 
 #define PDS_KEY_MAX  511
 
 
+/* a key of the account tables being built (not a pds_keys.h key) */
 typedef struct {
     uint8_t   data[PDS_KEY_MAX];
     size_t    len;
     int       overflow;
-} pds_key_t;
+} pds_akey_t;
 
 
 static void
-pds_key_init(pds_key_t *k, char tag)
+pds_key_init(pds_akey_t *k, char tag)
 {
     k->len = 0;
     k->overflow = 0;
@@ -45,7 +48,7 @@ pds_key_init(pds_key_t *k, char tag)
 
 
 static void
-pds_key_add(pds_key_t *k, const char *s, size_t n)
+pds_key_add(pds_akey_t *k, const char *s, size_t n)
 {
     if (k->len + n > PDS_KEY_MAX) {
         k->overflow = 1;
@@ -58,14 +61,14 @@ pds_key_add(pds_key_t *k, const char *s, size_t n)
 
 
 static void
-pds_key_str(pds_key_t *k, const char *s)
+pds_key_str(pds_akey_t *k, const char *s)
 {
     pds_key_add(k, s, strlen(s));
 }
 
 
 static void
-pds_key_lower(pds_key_t *k, const char *s)
+pds_key_lower(pds_akey_t *k, const char *s)
 {
     size_t  i, n;
 
@@ -83,14 +86,14 @@ pds_key_lower(pds_key_t *k, const char *s)
 
 
 static void
-pds_key_sep(pds_key_t *k)
+pds_key_sep(pds_akey_t *k)
 {
     pds_key_add(k, "", 1);
 }
 
 
 static int
-pds_put(MDB_txn *txn, MDB_dbi dbi, pds_key_t *k, const void *v, size_t n,
+pds_put(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, const void *v, size_t n,
     unsigned flags)
 {
     MDB_val  key, val;
@@ -109,29 +112,33 @@ pds_put(MDB_txn *txn, MDB_dbi dbi, pds_key_t *k, const void *v, size_t n,
 
 
 static int
-pds_get(MDB_txn *txn, MDB_dbi dbi, pds_key_t *k, MDB_val *val)
+pds_get(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, MDB_val *val)
 {
     MDB_val  key;
 
+    int      rc;
+
     if (k->overflow) {
-        return MDB_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     key.mv_data = k->data;
     key.mv_size = k->len;
 
-    return mdb_get(txn, dbi, &key, val);
+    rc = mdb_get(txn, dbi, &key, val);
+
+    return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
 }
 
 
 static int
-pds_del(MDB_txn *txn, MDB_dbi dbi, pds_key_t *k)
+pds_del(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k)
 {
     int      rc;
     MDB_val  key;
 
     if (k->overflow) {
-        return MDB_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     key.mv_data = k->data;
@@ -159,7 +166,7 @@ typedef int (*pds_scan_cb)(void *ctx, const uint8_t *rest, size_t len,
     MDB_val *val);
 
 static int
-pds_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_key_t *prefix, pds_scan_cb cb,
+pds_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *prefix, pds_scan_cb cb,
     void *ctx)
 {
     int          rc;
@@ -271,7 +278,7 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
 {
     int        rc;
     uint8_t    uid[PDS_UID_LEN];
-    pds_key_t  k;
+    pds_akey_t  k;
 
     MDB_val    v;
 
@@ -281,13 +288,13 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
      * means the DID is taken.
      */
     rc = pds_store_uid_alloc(s, txn, acc->did, strlen(acc->did), &acc->uid);
-    if (rc != 0 && rc != PDS_STORE_EXISTS) {
+    if (rc != 0 && rc != PDS_EXISTS) {
         return rc == PDS_STORE_MAPFULL ? MDB_MAP_FULL : EIO;
     }
 
     pds_store_put_u64(uid, acc->uid);
 
-    if (rc == PDS_STORE_EXISTS) {
+    if (rc == PDS_EXISTS) {
         pds_key_init(&k, 0);
         pds_key_add(&k, (char *) uid, sizeof(uid));
 
@@ -295,7 +302,7 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
         if (rc == 0) {
             return PDS_ACCOUNT_DID_TAKEN;
         }
-        if (rc != MDB_NOTFOUND) {
+        if (rc != PDS_NOTFOUND) {
             return rc;
         }
     }
@@ -387,8 +394,8 @@ pds_account_get_by_did(pds_store_t *s, MDB_txn *txn, const char *did,
     uint64_t  uid;
 
     rc = pds_store_uid_get(s, txn, did, strlen(did), &uid);
-    if (rc == PDS_STORE_NOTFOUND) {
-        return MDB_NOTFOUND;
+    if (rc == PDS_NOTFOUND) {
+        return PDS_NOTFOUND;
     }
     if (rc != 0) {
         return EIO;
@@ -404,7 +411,7 @@ pds_account_uid_by(MDB_txn *txn, MDB_dbi dbi, const char *name,
 {
     int        rc;
     MDB_val    v;
-    pds_key_t  k;
+    pds_akey_t  k;
 
     pds_key_init(&k, 0);
     pds_key_lower(&k, name);
@@ -446,7 +453,7 @@ pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
 {
     int        rc;
     uint8_t    uid[PDS_UID_LEN];
-    pds_key_t  k;
+    pds_akey_t  k;
 
     pds_store_put_u64(uid, acc->uid);
 
@@ -474,6 +481,61 @@ pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
 }
 
 
+int
+pds_account_iter_open(pds_store_t *s, MDB_txn *txn, uint64_t from_uid,
+    pds_account_iter_t *it)
+{
+    uint8_t  k[PDS_UID_LEN];
+
+    pds_store_put_u64(k, from_uid);
+
+    return pds_store_iter_open(txn, s->db_accounts, k, sizeof(k), 0,
+                               &it->it);
+}
+
+
+int
+pds_account_iter_next(pds_account_iter_t *it, uint64_t *uid)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    /* every key is a uid; anything else is skipped, as it always was */
+
+    while ((rc = pds_store_iter_next(&it->it, &key, &val)) == 0) {
+        if (key.mv_size == PDS_UID_LEN) {
+            *uid = pds_store_get_u64(key.mv_data);
+            return 0;
+        }
+    }
+
+    return rc;
+}
+
+
+void
+pds_account_iter_close(pds_account_iter_t *it)
+{
+    pds_store_iter_close(&it->it);
+}
+
+
+int
+pds_account_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    pds_account_usage_t *usage)
+{
+    int  rc;
+
+    rc = pds_repo_usage(s, txn, uid, &usage->blocks, &usage->records);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return pds_blob_usage(s, txn, uid, &usage->expected_blobs,
+                          &usage->imported_blobs);
+}
+
+
 /* ---- invite codes ------------------------------------------------------ */
 
 
@@ -481,7 +543,7 @@ int
 pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv)
 {
     int        rc;
-    pds_key_t  k;
+    pds_akey_t  k;
     pds_row_t  row;
 
     row.n = 0;
@@ -537,7 +599,7 @@ pds_invite_uses(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv)
 {
     int         rc;
-    pds_key_t   k;
+    pds_akey_t   k;
     pds_list_t  l;
 
     pds_key_init(&k, 'u');
@@ -567,14 +629,14 @@ pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv)
 {
     int          rc;
-    pds_key_t    k;
+    pds_akey_t    k;
     pds_cbor_t  *row;
 
     pds_key_init(&k, 'c');
     pds_key_str(&k, code);
 
     if (k.overflow) {
-        return MDB_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     rc = pds_row_get(txn, s->db_invites, k.data, k.len, a, &row);
@@ -600,7 +662,7 @@ pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
     const char *used_by, const char *used_at)
 {
     int           rc;
-    pds_key_t     k;
+    pds_akey_t     k;
     pds_arena_t  *arena;
     pds_alloc_t   a;
     pds_invite_t  inv;
@@ -677,7 +739,7 @@ pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
 {
     int                  rc;
     size_t               i, cnt;
-    pds_key_t            k;
+    pds_akey_t            k;
     pds_invite_t        *out, t;
     pds_invites_scan_t   sc;
 
@@ -718,7 +780,7 @@ int
 pds_token_put(pds_store_t *s, MDB_txn *txn, const pds_token_t *tok)
 {
     int        rc;
-    pds_key_t  k;
+    pds_akey_t  k;
     pds_row_t  row;
 
     row.n = 0;
@@ -753,14 +815,14 @@ pds_token_get(pds_store_t *s, MDB_txn *txn, const char *id,
     const pds_alloc_t *a, pds_token_t *tok)
 {
     int          rc;
-    pds_key_t    k;
+    pds_akey_t    k;
     pds_cbor_t  *row;
 
     pds_key_init(&k, 't');
     pds_key_str(&k, id);
 
     if (k.overflow) {
-        return MDB_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     rc = pds_row_get(txn, s->db_tokens, k.data, k.len, a, &row);
@@ -782,7 +844,7 @@ int
 pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id)
 {
     int           rc;
-    pds_key_t     k;
+    pds_akey_t     k;
     pds_token_t   tok;
     pds_arena_t  *arena;
     pds_alloc_t   a;
@@ -812,7 +874,7 @@ pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id)
 
     pds_arena_destroy(arena);
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc == PDS_NOTFOUND ? 0 : rc;
 }
 
 
@@ -842,7 +904,7 @@ pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
     int           rc;
     char        **ids;
     size_t        i;
-    pds_key_t     k;
+    pds_akey_t     k;
     pds_list_t    l;
     pds_token_t   tok;
     pds_arena_t  *arena;
@@ -893,7 +955,7 @@ pds_app_password_put(pds_store_t *s, MDB_txn *txn, const char *did,
 {
     int        rc;
     MDB_val    val;
-    pds_key_t  k;
+    pds_akey_t  k;
     pds_row_t  row;
 
     pds_key_init(&k, 0);
@@ -909,7 +971,7 @@ pds_app_password_put(pds_store_t *s, MDB_txn *txn, const char *did,
     if (rc == 0) {
         return PDS_ACCOUNT_NAME_TAKEN;
     }
-    if (rc != MDB_NOTFOUND) {
+    if (rc != PDS_NOTFOUND) {
         return rc;
     }
 
@@ -927,7 +989,7 @@ int
 pds_app_password_delete(pds_store_t *s, MDB_txn *txn, const char *did,
     const char *name)
 {
-    pds_key_t  k;
+    pds_akey_t  k;
 
     pds_key_init(&k, 0);
     pds_key_str(&k, did);
@@ -971,7 +1033,7 @@ pds_app_password_list(pds_store_t *s, MDB_txn *txn, const char *did,
     const pds_alloc_t *a, pds_app_password_t **list, size_t *n)
 {
     int         rc;
-    pds_key_t   k;
+    pds_akey_t   k;
     pds_list_t  l;
 
     pds_key_init(&k, 0);

@@ -18,13 +18,18 @@
 #include "pds_store.h"
 
 
-/* results besides 0 and LMDB error codes */
-#define PDS_ACCOUNT_NOTFOUND      MDB_NOTFOUND
-#define PDS_ACCOUNT_DID_TAKEN     1
-#define PDS_ACCOUNT_HANDLE_TAKEN  2
-#define PDS_ACCOUNT_EMAIL_TAKEN   3
-#define PDS_ACCOUNT_UNAVAILABLE   4     /* invite used up or disabled */
-#define PDS_ACCOUNT_NAME_TAKEN    5     /* app password name */
+/*
+ * Results besides 0, PDS_NOTFOUND, PDS_EXISTS (pds_store.h), errno values
+ * (EINVAL, ENOMEM, EIO) and LMDB error codes.  The account's own codes sit
+ * above the errno range so that one switch over a transaction's result
+ * (which may come from several of these calls) can tell them apart.
+ */
+#define PDS_ACCOUNT_NOTFOUND      PDS_NOTFOUND
+#define PDS_ACCOUNT_DID_TAKEN     PDS_EXISTS
+#define PDS_ACCOUNT_NAME_TAKEN    PDS_EXISTS  /* app password name */
+#define PDS_ACCOUNT_HANDLE_TAKEN  1001
+#define PDS_ACCOUNT_EMAIL_TAKEN   1002
+#define PDS_ACCOUNT_UNAVAILABLE   1003  /* invite used up or disabled */
 
 
 typedef struct {
@@ -101,10 +106,37 @@ int pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn,
 int pds_account_set_handle(pds_store_t *s, MDB_txn *txn,
     pds_account_t *acc, const char *handle);
 
+/*
+ * The accounts in uid order (which is creation order) from from_uid on,
+ * for listRepos: next() gives 0 and the uid, PDS_NOTFOUND after the last
+ * account, or a negative value on an LMDB error.  Read the row with
+ * pds_account_get.  Close it in any case.
+ */
+typedef struct {
+    pds_store_iter_t    it;
+} pds_account_iter_t;
+
+int pds_account_iter_open(pds_store_t *s, MDB_txn *txn, uint64_t from_uid,
+    pds_account_iter_t *it);
+int pds_account_iter_next(pds_account_iter_t *it, uint64_t *uid);
+void pds_account_iter_close(pds_account_iter_t *it);
+
+/* what an account stores, for checkAccountStatus */
+typedef struct {
+    uint64_t        blocks;             /* repo blocks */
+    uint64_t        records;
+    uint64_t        expected_blobs;     /* distinct blobs records reference */
+    uint64_t        imported_blobs;     /* blobs uploaded (temporary too) */
+} pds_account_usage_t;
+
+/* 0 or an error */
+int pds_account_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    pds_account_usage_t *usage);
+
 int pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv);
 int pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv);
-/* records a use: PDS_ACCOUNT_NOTFOUND, _UNAVAILABLE or 0 */
+/* records a use: PDS_NOTFOUND, PDS_ACCOUNT_UNAVAILABLE or 0 */
 int pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
     const char *used_by, const char *used_at);
 /* the invites created for an account, newest first (array from a) */

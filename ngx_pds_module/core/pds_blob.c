@@ -139,7 +139,7 @@ pds_blob_get_row(pds_store_t *s, MDB_txn *txn, pds_bkey_t *k, pds_blob_t *b)
 
     rc = mdb_get(txn, s->db_blobs, &key, &val);
     if (rc != 0) {
-        return rc;
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
     }
 
     return pds_blob_decode(&val, b);
@@ -162,7 +162,7 @@ pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         return 0;                       /* already permanent: keep it */
     }
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    if (rc != 0 && rc != PDS_NOTFOUND) {
         return rc;
     }
 
@@ -403,7 +403,7 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         pds_bkey(&k, 0, uid, &cids[i], NULL, 0, 0);
 
         rc = pds_blob_get_row(s, txn, &k, &b);
-        if (rc == MDB_NOTFOUND) {
+        if (rc == PDS_NOTFOUND) {
             *missing = &cids[i];
             free(old);
             return rc;
@@ -567,4 +567,65 @@ pds_blob_list(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     mdb_cursor_close(cur);
 
     return n;
+}
+
+
+int
+pds_blob_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    uint64_t *expected, uint64_t *imported)
+{
+    int               rc;
+    size_t            at;
+    MDB_val           key, val;
+    uint64_t          n;
+    pds_bkey_t        prefix;
+    const uint8_t    *last;
+    pds_store_iter_t  it;
+
+    pds_bkey(&prefix, 0, uid, NULL, NULL, 0, 0);
+
+    rc = pds_store_count_prefix(txn, s->db_blobs, prefix.data, prefix.len,
+                                imported);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* 'r' keys are sorted by CID: a blob's references are adjacent */
+
+    pds_bkey(&prefix, 'r', uid, NULL, NULL, 0, 0);
+    at = prefix.len;
+
+    rc = pds_store_iter_open(txn, s->db_blob_refs, prefix.data, prefix.len,
+                             prefix.len, &it);
+    if (rc != 0) {
+        return rc;
+    }
+
+    n = 0;
+    last = NULL;
+
+    while ((rc = pds_store_iter_next(&it, &key, &val)) == 0) {
+        if (key.mv_size < at + PDS_CID_BIN_LEN) {
+            continue;
+        }
+
+        if (last == NULL
+            || memcmp(last, (uint8_t *) key.mv_data + at, PDS_CID_BIN_LEN)
+               != 0)
+        {
+            n++;
+        }
+
+        last = (uint8_t *) key.mv_data + at;
+    }
+
+    pds_store_iter_close(&it);
+
+    if (rc != PDS_NOTFOUND) {
+        return rc;
+    }
+
+    *expected = n;
+
+    return 0;
 }

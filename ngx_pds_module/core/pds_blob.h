@@ -54,7 +54,7 @@ size_t pds_blob_path(char *out, size_t cap, uint64_t uid,
 int pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cid, const char *mime, uint64_t size, int64_t now);
 
-/* 0, MDB_NOTFOUND or an LMDB error */
+/* 0, PDS_NOTFOUND or an LMDB error */
 int pds_blob_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cid, pds_blob_t *blob);
 
@@ -63,7 +63,7 @@ int pds_blob_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
  * place of those it referenced before (n = 0: the record is deleted).
  * Newly referenced blobs become permanent; blobs no longer referenced by
  * any record are deleted and added to gone.  A referenced blob that was
- * never uploaded gives MDB_NOTFOUND with *missing set.
+ * never uploaded gives PDS_NOTFOUND with *missing set.
  */
 int pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const char *path, size_t path_len, const pds_cid_t *cids, size_t n,
@@ -77,6 +77,14 @@ int pds_blob_collect(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 typedef int (*pds_blob_cb)(void *ctx, const pds_cid_t *cid);
 long pds_blob_list(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cursor, size_t limit, pds_blob_cb cb, void *ctx);
+
+/*
+ * The account's blob counts: *expected, the distinct blobs its records
+ * reference; *imported, the blobs it has uploaded (temporary ones too).
+ * 0 or an error.
+ */
+int pds_blob_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    uint64_t *expected, uint64_t *imported);
 
 void pds_blob_gone_free(pds_blob_gone_t *gone);
 

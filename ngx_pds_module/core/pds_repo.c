@@ -660,7 +660,7 @@ pds_src_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
         e = *pds_bcache_slot(src->bc, src->uid, cid);
 
         if (e && e->refs == 0) {
-            return 1;
+            return PDS_NOTFOUND;
         }
 
         if (e && e->p) {
@@ -676,7 +676,7 @@ pds_src_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
 
     rc = mdb_get(src->txn, src->store->db_blocks, &key, &val);
     if (rc == MDB_NOTFOUND) {
-        return 1;
+        return PDS_NOTFOUND;
     }
 
     if (rc != 0 || val.mv_size < PDS_BLOCK_HDR_LEN) {
@@ -877,7 +877,7 @@ pds_repo_get_root(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
     rc = mdb_get(txn, store->db_repos, &key, &val);
     if (rc != 0) {
-        return rc == MDB_NOTFOUND ? PDS_STORE_NOTFOUND : -1;
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : -1;
     }
 
     p = val.mv_data;
@@ -1235,7 +1235,7 @@ pds_repo_event_sync(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
     rc = pds_repo_get_root(store, txn, uid, &root);
     if (rc != 0) {
-        return rc == PDS_STORE_NOTFOUND ? PDS_REPO_ENOREPO : PDS_REPO_ESTORE;
+        return rc == PDS_NOTFOUND ? PDS_REPO_ENOREPO : PDS_REPO_ESTORE;
     }
 
     if (root.did_len >= sizeof(did)) {
@@ -1285,6 +1285,69 @@ pds_repo_event_get(pds_store_t *store, MDB_txn *txn, uint64_t seq,
     *len = val.mv_size;
 
     return 0;
+}
+
+
+int
+pds_event_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t from_seq,
+    pds_event_iter_t *it)
+{
+    uint8_t  k[PDS_SEQ_LEN];
+
+    pds_store_put_u64(k, from_seq);
+
+    return pds_store_iter_open(txn, store->db_events, k, sizeof(k), 0,
+                               &it->it);
+}
+
+
+int
+pds_event_iter_next(pds_event_iter_t *it, uint64_t *seq,
+    const uint8_t **frame, size_t *len)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    rc = pds_store_iter_next(&it->it, &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (key.mv_size != PDS_SEQ_LEN) {
+        return PDS_STORE_ERROR;
+    }
+
+    *seq = pds_store_get_u64(key.mv_data);
+    *frame = val.mv_data;
+    *len = val.mv_size;
+
+    return 0;
+}
+
+
+void
+pds_event_iter_close(pds_event_iter_t *it)
+{
+    pds_store_iter_close(&it->it);
+}
+
+
+int
+pds_event_first_from(pds_store_t *store, MDB_txn *txn, uint64_t seq,
+    uint64_t *found, const uint8_t **frame, size_t *len)
+{
+    int               rc;
+    pds_event_iter_t  it;
+
+    rc = pds_event_iter_open(store, txn, seq, &it);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_event_iter_next(&it, found, frame, len);
+    pds_event_iter_close(&it);
+
+    return rc;
 }
 
 
@@ -1486,7 +1549,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
 
     rc = pds_repo_get_root(store, txn, req->uid, &root);
     if (rc != 0) {
-        return rc == PDS_STORE_NOTFOUND ? PDS_REPO_ENOREPO : PDS_REPO_ESTORE;
+        return rc == PDS_NOTFOUND ? PDS_REPO_ENOREPO : PDS_REPO_ESTORE;
     }
 
     did_len = root.did_len;
@@ -2035,7 +2098,7 @@ pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
     }
 
     rc = pds_store_uid_alloc(store, txn, did, did_len, &uid);
-    if (rc == PDS_STORE_EXISTS) {
+    if (rc == PDS_EXISTS) {
         return PDS_REPO_EEXISTS;
     }
 
@@ -2176,7 +2239,7 @@ pds_repo_get_record(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     MDB_val  key, val;
 
     if (!pds_ident_valid(collection, clen, rkey, rlen)) {
-        return PDS_STORE_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     key.mv_data = k;
@@ -2184,7 +2247,7 @@ pds_repo_get_record(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
     rc = mdb_get(txn, store->db_records, &key, &val);
     if (rc != 0) {
-        return rc == MDB_NOTFOUND ? PDS_STORE_NOTFOUND : -1;
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : -1;
     }
 
     if (val.mv_size != PDS_RECORD_VAL_LEN
@@ -2379,6 +2442,26 @@ pds_repo_list_collections(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 }
 
 
+int
+pds_repo_usage(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    uint64_t *blocks, uint64_t *records)
+{
+    int      rc;
+    uint8_t  k[PDS_UID_LEN];
+
+    /* both tables are keyed by uid first */
+    pds_store_put_u64(k, uid);
+
+    rc = pds_store_count_prefix(txn, store->db_blocks, k, sizeof(k), blocks);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return pds_store_count_prefix(txn, store->db_records, k, sizeof(k),
+                                  records);
+}
+
+
 /* exports */
 
 
@@ -2410,17 +2493,124 @@ pds_export_begin(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 
 int
+pds_repo_block_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_block_iter_t *it)
+{
+    uint8_t  k[PDS_UID_LEN];
+
+    pds_store_put_u64(k, uid);
+
+    return pds_store_iter_open(txn, store->db_blocks, k, sizeof(k),
+                               sizeof(k), &it->it);
+}
+
+
+int
+pds_repo_block_iter_next(pds_repo_block_iter_t *it, pds_cid_t *cid,
+    uint64_t *rev, const uint8_t **p, size_t *n)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    rc = pds_store_iter_next(&it->it, &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (key.mv_size != PDS_BLOCK_KEY_LEN
+        || val.mv_size < PDS_BLOCK_HDR_LEN
+        || pds_cid_unpack(cid, (uint8_t *) key.mv_data + PDS_UID_LEN) != 0)
+    {
+        return PDS_STORE_ERROR;
+    }
+
+    *rev = pds_store_get_u64(val.mv_data);
+    *p = (const uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN;
+    *n = val.mv_size - PDS_BLOCK_HDR_LEN;
+
+    return 0;
+}
+
+
+void
+pds_repo_block_iter_close(pds_repo_block_iter_t *it)
+{
+    pds_store_iter_close(&it->it);
+}
+
+
+int
+pds_repo_export_start(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    uint64_t since, pds_car_writer_t *w, pds_repo_export_t *ex)
+{
+    int              rc;
+    pds_repo_root_t  root;
+
+    /* end() is safe whatever happens below */
+    memset(ex, 0, sizeof(pds_repo_export_t));
+
+    rc = pds_export_begin(store, txn, uid, &root, w);
+    if (rc != 0) {
+        return rc;
+    }
+
+    ex->commit = root.commit;
+    ex->since = since;
+
+    return pds_repo_block_iter_open(store, txn, uid, &ex->blocks) == 0
+           ? 0 : -1;
+}
+
+
+int
+pds_repo_export_step(pds_repo_export_t *ex, pds_car_writer_t *w,
+    uint64_t budget)
+{
+    int             rc;
+    size_t          n;
+    uint64_t        rev, start;
+    pds_cid_t       cid;
+    const uint8_t  *p;
+
+    start = w->total;
+
+    while (w->total - start < budget) {
+        rc = pds_repo_block_iter_next(&ex->blocks, &cid, &rev, &p, &n);
+        if (rc != 0) {
+            return rc == PDS_NOTFOUND ? PDS_NOTFOUND : -1;
+        }
+
+        /* the commit went first, as the root; since: newer blocks only */
+
+        if (pds_cid_equal(&cid, &ex->commit)
+            || (ex->since != 0 && rev <= ex->since))
+        {
+            continue;
+        }
+
+        if (pds_car_block(w, &cid, p, n) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+pds_repo_export_end(pds_repo_export_t *ex)
+{
+    pds_repo_block_iter_close(&ex->blocks);
+}
+
+
+int
 pds_repo_export(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const char *since, pds_car_writer_t *w)
 {
-    int              rc;
-    uint8_t          k[PDS_UID_LEN];
-    uint64_t         since64;
-    MDB_val          key, val;
-    pds_cid_t        cid;
-    MDB_cursor      *c;
-    const uint8_t   *p;
-    pds_repo_root_t  root;
+    int                rc;
+    uint64_t           since64;
+    pds_repo_export_t  ex;
 
     since64 = 0;
 
@@ -2430,56 +2620,16 @@ pds_repo_export(pds_store_t *store, MDB_txn *txn, uint64_t uid,
         }
     }
 
-    rc = pds_export_begin(store, txn, uid, &root, w);
-    if (rc != 0) {
-        return rc;
+    rc = pds_repo_export_start(store, txn, uid, since64, w, &ex);
+
+    if (rc == 0) {
+        rc = pds_repo_export_step(&ex, w, UINT64_MAX);
+        rc = (rc == PDS_NOTFOUND) ? 0 : -1;
     }
 
-    if (mdb_cursor_open(txn, store->db_blocks, &c) != 0) {
-        return -1;
-    }
+    pds_repo_export_end(&ex);
 
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = PDS_UID_LEN;
-
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-
-    while (rc == 0) {
-        p = key.mv_data;
-
-        if (key.mv_size != PDS_BLOCK_KEY_LEN
-            || memcmp(p, k, PDS_UID_LEN) != 0)
-        {
-            break;
-        }
-
-        if (val.mv_size < PDS_BLOCK_HDR_LEN
-            || pds_cid_unpack(&cid, p + PDS_UID_LEN) != 0)
-        {
-            rc = -1;
-            break;
-        }
-
-        if (!pds_cid_equal(&cid, &root.commit)
-            && (since64 == 0
-                || pds_store_get_u64(val.mv_data) > since64))
-        {
-            if (pds_car_block(w, &cid,
-                              (uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN,
-                              val.mv_size - PDS_BLOCK_HDR_LEN) != 0)
-            {
-                rc = -1;
-                break;
-            }
-        }
-
-        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-    }
-
-    mdb_cursor_close(c);
-
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : -1;
+    return rc;
 }
 
 
@@ -2582,7 +2732,7 @@ pds_repo_export_blocks(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     for (i = 0; i < n; i++) {
         rc = pds_repo_get_block(store, txn, uid, &cids[i], &p, &bn);
 
-        if (rc == 1) {
+        if (rc == PDS_NOTFOUND) {
             (*missing)++;
             continue;
         }

@@ -186,12 +186,34 @@ int pds_repo_event_account(pds_store_t *store, MDB_txn *txn,
 /* #sync for the repo's current commit */
 int pds_repo_event_sync(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     uint64_t *seq);
-/* the frame of event seq: 0, PDS_STORE_NOTFOUND or error */
+/* the frame of event seq: 0, PDS_NOTFOUND or error */
 int pds_repo_event_get(pds_store_t *store, MDB_txn *txn, uint64_t seq,
     const uint8_t **frame, size_t *len);
 
+/*
+ * The event table in sequence order from from_seq on (firehose, backfill).
+ * next() gives 0 with the event's seq and frame (pointing into LMDB, valid
+ * while the transaction lives), PDS_NOTFOUND after the last event, or a
+ * negative value on an LMDB error or a malformed key.  The iterator may be
+ * kept across event loop turns within one read transaction, and must be
+ * closed (before or after the transaction ends).
+ */
+typedef struct {
+    pds_store_iter_t    it;
+} pds_event_iter_t;
 
-/* Reads (any transaction). 0, PDS_STORE_NOTFOUND (1), or -1 on error. */
+int pds_event_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t from_seq,
+    pds_event_iter_t *it);
+int pds_event_iter_next(pds_event_iter_t *it, uint64_t *seq,
+    const uint8_t **frame, size_t *len);
+void pds_event_iter_close(pds_event_iter_t *it);
+/* the first event at or after seq: 0 (*found, frame set), PDS_NOTFOUND or
+ * negative */
+int pds_event_first_from(pds_store_t *store, MDB_txn *txn, uint64_t seq,
+    uint64_t *found, const uint8_t **frame, size_t *len);
+
+
+/* Reads (any transaction). 0, PDS_NOTFOUND, or -1 on error. */
 int pds_repo_uid(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t len, uint64_t *uid);
 int pds_repo_get_root(pds_store_t *store, MDB_txn *txn, uint64_t uid,
@@ -219,15 +241,57 @@ long pds_repo_list_records(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 /* the collections of a repo in order; the count, or -1 */
 long pds_repo_list_collections(pds_store_t *store, MDB_txn *txn,
     uint64_t uid, pds_repo_name_cb cb, void *ctx);
+/* the number of stored blocks and of records of a repo: 0 or an error */
+int pds_repo_usage(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    uint64_t *blocks, uint64_t *records);
 
 
 /*
  * CAR exports into a writer (see pds_car.h); the caller calls
- * pds_car_finish().  0, PDS_STORE_NOTFOUND (no repo) or -1.
+ * pds_car_finish().  0, PDS_NOTFOUND (no repo) or -1.
  */
 /* the whole repo, or (since a rev, non-NULL) the blocks added after it */
 int pds_repo_export(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const char *since, pds_car_writer_t *w);
+
+/*
+ * One repo's stored blocks in key (CID) order: next() gives 0 with the
+ * block's CID, the rev (as its 64-bit TID number) of the newest commit
+ * that referenced it, and its bytes (pointing into LMDB); PDS_NOTFOUND
+ * after the last block; negative on an LMDB error or a malformed row.
+ * Like the event iterator it may be kept across event loop turns within
+ * one read transaction, and must be closed.
+ */
+typedef struct {
+    pds_store_iter_t    it;
+} pds_repo_block_iter_t;
+
+int pds_repo_block_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_block_iter_t *it);
+int pds_repo_block_iter_next(pds_repo_block_iter_t *it, pds_cid_t *cid,
+    uint64_t *rev, const uint8_t **p, size_t *n);
+void pds_repo_block_iter_close(pds_repo_block_iter_t *it);
+
+/*
+ * A resumable pds_repo_export (getRepo streaming): start() writes the CAR
+ * header and the commit block (0, PDS_NOTFOUND: no repo, or -1); each
+ * step() writes blocks until the writer has produced at least budget more
+ * bytes: 0 when more remain, PDS_NOTFOUND when every block is written (the
+ * caller then calls pds_car_finish), -1 on error.  since is a rev as its
+ * TID number (pds_tid_decode), 0 for the whole repo.  end() must be called
+ * in any case; the transaction must live from start() to end().
+ */
+typedef struct {
+    pds_repo_block_iter_t  blocks;
+    pds_cid_t              commit;
+    uint64_t               since;
+} pds_repo_export_t;
+
+int pds_repo_export_start(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    uint64_t since, pds_car_writer_t *w, pds_repo_export_t *ex);
+int pds_repo_export_step(pds_repo_export_t *ex, pds_car_writer_t *w,
+    uint64_t budget);
+void pds_repo_export_end(pds_repo_export_t *ex);
 /* commit + MST path + record (when present) for one key */
 int pds_repo_export_proof(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const char *collection, size_t clen, const char *rkey, size_t rlen,

@@ -164,7 +164,7 @@ pds_row_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
 
     rc = mdb_get(txn, dbi, &k, &v);
     if (rc != 0) {
-        return rc;
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
     }
 
     return pds_row_decode(&v, a, row);

@@ -16,6 +16,7 @@
 
 #include "pds_mem.h"
 #include "pds_cbor.h"
+#include "pds_store.h"
 
 
 #define PDS_ROW_MAX  24
@@ -53,7 +54,7 @@ int pds_row_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     pds_row_t *row);
 
 /*
- * mdb_get and decode into a: 0, MDB_NOTFOUND, or another LMDB error code
+ * mdb_get and decode into a: 0, PDS_NOTFOUND, or an LMDB error code
  * (MDB_CORRUPTED when the stored bytes do not decode).
  */
 int pds_row_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,

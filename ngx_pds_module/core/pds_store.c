@@ -249,7 +249,9 @@ pds_store_rc(int rc)
     case 0:
         return 0;
     case MDB_NOTFOUND:
-        return PDS_STORE_NOTFOUND;
+        return PDS_NOTFOUND;
+    case MDB_KEYEXIST:
+        return PDS_EXISTS;
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
         return PDS_STORE_MAPFULL;
@@ -364,7 +366,7 @@ pds_store_uid_get(pds_store_t *store, MDB_txn *txn, const char *did,
     MDB_val  key, val;
 
     if (len == 0 || len > 511) {
-        return PDS_STORE_NOTFOUND;
+        return PDS_NOTFOUND;
     }
 
     key.mv_data = (void *) did;
@@ -395,10 +397,10 @@ pds_store_uid_alloc(pds_store_t *store, MDB_txn *txn, const char *did,
 
     rc = pds_store_uid_get(store, txn, did, len, uid);
     if (rc == 0) {
-        return PDS_STORE_EXISTS;
+        return PDS_EXISTS;
     }
 
-    if (rc != PDS_STORE_NOTFOUND || len == 0 || len > 511) {
+    if (rc != PDS_NOTFOUND || len == 0 || len > 511) {
         return PDS_STORE_ERROR;
     }
 
@@ -493,37 +495,119 @@ int
 pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count)
 {
-    int          rc;
-    MDB_val      key, val;
-    uint64_t     n;
-    MDB_cursor  *cur;
+    int               rc;
+    MDB_val           key, val;
+    uint64_t          n;
+    pds_store_iter_t  it;
 
-    rc = mdb_cursor_open(txn, dbi, &cur);
+    rc = pds_store_iter_open(txn, dbi, prefix, len, len, &it);
     if (rc != 0) {
-        return pds_store_rc(rc);
+        return rc;
     }
 
-    key.mv_data = (void *) prefix;
-    key.mv_size = len;
     n = 0;
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size < len || memcmp(key.mv_data, prefix, len) != 0) {
-            break;
-        }
+    while ((rc = pds_store_iter_next(&it, &key, &val)) == 0) {
         n++;
     }
 
-    mdb_cursor_close(cur);
+    pds_store_iter_close(&it);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return pds_store_rc(rc);
+    if (rc != PDS_NOTFOUND) {
+        return rc;
     }
 
     *count = n;
 
     return 0;
+}
+
+
+/* the states of an iterator */
+#define PDS_STORE_ITER_NEW      0       /* the first key not sought yet */
+#define PDS_STORE_ITER_MOVING   1
+#define PDS_STORE_ITER_DONE     2
+
+
+int
+pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
+    size_t len, size_t prefix_len, pds_store_iter_t *it)
+{
+    it->cur = NULL;
+    it->state = PDS_STORE_ITER_DONE;
+
+    if (len > PDS_STORE_ITER_START_MAX || prefix_len > len) {
+        return PDS_STORE_ERROR;
+    }
+
+    if (mdb_cursor_open(txn, dbi, &it->cur) != 0) {
+        it->cur = NULL;
+        return PDS_STORE_ERROR;
+    }
+
+    if (len) {
+        memcpy(it->start, start, len);
+    }
+
+    it->start_len = len;
+    it->prefix_len = prefix_len;
+    it->state = PDS_STORE_ITER_NEW;
+
+    return 0;
+}
+
+
+int
+pds_store_iter_next(pds_store_iter_t *it, MDB_val *key, MDB_val *val)
+{
+    int  rc;
+
+    switch (it->state) {
+
+    case PDS_STORE_ITER_NEW:
+        it->state = PDS_STORE_ITER_MOVING;
+
+        if (it->start_len == 0) {
+            rc = mdb_cursor_get(it->cur, key, val, MDB_FIRST);
+            break;
+        }
+
+        key->mv_data = it->start;
+        key->mv_size = it->start_len;
+        rc = mdb_cursor_get(it->cur, key, val, MDB_SET_RANGE);
+        break;
+
+    case PDS_STORE_ITER_MOVING:
+        rc = mdb_cursor_get(it->cur, key, val, MDB_NEXT);
+        break;
+
+    default:
+        return PDS_NOTFOUND;
+    }
+
+    if (rc == 0
+        && (key->mv_size < it->prefix_len
+            || memcmp(key->mv_data, it->start, it->prefix_len) != 0))
+    {
+        rc = MDB_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        it->state = PDS_STORE_ITER_DONE;
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : PDS_STORE_ERROR;
+    }
+
+    return 0;
+}
+
+
+void
+pds_store_iter_close(pds_store_iter_t *it)
+{
+    if (it->cur) {
+        mdb_cursor_close(it->cur);
+        it->cur = NULL;
+    }
+
+    it->state = PDS_STORE_ITER_DONE;
 }

@@ -28,10 +28,23 @@
 
 #define PDS_STORE_SCHEMA  1
 
-/* pds_store_* results besides 0 */
-#define PDS_STORE_NOTFOUND   1
+/*
+ * The one not-found / exists pair of the core: every core function that
+ * looks something up or inserts something (store, account, blob, repo
+ * reads, prefs) returns 0, PDS_NOTFOUND or PDS_EXISTS for those outcomes,
+ * never LMDB's own MDB_NOTFOUND / MDB_KEYEXIST, so that callers compare
+ * with one pair whatever module answered.
+ */
+#define PDS_NOTFOUND         1
+#define PDS_EXISTS           2
+
+/* pds_store_* results besides 0, PDS_NOTFOUND and PDS_EXISTS */
 #define PDS_STORE_ERROR     -1
 #define PDS_STORE_MAPFULL   -2      /* the map is full: grow map_size */
+
+/* older names of the pair, kept for code not yet converted */
+#define PDS_STORE_NOTFOUND   PDS_NOTFOUND
+#define PDS_STORE_EXISTS     PDS_EXISTS
 
 #define PDS_UID_LEN          8
 #define PDS_SEQ_LEN          8
@@ -86,7 +99,10 @@ int pds_store_health(pds_store_t *store);
 int pds_store_read_begin(pds_store_t *store, MDB_txn **txn);
 int pds_store_write_begin(pds_store_t *store, MDB_txn **txn);
 
-/* maps an LMDB return code to 0 / PDS_STORE_NOTFOUND / _MAPFULL / _ERROR */
+/*
+ * maps an LMDB return code to 0 / PDS_NOTFOUND / PDS_EXISTS (MDB_KEYEXIST)
+ * / PDS_STORE_MAPFULL / PDS_STORE_ERROR
+ */
 int pds_store_rc(int mdb_rc);
 
 /* the next rev (TID string) greater than last_rev (may be NULL / "") */
@@ -97,15 +113,14 @@ int pds_store_next_rev(pds_store_t *store, const char *last_rev,
 void pds_store_put_u64(uint8_t *p, uint64_t v);
 uint64_t pds_store_get_u64(const uint8_t *p);
 
-/* did -> uid: 0, PDS_STORE_NOTFOUND or an error */
+/* did -> uid: 0, PDS_NOTFOUND or an error */
 int pds_store_uid_get(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t len, uint64_t *uid);
 /*
  * Allocates the next uid (meta "next_uid", starting at 1) and maps did to
- * it; PDS_STORE_NOTFOUND is never returned, 1 (PDS_STORE_EXISTS) if the did
- * already has a uid (*uid then set to it).
+ * it; PDS_NOTFOUND is never returned, PDS_EXISTS if the did already has a
+ * uid (*uid then set to it).
  */
-#define PDS_STORE_EXISTS     1
 int pds_store_uid_alloc(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t len, uint64_t *uid);
 
@@ -122,5 +137,35 @@ int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 /* the number of keys that start with prefix (a scan: for rare calls) */
 int pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count);
+
+
+/*
+ * A cursor walk in key order over one database, from the first key at or
+ * after start, while keys begin with the first prefix_len bytes of start
+ * (0: to the end of the database).  The table-specific iterators of the
+ * core (events, accounts, a repo's blocks) are built on it; code outside
+ * the core uses those.  The iterator only reads, may be kept while the
+ * caller's transaction lives (across event loop turns: MDB_NOTLS) and
+ * must be closed, before or after that transaction ends.  What next()
+ * points at stays valid until the transaction ends (or, in a write
+ * transaction, until its next write).
+ */
+#define PDS_STORE_ITER_START_MAX  16
+
+typedef struct {
+    MDB_cursor  *cur;
+    uint8_t      start[PDS_STORE_ITER_START_MAX];
+    size_t       start_len;
+    size_t       prefix_len;
+    int          state;                 /* PDS_STORE_ITER_* (pds_store.c) */
+} pds_store_iter_t;
+
+/* 0 or PDS_STORE_ERROR; the first key is sought by the first next() */
+int pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
+    size_t len, size_t prefix_len, pds_store_iter_t *it);
+/* 0 (key, val set), PDS_NOTFOUND after the last key, or PDS_STORE_ERROR */
+int pds_store_iter_next(pds_store_iter_t *it, MDB_val *key, MDB_val *val);
+/* closes the cursor; harmless on a closed (or never opened, zeroed) one */
+void pds_store_iter_close(pds_store_iter_t *it);
 
 #endif /* PDS_STORE_H */

@@ -119,7 +119,7 @@ main(void)
     ok(got.deactivated_at == NULL && got.email_confirmed_at == NULL,
        "absent fields stay absent");
     is_int(pds_account_uid_by_handle(s, txn, "nobody.test", &uid),
-           MDB_NOTFOUND, "unknown handle");
+           PDS_NOTFOUND, "unknown handle");
     mdb_txn_abort(txn);
 
     pds_store_write_begin(s, &txn);
@@ -132,7 +132,7 @@ main(void)
 
     pds_store_read_begin(s, &txn);
     is_int(pds_account_uid_by_handle(s, txn, "alice.test", &uid),
-           MDB_NOTFOUND, "old handle is free");
+           PDS_NOTFOUND, "old handle is free");
     is_int(pds_account_uid_by_handle(s, txn, "alice2.test", &uid), 0,
            "new handle found");
     pds_account_get(s, txn, uid, &a, &got);
@@ -162,7 +162,7 @@ main(void)
                           "2026-11-24T00:00:05.000Z"),
            PDS_ACCOUNT_UNAVAILABLE, "used up");
     is_int(pds_invite_use(s, txn, "nope", "did:plc:x", "t"),
-           MDB_NOTFOUND, "unknown code");
+           PDS_NOTFOUND, "unknown code");
     mdb_txn_commit(txn);
 
     pds_store_read_begin(s, &txn);
@@ -196,13 +196,13 @@ main(void)
     is_int(pds_token_put(s, txn, &tok), 0, "put token of another account");
     is_int(pds_token_delete_for(s, txn, acc.did, "phone"), 0,
            "revoke an app password's tokens");
-    is_int(pds_token_get(s, txn, "tok2", &a, &tok), MDB_NOTFOUND,
+    is_int(pds_token_get(s, txn, "tok2", &a, &tok), PDS_NOTFOUND,
            "its token is gone");
     is_int(pds_token_get(s, txn, "tok1", &a, &tok), 0, "the other stays");
     is_int(tok.expires_at, 1000, "expiry round trip");
     is_int(pds_token_delete_for(s, txn, acc.did, NULL), 0,
            "revoke all of an account");
-    is_int(pds_token_get(s, txn, "tok1", &a, &tok), MDB_NOTFOUND,
+    is_int(pds_token_get(s, txn, "tok1", &a, &tok), PDS_NOTFOUND,
            "gone too");
     is_int(pds_token_get(s, txn, "tok3", &a, &tok), 0,
            "another account's token stays");

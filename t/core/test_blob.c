@@ -136,14 +136,14 @@ main(void)
                              &missing),
            0, "record 2 deleted");
     ok(gone.n == 1 && gone_has(&gone, &b), "b is dropped with it");
-    is_int(pds_blob_get(s, txn, UID, &b, &blob), MDB_NOTFOUND, "b is gone");
+    is_int(pds_blob_get(s, txn, UID, &b, &blob), PDS_NOTFOUND, "b is gone");
     pds_blob_gone_free(&gone);
 
     /* a reference to a blob never uploaded */
 
     is_int(pds_blob_set_refs(s, txn, UID, p3, strlen(p3), &missing_cid, 1,
                              &gone, &missing),
-           MDB_NOTFOUND, "a missing blob is refused");
+           PDS_NOTFOUND, "a missing blob is refused");
     ok(missing != NULL && pds_cid_equal(missing, &missing_cid),
        "... and named");
 

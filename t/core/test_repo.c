@@ -353,7 +353,7 @@ test_store(const char *dir)
            "second uid");
     is_int(uid, 2, "second uid is 2");
     is_int(pds_store_uid_alloc(store, txn, "did:plc:x1", 10, &uid),
-           PDS_STORE_EXISTS, "existing did");
+           PDS_EXISTS, "existing did");
     is_int(uid, 1, "existing did gives its uid");
 
     pds_store_seq_next(store, txn, &seq);
@@ -1004,7 +1004,7 @@ test_reads(void)
            "uid of a did");
     is_int(uid, uid_b, "the right uid");
     is_int(pds_repo_uid(store, txn, "did:plc:none", 12, &uid),
-           PDS_STORE_NOTFOUND, "unknown did");
+           PDS_NOTFOUND, "unknown did");
 
     rc = pds_repo_get_record(store, txn, uid_b, "app.bsky.feed.repost", 20,
                              "r3", 2, &cid, &p, &n);
@@ -1013,10 +1013,10 @@ test_reads(void)
        && memcmp(p, want.data, n) == 0, "get record: CID and bytes");
     is_int(pds_repo_get_record(store, txn, uid_b, "app.bsky.feed.repost",
                                20, "r9", 2, &cid, &p, &n),
-           PDS_STORE_NOTFOUND, "missing record");
+           PDS_NOTFOUND, "missing record");
     is_int(pds_repo_get_record(store, txn, uid_a, "app.bsky.feed.repost",
                                20, "r3", 2, &cid, &p, &n),
-           PDS_STORE_NOTFOUND, "other repo's record");
+           PDS_NOTFOUND, "other repo's record");
 
 #define LIST(lim, cur, rev)  list_b(txn, &l, lim, cur, rev)
 
@@ -1168,7 +1168,7 @@ test_export(void)
     ok(car_read(o.buf.data, o.buf.len, c, &r, &nr) == 0 && nr == 0
        && c->len == 1, "block list CAR: no root, 1 block");
 
-    is_int(pds_repo_export(store, txn, 999, NULL, &w), PDS_STORE_NOTFOUND,
+    is_int(pds_repo_export(store, txn, 999, NULL, &w), PDS_NOTFOUND,
            "export of an unknown uid");
 
     mdb_txn_abort(txn);

@@ -1,0 +1,46 @@
+/*
+ * ngx_pds_module core: the preferences table (see pds_prefs.h).
+ */
+
+#include "pds_prefs.h"
+
+
+int
+pds_prefs_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const uint8_t **json, size_t *len)
+{
+    int      rc;
+    uint8_t  k[PDS_UID_LEN];
+    MDB_val  key, val;
+
+    pds_store_put_u64(k, uid);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_get(txn, s->db_prefs, &key, &val);
+    if (rc != 0) {
+        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
+    }
+
+    *json = val.mv_data;
+    *len = val.mv_size;
+
+    return 0;
+}
+
+
+int
+pds_prefs_put(pds_store_t *s, MDB_txn *txn, uint64_t uid, const void *json,
+    size_t len)
+{
+    uint8_t  k[PDS_UID_LEN];
+    MDB_val  key, val;
+
+    pds_store_put_u64(k, uid);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+    val.mv_data = (void *) json;
+    val.mv_size = len;
+
+    return mdb_put(txn, s->db_prefs, &key, &val, 0);
+}
