@@ -284,7 +284,8 @@ ngx_pds_read_body(ngx_http_request_t *r, ngx_str_t *body, size_t limit)
             }
             p += n;
 
-        } else {
+        } else if (b->last > b->pos) {
+            /* (an empty buffer may have no memory at all) */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
