@@ -108,6 +108,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                enable;        /* "pds" in this location */
+    ngx_flag_t                cors;          /* answers carry CORS headers */
 } ngx_pds_loc_conf_t;
 
 
@@ -251,6 +252,8 @@ MDB_txn *ngx_pds_read_txn(ngx_pds_ctx_t *ctx);
 void ngx_pds_read_done(ngx_pds_ctx_t *ctx);
 char *ngx_pds_iso_now(ngx_pool_t *pool);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_pds_request_header(ngx_http_request_t *r,
+    const char *name);
 /* the account a "repo" parameter names: NGX_OK or NGX_DECLINED (failed) */
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);
@@ -312,6 +315,11 @@ typedef void (*ngx_pds_fetch_done_pt)(void *data, ngx_uint_t status,
 ngx_int_t ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_pds_fetch_done_pt done, void *data);
+
+/* ngx_pds_cors.c */
+ngx_int_t ngx_pds_cors_init(ngx_conf_t *cf);
+ngx_int_t ngx_pds_cors_preflight(ngx_http_request_t *r);
+ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);

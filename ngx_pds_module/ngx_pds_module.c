@@ -284,8 +284,9 @@ ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_pds_srv_conf_t  *pscf = conf;
 
-    ngx_str_t  *value;
-    char       *rv;
+    ngx_str_t           *value;
+    char                *rv;
+    ngx_pds_loc_conf_t  *plcf;
 
     rv = ngx_conf_set_str_slot(cf, cmd, conf);
     if (rv != NGX_CONF_OK) {
@@ -305,11 +306,17 @@ ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pscf->file = cf->conf_file->file.name.data;
     pscf->line = cf->conf_file->line;
 
-    if (ngx_pds_fetch_inject(cf, pscf) != NGX_CONF_OK) {
+    if (ngx_pds_fetch_inject(cf, pscf) != NGX_CONF_OK
+        || ngx_pds_proxy_inject(cf, pscf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_pds_proxy_inject(cf, pscf);
+    /* proxied answers carry the CORS headers of the PDS's own */
+    plcf = pscf->proxy_location->loc_conf[ngx_pds_module.ctx_index];
+    plcf->cors = 1;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -796,6 +803,7 @@ ngx_pds_create_loc_conf(ngx_conf_t *cf)
     }
 
     plcf->enable = NGX_CONF_UNSET;
+    plcf->cors = NGX_CONF_UNSET;
 
     return plcf;
 }
@@ -811,6 +819,7 @@ ngx_pds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->cors, prev->cors, conf->enable);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -848,6 +857,7 @@ ngx_pds(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->enable = 1;
+    plcf->cors = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_pds_content_handler;
@@ -865,6 +875,7 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
     ngx_pds_srv_conf_t          *pscf;
 
     if (ngx_pds_xrpc_init(cf) != NGX_OK
+        || ngx_pds_cors_init(cf) != NGX_OK
         || ngx_pds_ratelimit_init_conf(cf) != NGX_OK
         || ngx_pds_sync_init_conf(cf) != NGX_OK)
     {
@@ -904,6 +915,10 @@ ngx_pds_content_handler(ngx_http_request_t *r)
                       "pds: \"pds\" is used in a server block without "
                       "\"pds_hostname\"");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return ngx_pds_cors_preflight(r);
     }
 
     if (r->uri.len >= 6 && ngx_strncmp(r->uri.data, "/xrpc/", 6) == 0) {

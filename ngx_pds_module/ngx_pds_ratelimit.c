@@ -150,6 +150,10 @@ ngx_pds_rl_headers(ngx_http_request_t *r, ngx_uint_t limit,
     static const char *names[] = { "RateLimit-Limit", "RateLimit-Remaining",
                                    "RateLimit-Reset", "RateLimit-Policy" };
 
+    if (ngx_pds_cors_expose_rate_limits(r) != NGX_OK) {
+        return;
+    }
+
     for (i = 0; i < 4; i++) {
         h = ngx_list_push(&r->headers_out.headers);
         p = ngx_pnalloc(r->pool, NGX_INT_T_LEN * 2 + 4);
