@@ -86,6 +86,7 @@ typedef struct {
     ngx_str_t                 privacy_policy_url;
     ngx_str_t                 terms_of_service_url;
     size_t                    blob_upload_limit;
+    ngx_flag_t                ssrf_disabled;      /* development only */
 
     ngx_pds_env_t            *env;
     ngx_str_t                 version;
@@ -216,6 +217,7 @@ struct ngx_pds_ctx_s {
     unsigned                  rtxn_cleanup:1;
     unsigned                  waiting:1;     /* a task or subrequest runs */
     void                     *job;           /* ngx_pds_txn_post() */
+    void                     *out;           /* ngx_pds_fetch() */
     ngx_event_t               hold;          /* see ngx_pds_hold() */
 };
 
@@ -309,12 +311,24 @@ ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_str_t *authorization, ngx_pds_resume_pt done);
+ngx_int_t ngx_pds_fetch_public(ngx_pds_ctx_t *ctx, ngx_uint_t method,
+    ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
+    ngx_str_t *authorization, ngx_pds_resume_pt done);
 ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 typedef void (*ngx_pds_fetch_done_pt)(void *data, ngx_uint_t status,
     ngx_log_t *log);
 ngx_int_t ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_pds_fetch_done_pt done, void *data);
+
+/* ngx_pds_resolve.c: addresses of outbound hosts (system resolver, SSRF) */
+typedef struct {
+    ngx_sockaddr_t            sockaddr;
+    socklen_t                 socklen;
+} ngx_pds_address_t;
+
+ngx_int_t ngx_pds_resolve(ngx_pds_ctx_t *ctx, ngx_str_t *host,
+    ngx_uint_t public_only, ngx_pds_address_t *addr, ngx_pds_resume_pt done);
 
 /* ngx_pds_cors.c */
 ngx_int_t ngx_pds_cors_init(ngx_conf_t *cf);

@@ -29,12 +29,22 @@
 
 /* a subrequest's context, read by the $pds_outbound_* variables */
 typedef struct {
-    ngx_str_t              url;
+    ngx_str_t              url;           /* to connect to (an address) */
     ngx_str_t              content_type;
     ngx_str_t              authorization;
+    ngx_str_t              host;          /* Host: as the URL named it */
+    ngx_str_t              sni;           /* the TLS name to verify */
     ngx_pds_ctx_t         *parent;        /* waits for the answer, or NULL */
     ngx_pds_fetch_done_pt  done;          /* background: hears the status */
     void                  *data;
+
+    /* a call that waits for its host's address first */
+    ngx_str_t              target;        /* the URL as given */
+    ngx_str_t              name;          /* its host, without brackets */
+    ngx_uint_t             method;
+    ngx_str_t              body;
+    ngx_uint_t             public_only;
+    ngx_pds_resume_pt      resume;
 } ngx_pds_out_t;
 
 
@@ -54,6 +64,12 @@ static ngx_http_variable_t  ngx_pds_fetch_vars[] = {
 
     { ngx_string("pds_outbound_authorization"), NULL, ngx_pds_out_variable,
       offsetof(ngx_pds_out_t, authorization), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pds_outbound_host"), NULL, ngx_pds_out_variable,
+      offsetof(ngx_pds_out_t, host), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pds_outbound_sni"), NULL, ngx_pds_out_variable,
+      offsetof(ngx_pds_out_t, sni), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -232,6 +248,7 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         "    internal;\n"
         "    proxy_pass $pds_outbound_url;\n"
         "    proxy_pass_request_headers off;\n"
+        "    proxy_set_header Host $pds_outbound_host;\n"
         "    proxy_set_header Content-Type $pds_outbound_content_type;\n"
         "    proxy_set_header Authorization $pds_outbound_authorization;\n"
         "    proxy_set_header Accept \"application/json, */*\";\n"
@@ -243,6 +260,7 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         "    proxy_read_timeout 30s;\n"
         "    proxy_intercept_errors off;\n"
         "    proxy_ssl_server_name on;\n"
+        "    proxy_ssl_name $pds_outbound_sni;\n"
         "    subrequest_output_buffer_size 1m;\n";
 
     static const char  verify[] =
@@ -461,40 +479,229 @@ ngx_pds_fetch_out(ngx_http_request_t *r, ngx_str_t *url,
 
 
 /*
- * Calls url with method (NGX_HTTP_GET or NGX_HTTP_POST) and an optional
- * body; returns NGX_DONE (the request resumes in done with ctx->response)
- * or an error status.
+ * Splits an http(s) URL: out->name gets its host (without the brackets
+ * of an IPv6 literal), *port its port, *rest what follows the authority;
+ * out->host the authority for the Host header and out->sni the name TLS
+ * verifies.  NGX_ERROR for anything else.
  */
-ngx_int_t
-ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
-    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
-    ngx_pds_resume_pt done)
+static ngx_int_t
+ngx_pds_fetch_split(ngx_pds_out_t *out, ngx_str_t *scheme, in_port_t *port,
+    ngx_str_t *rest)
 {
-    ngx_pds_out_t       *out;
+    u_char     *p, *last, *auth, *colon;
+    ngx_int_t   n;
+
+    p = out->target.data;
+    last = p + out->target.len;
+
+    if (out->target.len > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8)
+                               == 0)
+    {
+        ngx_str_set(scheme, "https");
+        *port = 443;
+        p += 8;
+
+    } else if (out->target.len > 7
+               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+    {
+        ngx_str_set(scheme, "http");
+        *port = 80;
+        p += 7;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    auth = p;
+
+    while (p < last && *p != '/' && *p != '?' && *p != '#') {
+        if (*p == '@' || *p == '\\' || *p <= ' ' || *p >= 0x7f) {
+            return NGX_ERROR;          /* no userinfo, no odd bytes */
+        }
+        p++;
+    }
+
+    out->host.data = auth;
+    out->host.len = p - auth;
+    rest->data = p;
+    rest->len = last - p;
+
+    colon = NULL;
+
+    if (out->host.len && auth[0] == '[') {
+        p = ngx_strlchr(auth, auth + out->host.len, ']');
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        out->name.data = auth + 1;
+        out->name.len = p - auth - 1;
+
+        if (p + 1 < auth + out->host.len) {
+            if (p[1] != ':') {
+                return NGX_ERROR;
+            }
+            colon = p + 1;
+        }
+
+    } else {
+        colon = ngx_strlchr(auth, auth + out->host.len, ':');
+        out->name.data = auth;
+        out->name.len = colon ? (size_t) (colon - auth) : out->host.len;
+    }
+
+    if (colon) {
+        n = ngx_atoi(colon + 1, auth + out->host.len - colon - 1);
+        if (n < 1 || n > 65535) {
+            return NGX_ERROR;
+        }
+        *port = (in_port_t) n;
+    }
+
+    if (out->name.len == 0) {
+        return NGX_ERROR;
+    }
+
+    out->sni = out->name;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t ngx_pds_fetch_go(ngx_pds_ctx_t *ctx);
+
+
+/*
+ * The call, once its host's address is known: out->url becomes the URL
+ * with that address (so nginx connects exactly there), Host and the TLS
+ * name stay those of the URL given.
+ */
+static ngx_int_t
+ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
+{
+    u_char              *p;
+    in_port_t            port;
+    ngx_int_t            rc;
+    ngx_str_t            scheme, rest;
+    ngx_pds_out_t       *out = ctx->out;
+    ngx_pds_address_t    addr;
     ngx_http_request_t  *r = ctx->request;
 
-    out = ngx_pds_fetch_out(r, url, content_type, authorization);
-    if (out == NULL) {
+    if (ngx_pds_fetch_split(out, &scheme, &port, &rest) != NGX_OK) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
+                             "Invalid URL");
+    }
+
+    if (out->public_only && !ctx->conf->ssrf_disabled
+        && scheme.len != sizeof("https") - 1)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
+                             "Forbidden protocol \"http:\"");
+    }
+
+    rc = ngx_pds_resolve(ctx, &out->name, out->public_only, &addr,
+                         ngx_pds_fetch_go);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    out->url.data = ngx_pnalloc(r->pool, scheme.len + sizeof("://[]:65535")
+                                         + NGX_SOCKADDR_STRLEN + rest.len);
+    if (out->url.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out->parent = ctx;
+    ngx_inet_set_port(&addr.sockaddr.sockaddr, port);
+
+    p = ngx_cpymem(out->url.data, scheme.data, scheme.len);
+    p = ngx_cpymem(p, "://", 3);
+    p += ngx_sock_ntop(&addr.sockaddr.sockaddr, addr.socklen, p,
+                       NGX_SOCKADDR_STRLEN, 1);
+    p = ngx_cpymem(p, rest.data, rest.len);
+    out->url.len = p - out->url.data;
+
+    if (rest.len == 0) {
+        *p = '/';
+        out->url.len++;
+    }
 
     ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
 
-    if (ngx_pds_fetch_subrequest(r, out, method, body, 0,
+    if (ngx_pds_fetch_subrequest(r, out, out->method, &out->body, 0,
                                  ngx_pds_fetch_done)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->resume = done;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pds outbound \"%V\" connects to %V", &out->target,
+                   &out->url);
+
+    ctx->resume = out->resume;
     ctx->waiting = 1;
     r->write_event_handler = ngx_pds_resume_handler;
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_pds_fetch_start(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
+    ngx_uint_t public_only, ngx_pds_resume_pt done)
+{
+    ngx_pds_out_t  *out;
+
+    out = ngx_pds_fetch_out(ctx->request, url, content_type, authorization);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out->parent = ctx;
+    out->target = *url;
+    out->method = method;
+    out->public_only = public_only;
+    out->resume = done;
+
+    if (body) {
+        out->body = *body;
+    }
+
+    ctx->out = out;
+
+    return ngx_pds_fetch_go(ctx);
+}
+
+
+/*
+ * Calls url (a configured service: PLC directory, AppView...) with method
+ * (NGX_HTTP_GET or NGX_HTTP_POST) and an optional body; returns NGX_DONE
+ * (the request resumes in done with ctx->response) or an error status.
+ */
+ngx_int_t
+ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
+    ngx_pds_resume_pt done)
+{
+    return ngx_pds_fetch_start(ctx, method, url, content_type, body,
+                               authorization, 0, done);
+}
+
+
+/*
+ * The same for a URL a user chose (a DID document's service, did:web, a
+ * handle's domain): https only, and only to public addresses, unless
+ * pds_disable_ssrf_protection is on.
+ */
+ngx_int_t
+ngx_pds_fetch_public(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
+    ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
+    ngx_pds_resume_pt done)
+{
+    return ngx_pds_fetch_start(ctx, method, url, content_type, body,
+                               authorization, 1, done);
 }
 
 
@@ -528,6 +735,8 @@ ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_pds_fetch_done_pt done, void *data)
 {
+    in_port_t            port;
+    ngx_str_t            scheme, rest;
     ngx_pds_out_t       *out;
     ngx_http_request_t  *r = ctx->request;
 
@@ -538,6 +747,12 @@ ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
 
     out->done = done;
     out->data = data;
+    out->target = *url;
+
+    /* (resolved by nginx's resolver: the request does not wait) */
+    if (ngx_pds_fetch_split(out, &scheme, &port, &rest) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_pds_fetch_subrequest(r, out, method, body,
                                     NGX_HTTP_SUBREQUEST_BACKGROUND,

@@ -166,6 +166,12 @@ static ngx_command_t  ngx_pds_commands[] = {
       ngx_conf_set_size_slot, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(blob_upload_limit), NULL },
 
+    /* PDS_DISABLE_SSRF_PROTECTION: user-chosen targets may be private */
+    { ngx_string("pds_disable_ssrf_protection"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(ssrf_disabled), NULL },
+
     { ngx_string("pds_version"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(version), NULL },
 
@@ -274,6 +280,7 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
     pscf->firehose_max_lag = NGX_CONF_UNSET_UINT;
     pscf->crawlers = NGX_CONF_UNSET_PTR;
     pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
+    pscf->ssrf_disabled = NGX_CONF_UNSET;
 
     return pscf;
 }
@@ -587,6 +594,7 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               500);
     ngx_conf_merge_size_value(conf->blob_upload_limit,
                               prev->blob_upload_limit, 5 * 1024 * 1024);
+    ngx_conf_merge_value(conf->ssrf_disabled, prev->ssrf_disabled, 0);
     ngx_conf_merge_ptr_value(conf->crawlers, prev->crawlers, NULL);
 
     if (conf->hostname.len == 0) {
