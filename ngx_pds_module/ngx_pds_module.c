@@ -43,6 +43,9 @@ static ngx_conf_num_bounds_t  ngx_pds_port_bounds = {
 
 
 #define NGX_PDS_SRV  (NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1)
+
+/* below this an LMDB map cannot hold the schema and a few accounts */
+#define NGX_PDS_MIN_MAP_SIZE  (16 * 1024 * 1024)
 #define NGX_PDS_OFF(f)  offsetof(ngx_pds_srv_conf_t, f)
 
 static ngx_command_t  ngx_pds_commands[] = {
@@ -568,6 +571,47 @@ ngx_pds_load_lexicons(ngx_conf_t *cf, ngx_pds_srv_conf_t *conf)
 }
 
 
+/*
+ * A handle domain belongs to one tenant: two server blocks that both issue
+ * handles under one domain would hand out the same handle twice.
+ */
+static ngx_int_t
+ngx_pds_domains_unique(ngx_conf_t *cf, ngx_pds_main_conf_t *pmcf,
+    ngx_pds_srv_conf_t *conf)
+{
+    ngx_str_t            *d, *o;
+    ngx_uint_t            i, j, k;
+    ngx_pds_srv_conf_t  **t;
+
+    t = pmcf->tenants.elts;
+    d = conf->handle_domains->elts;
+
+    for (i = 0; i < pmcf->tenants.nelts; i++) {
+        o = t[i]->handle_domains->elts;
+
+        for (j = 0; j < conf->handle_domains->nelts; j++) {
+            for (k = 0; k < t[i]->handle_domains->nelts; k++) {
+                if (d[j].len == o[k].len
+                    && ngx_strncasecmp(d[j].data, o[k].data, d[j].len) == 0)
+                {
+                    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "handle domain \"%V\" of \"%V\" "
+                                  "(%s:%ui) is already the handle domain of "
+                                  "\"%V\" (%s:%ui): each domain belongs to "
+                                  "one PDS (pds_handle_domains)",
+                                  &d[j], &conf->hostname, conf->file,
+                                  conf->line, &t[i]->hostname, t[i]->file,
+                                  t[i]->line);
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -585,6 +629,14 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->port, prev->port, 2583);
     ngx_conf_merge_size_value(conf->map_size, prev->map_size,
                               (size_t) 4 * 1024 * 1024 * 1024);
+
+    if (conf->map_size < NGX_PDS_MIN_MAP_SIZE) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"pds_lmdb_map_size\" must be at least 16m (the "
+                      "schema and a few accounts need that much) in %s:%ui",
+                      conf->file ? conf->file : (u_char *) "?", conf->line);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_value(conf->invite_required, prev->invite_required, 1);
     ngx_conf_merge_value(conf->rate_limits, prev->rate_limits, 1);
     /* the reference's PDS_REPO_BACKFILL_LIMIT_MS and outbox buffer */
@@ -779,6 +831,10 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+
+    if (ngx_pds_domains_unique(cf, pmcf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     t = ngx_array_push(&pmcf->tenants);
     if (t == NULL) {

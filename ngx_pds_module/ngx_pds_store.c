@@ -9,6 +9,8 @@
 
 #include "ngx_pds.h"
 
+#include <grp.h>
+
 
 #define NGX_PDS_MAX_READERS  510
 
@@ -199,6 +201,127 @@ ngx_pds_env_chown(ngx_cycle_t *cycle, ngx_pds_env_t *env)
 }
 
 
+/*
+ * Can the worker user read and write the environment?  The master often
+ * runs as root and creates the directory; a worker that cannot reach it
+ * (a data directory under a 0700 home, say) would answer 503 to every
+ * request.  A child process takes the worker's identity and tries, so
+ * that groups, ACLs and every folder on the way count.
+ */
+static ngx_int_t
+ngx_pds_env_reachable(ngx_cycle_t *cycle, ngx_pds_env_t *env)
+{
+    int               status;
+    ngx_pid_t         pid;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() != 0 || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT
+        || ccf->user == 0)
+    {
+        return NGX_OK;
+    }
+
+    pid = fork();
+
+    if (pid == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno, "fork() failed");
+        return NGX_ERROR;
+    }
+
+    if (pid == 0) {
+        if (setgid(ccf->group) == -1
+            || initgroups(ccf->username, ccf->group) == -1
+            || setuid(ccf->user) == -1)
+        {
+            _exit(255);
+        }
+
+        _exit(access((char *) env->path.data, R_OK|W_OK|X_OK) == 0
+              ? 0 : errno & 0x7f);
+    }
+
+    if (waitpid(pid, &status, 0) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "waitpid() failed");
+        return NGX_ERROR;
+    }
+
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cycle->log,
+                  (WIFEXITED(status) && WEXITSTATUS(status) != 255)
+                  ? WEXITSTATUS(status) : 0,
+                  "pds: the worker user \"%s\" cannot read and write "
+                  "\"%V\": make every folder on the way searchable by it "
+                  "(e.g. chmod o+x on each), choose a data directory it can "
+                  "reach (pds_data_dir), or run the workers as another user "
+                  "(the \"user\" directive)",
+                  ccf->username, &env->path);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Two server blocks must not share an environment, whatever their paths
+ * look like: compared once the directories exist, after symbolic links,
+ * "..", "." and repeated or trailing slashes are resolved.
+ */
+static ngx_int_t
+ngx_pds_envs_distinct(ngx_cycle_t *cycle, ngx_pds_main_conf_t *pmcf)
+{
+    char            **real;
+    ngx_uint_t        i, j;
+    ngx_pds_env_t   **env;
+
+    env = pmcf->envs.elts;
+
+    real = ngx_pcalloc(cycle->pool, sizeof(char *) * (pmcf->envs.nelts + 1));
+    if (real == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        real[i] = realpath((char *) env[i]->path.data, NULL);
+
+        if (real[i] == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "realpath(\"%V\") failed", &env[i]->path);
+            goto failed;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (ngx_strcmp(real[i], real[j]) == 0) {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "pds: \"%V\" and \"%V\" are the same "
+                              "directory (%s): every PDS needs its own "
+                              "pds_data_dir", &env[j]->path, &env[i]->path,
+                              real[i]);
+                goto failed;
+            }
+        }
+    }
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        free(real[i]);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    for (i = 0; i < pmcf->envs.nelts; i++) {
+        free(real[i]);
+    }
+
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_pds_envs_init_module(ngx_cycle_t *cycle)
 {
@@ -222,12 +345,14 @@ ngx_pds_envs_init_module(ngx_cycle_t *cycle)
         pds_store_close(env[i]->store);
         env[i]->store = NULL;
 
-        if (ngx_pds_env_chown(cycle, env[i]) != NGX_OK) {
+        if (ngx_pds_env_chown(cycle, env[i]) != NGX_OK
+            || ngx_pds_env_reachable(cycle, env[i]) != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
 
-    return NGX_OK;
+    return ngx_pds_envs_distinct(cycle, pmcf);
 }
 
 
