@@ -269,8 +269,10 @@ lx_bytes(const json_t *v)
 
 /* ---- pds_lexicon_registry.c --------------------------------------------- */
 
+/* the entry of nsid#name (name "": the document itself), or NULL */
 lx_entry_t *pds_lx_find(const pds_lexicon_t *lex, const char *nsid,
     size_t nlen, const char *name, size_t len);
+/* adds an entry (no check for duplicates): 0, or -1 if out of memory */
 int pds_lx_insert(pds_lexicon_t *lex, lx_str_t nsid, lx_str_t name,
     lx_node_t *node);
 /* the record definition ("main") of an NSID, or NULL */

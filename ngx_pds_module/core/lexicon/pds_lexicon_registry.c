@@ -13,6 +13,9 @@
 #include "pds_lexicon_int.h"
 
 
+/* ---- the table of definitions ------------------------------------------- */
+
+/* FNV-1a of "nsid#name" */
 static uint32_t
 lx_hash(const char *nsid, size_t nlen, const char *name, size_t len)
 {
@@ -157,6 +160,8 @@ pds_lexicon_count(const pds_lexicon_t *lex)
     return lex->ndocs;
 }
 
+
+/* ---- loading documents from a directory --------------------------------- */
 
 static int
 lx_has_suffix(const char *s, const char *suffix)
@@ -479,6 +484,8 @@ pds_lexicon_load_dir_for(pds_lexicon_t *lex, const char *dir,
     return n;
 }
 
+
+/* ---- record types ------------------------------------------------------- */
 
 const lx_node_t *
 pds_lx_record_def(const pds_lexicon_t *lex, const char *nsid, size_t len)

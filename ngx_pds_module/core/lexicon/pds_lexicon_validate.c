@@ -575,6 +575,8 @@ lx_validate(lx_ctx_t *c, const lx_node_t *n, const json_t *v)
 }
 
 
+/* ---- entry points ------------------------------------------------------- */
+
 static void
 lx_ctx_init(lx_ctx_t *c, const pds_lexicon_t *lex, const char *path,
     const char *head, const char *what, char *err, size_t errlen)
