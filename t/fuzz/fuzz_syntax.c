@@ -4,6 +4,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *       -Ingx_pds_module/core ngx_pds_module/core/pds_syntax.c \
+ *       ngx_pds_module/core/pds_syntax_format.c \
  *       ngx_pds_module/core/pds_tid.c t/fuzz/fuzz_syntax.c -o fuzz_syntax
  */
 
