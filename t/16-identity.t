@@ -1,6 +1,7 @@
 # Identity: updateHandle (a signed PLC update through nginx), resolveHandle,
 # the well-known document, getRecommendedDidCredentials, describeRepo.
-# Answers that need no account are data-driven blocks in t/03-identity.t.
+# Answers that need no account are data-driven blocks in t/03-identity.t
+# and t/04-repo.t.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -20,7 +21,7 @@ is($s, 200, '/.well-known/atproto-did for kate.test');
 like($b, qr/^did:plc:[a-z2-7]{24}$/, '... is the DID');
 
 ($s, $b) = http_json(POST => "$u/xrpc/com.atproto.identity.updateHandle",
-                        { handle => 'katherine.test' }, \%auth);
+                     { handle => 'katherine.test' }, \%auth);
 is($s, 200, 'updateHandle') or diag explain $b;
 
 ($s, $b) = http_json(GET => "$pds->{plc}/$k->{did}");
