@@ -8,7 +8,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use PDSTest qw(need_node start_pds stop_all log_problems node_tap slurp free_port
-               wait_port);
+               wait_port nginx_pids);
 
 need_node('@atproto/repo');
 
@@ -18,14 +18,7 @@ my $pds = start_pds(workers => 2, config => <<"CONF")
 CONF
     or plan skip_all => 'no PLC directory';
 wait_port($sub_port) or die "no listener on $sub_port";
-my ($master, @before);
-for (1 .. 100) {    # the master accepts before its pid file and workers exist
-    ($master) = slurp("$pds->{dir}/nginx.pid") =~ /(\d+)/ or next;
-    @before = map { /^(\d+)$/ ? $1 : () } split /\n/, `pgrep -P $master`;
-    last if @before == 2;
-} continue {
-    select undef, undef, undef, 0.05;
-}
+my ($master, @before) = nginx_pids($pds, 2);
 is(scalar @before, 2, 'two workers');
 
 node_tap('firehose_workers.mjs', PDS_URL => $pds->{url}, PDS_ADMIN => $pds->{admin},

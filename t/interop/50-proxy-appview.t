@@ -6,7 +6,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use PDSTest qw(need_node start_pds stop_all log_problems node_tap free_port slurp);
+use PDSTest qw(need_node start_pds stop_all log_problems node_tap free_port
+               nginx_pids);
 
 need_node('@atproto/api', '@atproto/xrpc-server');
 
@@ -19,11 +20,8 @@ CONF
     or plan skip_all => 'no PLC directory';
 
 # the worker whose memory the streaming check watches
-my $master = slurp("$pds->{dir}/nginx.pid");
-chomp $master;
-my ($worker) = grep { ((slurp("/proc/$_/stat") =~ /^\d+ \(.*?\) \S (\d+)/)[0] // -1) == $master }
-               map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
-ok($worker, "the nginx worker ($worker, master $master)");
+my ($master, $worker) = nginx_pids($pds);
+ok($worker, "the nginx worker (" . ($worker // '?') . ", master " . ($master // '?') . ")");
 
 node_tap('proxy_appview.mjs', PDS_URL => $pds->{url}, PLC_URL => $pds->{plc},
          PDS_ADMIN => $pds->{admin}, APPVIEW_PORT => $av_port,

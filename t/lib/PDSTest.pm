@@ -24,7 +24,7 @@ our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
                     write_file slurp nginx_test start_nginx stop_all
                     http_json basic_auth start_plc wait_port json
                     log_problems start_pds node_tap create_account
-                    need_node);
+                    need_node nginx_pids);
 
 my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
 my @Pids;
@@ -203,6 +203,25 @@ END
     start_nginx($dir, $conf, $port);
     return { url => "http://127.0.0.1:$port", port => $port, dir => $dir,
              plc => $plc, admin => $admin, log => "$dir/logs/error.log" };
+}
+
+# (master pid, worker pids) of a PDS's nginx, once WANT workers (default
+# 1) are there or after 5 seconds: its port accepts connections before the
+# pid file is written and the workers are forked.
+sub nginx_pids {
+    my ($pds, $want) = @_;
+    $want ||= 1;
+    my ($master, @workers);
+    for (1 .. 100) {
+        ($master) = slurp("$pds->{dir}/nginx.pid") =~ /^(\d+)/;
+        if ($master) {
+            @workers = grep { ((slurp("/proc/$_/stat") =~ /^\d+ \(.*?\) \S (\d+)/)[0] // -1) == $master }
+                       map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+            last if @workers >= $want;
+        }
+        sleep 0.05;
+    }
+    return ($master, sort { $a <=> $b } @workers);
 }
 
 # An account on a PDS from start_pds: an invite code made with the admin
