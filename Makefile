@@ -179,7 +179,7 @@ core-test: tests tools
 
 test: deps
 	@$(MAKE) --no-print-directory node-deps all $(if $(filter 1,$(SANITIZE)),$(BUILD)/nginx-sanitized)
-	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) $(TEST_WRAPS) t/*.t
+	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) $(TEST_WRAPS) t/*.t t/interop/*.t
 
 # ---- fuzzing and benchmarks -----------------------------------------------
 

@@ -1,5 +1,6 @@
 # The first XRPC routes: _health, describeServer, the banner and robots.txt,
-# the dispatch table's errors, and two PDS tenants in one nginx.
+# the dispatch table's errors, and two PDS tenants in one nginx; the
+# com.atproto.server.* answers that need no account.
 use Test::Nginx::Socket;
 
 repeat_each(2);
@@ -43,7 +44,7 @@ our $Two = <<'_EOC_';
     }
 _EOC_
 
-plan tests => repeat_each() * 23;
+plan tests => repeat_each() * 25;
 
 run_tests();
 
@@ -155,3 +156,13 @@ GET /xrpc/com.atproto.server.describeServer
 --- response_body chomp
 {"did":"did:web:b.example.net","availableUserDomains":[".b.example.net",".users.example.net"],"inviteCodeRequired":true,"links":{"privacyPolicy":"https://b.example.net/privacy"},"contact":{}}
 
+
+
+=== TEST 11: reserveSigningKey gives a secp256k1 did:key
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.reserveSigningKey
+{}
+--- more_headers
+Content-Type: application/json
+--- response_body_like: "signingKey":"did:key:zQ3s

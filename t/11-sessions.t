@@ -5,12 +5,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use MIME::Base64 qw(encode_base64 decode_base64);
-use PDSTest qw(start_pds http_json stop_all log_problems json);
+use MIME::Base64 qw(decode_base64);
+use PDSTest qw(start_pds http_json stop_all log_problems json create_account);
 
 my $pds = start_pds() or plan skip_all => 'no PLC directory (npm packages missing)';
 my $u = $pds->{url};
-my $basic = 'Basic ' . encode_base64("admin:$pds->{admin}", '');
 
 sub call {
     my ($method, $nsid, $body, $token) = @_;
@@ -27,13 +26,10 @@ sub payload {
     return json()->decode(decode_base64($p));
 }
 
-my (undef, $inv) = http_json(POST => "$u/xrpc/com.atproto.server.createInviteCode",
-                             { useCount => 1 }, { Authorization => $basic });
-my ($s, $b) = call(POST => 'com.atproto.server.createAccount',
-                   { email => 'dana@example.com', handle => 'dana.test',
-                     password => 'hunter2hunter2', inviteCode => $inv->{code} });
-is($s, 200, 'account created') or BAIL_OUT(explain $b);
-my $did = $b->{did};
+my $dana = create_account($pds, handle => 'dana.test', password => 'hunter2hunter2');
+ok($dana, 'account created') or BAIL_OUT('no account');
+my $did = $dana->{did};
+my ($s, $b);
 
 for my $id ('dana.test', 'DANA.test', 'dana@example.com', $did) {
     ($s, $b) = call(POST => 'com.atproto.server.createSession',

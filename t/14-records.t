@@ -4,28 +4,17 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use JSON::PP;
-use PDSTest qw(start_pds http_json stop_all log_problems);
+use PDSTest qw(start_pds http_json stop_all log_problems create_account);
 
-my $pds = start_pds(extra => 'pds_blob_upload_limit 100k;')
+my $pds = start_pds(config => <<'CONF')
+        pds_blob_upload_limit 100k;
+CONF
     or plan skip_all => 'no PLC directory (npm packages missing)';
 my $u = $pds->{url};
-my $basic = 'Basic ' . encode_base64("admin:$pds->{admin}", '');
 
-sub account {
-    my ($name) = @_;
-    my (undef, $inv) = http_json(POST => "$u/xrpc/com.atproto.server.createInviteCode",
-                                 { useCount => 1 }, { Authorization => $basic });
-    my ($s, $b) = http_json(POST => "$u/xrpc/com.atproto.server.createAccount",
-                            { email => "$name\@example.com", handle => "$name.test",
-                              password => "$name-password", inviteCode => $inv->{code} });
-    die explain $b unless $s == 200;
-    return $b;
-}
-
-my $a = account('hank');
-my $b = account('ivy');
+my $a = create_account($pds, handle => 'hank.test') or die 'no account';
+my $b = create_account($pds, handle => 'ivy.test') or die 'no account';
 my %auth = (Authorization => "Bearer $a->{accessJwt}");
 
 sub root {

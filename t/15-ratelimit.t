@@ -4,19 +4,14 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use JSON::PP;
-use PDSTest qw(start_pds http_json stop_all log_problems);
+use PDSTest qw(start_pds http_json stop_all log_problems create_account);
 
 my $pds = start_pds(workers => 2) or plan skip_all => 'no PLC directory';
 my $u = $pds->{url};
-my (undef, $inv) = http_json(POST => "$u/xrpc/com.atproto.server.createInviteCode",
-                             { useCount => 1 },
-                             { Authorization => 'Basic ' . encode_base64("admin:$pds->{admin}", '') });
-my ($s, $acct) = http_json(POST => "$u/xrpc/com.atproto.server.createAccount",
-                           { email => 'joan@example.com', handle => 'joan.test', password => 'joan-password',
-                             inviteCode => $inv->{code} });
-is($s, 200, "account created") or diag explain $acct;
+my $acct = create_account($pds, handle => 'joan.test');
+ok($acct, 'account created');
+my $s;
 my %auth = (Authorization => "Bearer $acct->{accessJwt}");
 
 my $n = 0;

@@ -8,7 +8,9 @@ use Test::More;
 use POSIX ();
 use PDSTest qw(start_pds http_json stop_all log_problems json);
 
-my $pds = start_pds(extra => 'pds_invite_required off;')
+my $pds = start_pds(config => <<'CONF')
+        pds_invite_required off;
+CONF
     or plan skip_all => 'no PLC directory (npm packages missing)';
 my $u = $pds->{url};
 

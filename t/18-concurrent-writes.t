@@ -7,19 +7,16 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use POSIX ();
-use MIME::Base64 qw(encode_base64);
-use PDSTest qw(start_pds http_json stop_all log_problems json);
+use PDSTest qw(start_pds http_json stop_all log_problems json create_account);
 
-my $pds = start_pds(workers => 2, extra => 'pds_rate_limits off;')
+my $pds = start_pds(workers => 2, config => <<'CONF')
+        pds_rate_limits off;
+CONF
     or plan skip_all => 'no PLC directory (npm packages missing)';
 my $u = $pds->{url};
-my (undef, $inv) = http_json(POST => "$u/xrpc/com.atproto.server.createInviteCode",
-                             { useCount => 1 },
-                             { Authorization => 'Basic ' . encode_base64("admin:$pds->{admin}", '') });
-my ($s, $acct) = http_json(POST => "$u/xrpc/com.atproto.server.createAccount",
-                           { email => 'many@example.com', handle => 'many.test',
-                             password => 'many-password', inviteCode => $inv->{code} });
-is($s, 200, 'account') or BAIL_OUT('no account');
+my $acct = create_account($pds, handle => 'many.test');
+ok($acct, 'account') or BAIL_OUT('no account');
+my $s;
 
 my ($clients, $each) = (8, 60);
 my @pids;

@@ -1,4 +1,4 @@
-// The reading side of the slow-consumer test (t/21-firehose-slow.t, where a
+// The reading side of the slow-consumer test (t/interop/21-firehose-slow.t, where a
 // Perl client with a tiny receive buffer never reads): two consumers that
 // read get all of ~4 MB of records in order while the slow one is dropped,
 // and stay connected.  Prints TAP.  Environment: PDS_URL, PDS_ADMIN, and

@@ -2,8 +2,11 @@ package PDSTest;
 
 # Helpers for the plain Perl tests (stateful flows that Test::Nginx's
 # one-request blocks do not fit): a scratch directory, nginx started on a
-# free loopback port with our module, HTTP with JSON, and a local PLC
-# directory.  Everything listens on 127.0.0.1 and is stopped at exit.
+# free loopback port with our module (start_pds, whose configuration a
+# flow writes inline), one way to make an account (create_account), HTTP
+# with JSON, a local PLC directory, and the one rule by which the Node
+# cross-checks in t/interop skip (need_node).  Everything listens on
+# 127.0.0.1 and is stopped at exit.
 
 use strict;
 use warnings;
@@ -20,7 +23,8 @@ use Cwd qw(abs_path);
 our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
                     write_file slurp nginx_test start_nginx stop_all
                     http_json basic_auth start_plc wait_port json
-                    log_problems start_pds node_tap);
+                    log_problems start_pds node_tap create_account
+                    need_node nginx_pids);
 
 my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
 my @Pids;
@@ -139,14 +143,28 @@ sub start_plc {
 # A whole local PDS the way `make run` sets it up: a PLC directory, nginx
 # with one tenant (hostname localhost, handle domain .test, invites
 # required) on a free port.  Returns a hash: url, port, dir, plc, admin
-# (password), log (error log path).  Options override directives.
+# (password), log (error log path), or undef when there is no PLC
+# directory (no npm packages).  Options, each an nginx.conf snippet written
+# inline in the flow's file, as Test::Nginx's sections:
+#
+#   config       directives for the tenant's server block (a later
+#                directive of the same name overrides a default);
+#                "extra" is the same
+#   http_config  text for the http block, such as a mock backend's own
+#                server block
+#   main_config  text for the main context
+#
+# and workers (worker_processes), plc (a running PLC directory's URL), dir,
+# admin_password.
 sub start_pds {
     my (%o) = @_;
     my $dir = $o{dir} || scratch_dir();
     my $plc = $o{plc} || start_plc($dir) or return undef;
     my $port = free_port();
     my $admin = $o{admin_password} || 'admin-pass-' . $$;
-    my $extra = $o{extra} || '';
+    my $extra = join "\n", grep { defined } $o{config}, $o{extra};
+    my $http = $o{http_config} // '';
+    my $main = $o{main_config} // '';
     my $workers = $o{workers} || 1;
     my $module = module_path();
     # the official Lexicon schemas, for record validation
@@ -159,10 +177,12 @@ error_log $dir/logs/error.log info;
 pid $dir/nginx.pid;
 thread_pool pds threads=2;
 @{[ $ENV{PDS_TEST_MAIN_EXTRA} || '' ]}
+$main
 events { worker_connections 256; }
 http {
     access_log off;
     client_body_temp_path $dir/tmp;
+$http
     server {
         listen 127.0.0.1:$port;
         server_name localhost;
@@ -183,6 +203,74 @@ END
     start_nginx($dir, $conf, $port);
     return { url => "http://127.0.0.1:$port", port => $port, dir => $dir,
              plc => $plc, admin => $admin, log => "$dir/logs/error.log" };
+}
+
+# (master pid, worker pids) of a PDS's nginx, once WANT workers (default
+# 1) are there or after 5 seconds: its port accepts connections before the
+# pid file is written and the workers are forked.
+sub nginx_pids {
+    my ($pds, $want) = @_;
+    $want ||= 1;
+    my ($master, @workers);
+    for (1 .. 100) {
+        ($master) = slurp("$pds->{dir}/nginx.pid") =~ /^(\d+)/;
+        if ($master) {
+            @workers = grep { ((slurp("/proc/$_/stat") =~ /^\d+ \(.*?\) \S (\d+)/)[0] // -1) == $master }
+                       map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+            last if @workers >= $want;
+        }
+        sleep 0.05;
+    }
+    return ($master, sort { $a <=> $b } @workers);
+}
+
+# An account on a PDS from start_pds: an invite code made with the admin
+# password (unless invite => 0), then createAccount.  The handle defaults
+# to NAME.test, the email to NAME\@example.com and the password to
+# NAME-password, where NAME is the handle's first label:
+#
+#   my $a = create_account($pds, handle => 'dana.test', password => 'x');
+#
+# Returns createAccount's answer (did, handle, accessJwt, refreshJwt,
+# didDoc) with the email and password added, or undef after a diag of the
+# refusal, so a flow asserts it: ok($a, 'account created').
+sub create_account {
+    my ($pds, %o) = @_;
+    my $handle = $o{handle} // die "create_account: no handle";
+    my ($name) = $handle =~ /^([^.]+)/;
+    my $email = $o{email} // "$name\@example.com";
+    my $password = $o{password} // "$name-password";
+    my %body = (handle => $handle, email => $email, password => $password);
+    if ($o{invite} // 1) {
+        my ($s, $inv) = http_json(POST => "$pds->{url}/xrpc/com.atproto.server.createInviteCode",
+                                  { useCount => 1 },
+                                  { Authorization => basic_auth('admin', $pds->{admin}) });
+        if ($s != 200) {
+            Test::More::diag("createInviteCode: $s " . (ref $inv ? json()->encode($inv) : $inv));
+            return undef;
+        }
+        $body{inviteCode} = $inv->{code};
+    }
+    my ($s, $b) = http_json(POST => "$pds->{url}/xrpc/com.atproto.server.createAccount", \%body);
+    if ($s != 200) {
+        Test::More::diag("createAccount $handle: $s " . (ref $b ? json()->encode($b) : $b));
+        return undef;
+    }
+    return { %$b, email => $email, password => $password };
+}
+
+# The one skip rule of the Node cross-checks (t/interop/*.t): without node
+# or without the npm packages of t/js (make node-deps), the file is
+# skipped; named packages must be there as well.  Call it first.
+sub need_node {
+    my @packages = @_;
+    my $nm = "$Root/t/js/node_modules";
+    my $why = !grep({ -x "$_/node" } split /:/, $ENV{PATH} // '') ? 'node is not installed'
+            : !-d $nm ? 'no npm packages in t/js (make node-deps)'
+            : (map { -d "$nm/$_" ? () : "npm package $_ is missing" } @packages)[0];
+    return 1 unless $why;
+    require Test::More;
+    Test::More::plan(skip_all => "interop: $why");
 }
 
 # Runs a Node script from t/js that prints TAP, with extra environment, and

@@ -5,17 +5,34 @@ package Test::Nginx::Socket;
 # subset of the data-driven format our t/*.t files use, so the same files
 # also run under the CPAN module:
 #
-#   sections: main_config http_config config request more_headers
-#             error_code response_body response_body_like response_headers
-#             error_log no_error_log timeout
+#   sections: main_config http_config config user_files request
+#             more_headers error_code response_body response_body_like
+#             response_headers error_log no_error_log timeout must_die
 #   functions: plan run_tests blocks repeat_each no_shuffle workers
 #              master_on master_off log_level no_root_location env_to_nginx
 #              no_long_string $ServerPort
 #
+# As in test-nginx, a block's error_log and no_error_log look at what
+# nginx logged since it was started for the block (startup included) or,
+# when the block reuses a running nginx (repeat_each), since its request.
+#
+# --- must_die: the block's configuration must make nginx refuse to
+# start.  One test: nginx exits non-zero ("die as expected"), or with the
+# given exit code when the section has a number.  No request is sent; the
+# error_log and no_error_log sections are checked against the whole error
+# log of that start.  An nginx that starts anyway fails the block and is
+# stopped.
+#
+# --- user_files: files written into the server root's html directory
+# (or to an absolute path) before nginx starts, in test-nginx's format
+# (">>> name" lines, each followed by the content), or with "eval" an
+# array of [name, content] pairs; $TEST_NGINX_* variables are expanded.
+#
 # Differences kept on purpose: every test file gets its own server root
 # (t/servroot/<file>) and a free port, so prove -j works; after each block
 # the new part of the error log is checked for [alert], [emerg], crashed
-# workers and sanitizer reports, which fail the block.
+# workers and sanitizer reports, which fail the block (for a must_die
+# block, only crashes and sanitizer reports: its [emerg] is the point).
 
 use strict;
 use warnings;
@@ -192,6 +209,7 @@ sub start_nginx {
     $LogChecked = 0;
     make_path("$ServRoot/$_") for qw(conf logs html);
     write_config($block);
+    write_user_files($block);
 
     my @cmd = ($NginxBinary, '-p', "$ServRoot/", '-c', 'conf/nginx.conf',
                '-e', "$ServRoot/logs/error.log");
@@ -217,6 +235,34 @@ sub start_nginx {
         sleep 0.025;
     }
     return "nginx did not start listening on port $ServerPort";
+}
+
+sub write_user_files {
+    my $block = shift;
+
+    my $files = sec($block, 'user_files');
+    return unless defined $files;
+    if (!ref $files) {
+        my @list;
+        for my $line (split /^/m, $files) {
+            if ($line =~ /^>>> (\S+)/) {
+                push @list, [ $1, '' ];
+            } elsif (@list) {
+                $list[-1][1] .= $line;
+            }
+        }
+        $files = \@list;
+    }
+    for my $f (@$files) {
+        my ($name, $body) = @$f;
+        my $path = $name =~ m{^/} ? $name : "$ServRoot/html/$name";
+        (my $dir = $path) =~ s{/[^/]*$}{};
+        make_path($dir) unless -d $dir;
+        open my $fh, '>', $path or die "$path: $!";
+        binmode $fh;
+        print $fh expand_env($body // '');
+        close $fh;
+    }
 }
 
 sub build_request {
@@ -341,6 +387,80 @@ sub check_log_health {
     }
 }
 
+# the error_log and no_error_log sections of a block against a log text
+sub check_log_sections {
+    my ($block, $name, $log) = @_;
+
+    for my $p (patterns(sec($block, 'error_log'))) {
+        if (ref $p) {
+            Test::More::like($log, $p, "$name - error_log matches $p");
+        } else {
+            Test::More::ok(index($log, $p) >= 0,
+                           "$name - error_log has \"$p\"");
+        }
+    }
+
+    for my $p (patterns(sec($block, 'no_error_log'))) {
+        if (ref $p) {
+            Test::More::unlike($log, $p, "$name - no_error_log $p");
+        } else {
+            Test::More::ok(index($log, $p) < 0,
+                           "$name - no_error_log \"$p\"");
+        }
+    }
+}
+
+# --- must_die: nginx is started with the block's configuration and must
+# refuse; no request is sent
+sub run_must_die {
+    my ($block, $name) = @_;
+
+    stop_nginx();
+    undef $nginx_pid;
+    remove_tree($ServRoot) if -d $ServRoot;
+    make_path("$ServRoot/$_") for qw(conf logs html);
+    write_config($block);
+    write_user_files($block);
+
+    my @cmd = ($NginxBinary, '-p', "$ServRoot/", '-c', 'conf/nginx.conf',
+               '-e', "$ServRoot/logs/error.log");
+    my $out = `@cmd 2>&1`;
+    my $status = $?;
+    my $want = sec($block, 'must_die');
+    $want =~ s/\s+//g;
+
+    if ($status == -1) {
+        Test::More::fail("$name - failed to execute the nginx command line");
+    } elsif ($status & 127) {
+        Test::More::fail("$name - nginx was killed by signal " . ($status & 127));
+    } elsif ($want =~ /^\d+$/) {
+        Test::More::is($status >> 8, $want, "$name - die with the expected exit code");
+    } else {
+        Test::More::isnt($status, 0, "$name - die as expected")
+            or Test::More::diag($out);
+    }
+
+    if ($status == 0) {
+        # it started after all: wait for its pid file, then stop it
+        for (1 .. 200) {
+            last if -s "$ServRoot/logs/nginx.pid";
+            sleep 0.025;
+        }
+        stop_nginx();
+    }
+
+    my $log = log_tail(0);
+    check_log_sections($block, $name, $log);
+
+    $LogChecked = log_size();
+    my @bad = grep { /exited on signal|AddressSanitizer|runtime error:/ }
+              split /\n/, $log . "\n" . $out;
+    if (@bad) {
+        Test::More::fail("$name - no crash while refusing the configuration");
+        Test::More::diag($_) for @bad[0 .. ($#bad > 9 ? 9 : $#bad)];
+    }
+}
+
 sub run_block {
     my ($block, $rep) = @_;
     my $name = $block->name;
@@ -348,6 +468,10 @@ sub run_block {
 
     $_->($block) for @BlockPreprocessors;
 
+    return run_must_die($block, $name) if defined sec($block, 'must_die');
+
+    # what nginx logs from its start on belongs to the block that started it
+    my $offset;
     if ($rep == 1 || !$nginx_pid || !alive($nginx_pid)) {
         my $err = start_nginx($block);
         if ($err) {
@@ -356,9 +480,10 @@ sub run_block {
             Test::More::diag(log_tail(0));
             return;
         }
+        $offset = 0;
     }
 
-    my $offset = log_size();
+    $offset //= log_size();
     my $timeout = sec($block, 'timeout') || $Timeout;
     my ($res, $err) = send_request(build_request($block), $timeout);
 
@@ -400,25 +525,7 @@ sub run_block {
     }
 
     my $log = log_tail($offset);
-
-    for my $p (patterns(sec($block, 'error_log'))) {
-        if (ref $p) {
-            Test::More::like($log, $p, "$name - error_log matches $p");
-        } else {
-            Test::More::ok(index($log, $p) >= 0,
-                           "$name - error_log has \"$p\"");
-        }
-    }
-
-    for my $p (patterns(sec($block, 'no_error_log'))) {
-        if (ref $p) {
-            Test::More::unlike($log, $p, "$name - no_error_log $p");
-        } else {
-            Test::More::ok(index($log, $p) < 0,
-                           "$name - no_error_log \"$p\"");
-        }
-    }
-
+    check_log_sections($block, $name, $log);
     check_log_health($name, $log);
 }
 

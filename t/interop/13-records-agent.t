@@ -4,9 +4,9 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use PDSTest qw(start_pds stop_all log_problems node_tap);
+use PDSTest qw(need_node start_pds stop_all log_problems node_tap);
 
-plan skip_all => 'no node_modules in t/js' unless -d 't/js/node_modules/@atproto/api';
+need_node('@atproto/api');
 
 my $pds = start_pds() or plan skip_all => 'no PLC directory';
 node_tap('records_agent.mjs', PDS_URL => $pds->{url}, PDS_ADMIN => $pds->{admin});

@@ -7,9 +7,9 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use PDSTest qw(start_pds stop_all log_problems node_tap slurp);
+use PDSTest qw(need_node start_pds stop_all log_problems node_tap slurp);
 
-plan skip_all => 'no node_modules in t/js' unless -d 't/js/node_modules/@atproto/sync';
+need_node('@atproto/sync');
 
 my $pds = start_pds() or plan skip_all => 'no PLC directory';
 node_tap('firehose_follow.mjs', PDS_URL => $pds->{url}, PLC_URL => $pds->{plc},
@@ -20,7 +20,9 @@ stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes');
 
 # the reference's backfill window is a day: three seconds here
-my $short = start_pds(extra => 'pds_firehose_backfill 3s;')
+my $short = start_pds(config => <<'CONF')
+        pds_firehose_backfill 3s;
+CONF
     or plan skip_all => 'no PLC directory';
 node_tap('firehose_cursor.mjs', PDS_URL => $short->{url}, PDS_ADMIN => $short->{admin});
 stop_all();

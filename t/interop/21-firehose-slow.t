@@ -8,20 +8,18 @@ use Test::More;
 use IO::Socket::INET;
 use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes qw(sleep time);
-use PDSTest qw(start_pds stop_all log_problems http_json basic_auth json slurp);
+use PDSTest qw(need_node start_pds stop_all log_problems create_account json slurp);
 
-plan skip_all => 'no node_modules in t/js' unless -d 't/js/node_modules/@atproto/repo';
+need_node('@atproto/repo');
 
-my $pds = start_pds(extra => 'pds_firehose_max_lag 5;')
+my $pds = start_pds(config => <<'CONF')
+        pds_firehose_max_lag 5;
+CONF
     or plan skip_all => 'no PLC directory';
 my $u = $pds->{url};
 
-my ($s, $b) = http_json(POST => "$u/xrpc/com.atproto.server.createInviteCode",
-                        { useCount => 1 }, { Authorization => basic_auth('admin', $pds->{admin}) });
-($s, my $acc) = http_json(POST => "$u/xrpc/com.atproto.server.createAccount",
-                          { handle => 'bulk.test', email => 'bulk@example.com',
-                            password => 'bulk-password', inviteCode => $b->{code} });
-is($s, 200, 'an account (seq 1..4)');
+my $acc = create_account($pds, handle => 'bulk.test');
+ok($acc, 'an account (seq 1..4)');
 
 # the slow consumer: a 4 KB receive buffer, set before connecting
 my $sock = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";

@@ -7,22 +7,18 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use PDSTest qw(start_pds stop_all log_problems node_tap slurp free_port wait_port);
+use PDSTest qw(need_node start_pds stop_all log_problems node_tap slurp free_port
+               wait_port nginx_pids);
 
-plan skip_all => 'no node_modules in t/js' unless -d 't/js/node_modules/@atproto/repo';
+need_node('@atproto/repo');
 
 my $sub_port = free_port();
-my $pds = start_pds(workers => 2, extra => "listen 127.0.0.1:$sub_port reuseport;")
+my $pds = start_pds(workers => 2, config => <<"CONF")
+        listen 127.0.0.1:$sub_port reuseport;
+CONF
     or plan skip_all => 'no PLC directory';
 wait_port($sub_port) or die "no listener on $sub_port";
-my ($master, @before);
-for (1 .. 100) {    # the master accepts before its pid file and workers exist
-    ($master) = slurp("$pds->{dir}/nginx.pid") =~ /(\d+)/ or next;
-    @before = map { /^(\d+)$/ ? $1 : () } split /\n/, `pgrep -P $master`;
-    last if @before == 2;
-} continue {
-    select undef, undef, undef, 0.05;
-}
+my ($master, @before) = nginx_pids($pds, 2);
 is(scalar @before, 2, 'two workers');
 
 node_tap('firehose_workers.mjs', PDS_URL => $pds->{url}, PDS_ADMIN => $pds->{admin},
