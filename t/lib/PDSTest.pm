@@ -23,7 +23,7 @@ use Cwd qw(abs_path);
 our @EXPORT_OK = qw(free_port scratch_dir module_path nginx_bin
                     write_file slurp nginx_test start_nginx stop_all
                     http_json basic_auth start_plc wait_port json
-                    log_problems start_pds node_tap create_account
+                    log_problems start_pds node_tap worker_user create_account
                     need_node nginx_pids);
 
 my $Root = abs_path(__FILE__) =~ s{/t/lib/PDSTest\.pm$}{}r;
@@ -75,6 +75,7 @@ sub slurp {
 sub nginx_test {
     my ($dir, $conf) = @_;
     make_path("$dir/logs");
+    $conf = worker_user() . $conf unless $conf =~ /^\s*user\s/m;
     write_file("$dir/nginx.conf", $conf);
     my $out = `@{[nginx_bin()]} -p $dir/ -c $dir/nginx.conf -e $dir/logs/error.log -t 2>&1`;
     return ($? >> 8, $out);
@@ -93,9 +94,20 @@ sub wait_port {
 
 # Starts nginx in the foreground (as a child we can reap) with the given
 # configuration text; returns its pid once $port accepts connections.
+# As root, nginx runs its workers as "nobody", who cannot reach a checkout
+# under a private home (/root is 0700): tests run them as the invoking
+# user, as `make run` does, unless the configuration names a user.
+sub worker_user {
+    return '' if $> != 0;
+    my $user = getpwuid($>) // 'root';
+    my $group = getgrgid($)) // 'root';
+    return "user $user $group;\n";
+}
+
 sub start_nginx {
     my ($dir, $conf, $port) = @_;
     make_path("$dir/logs");
+    $conf = worker_user() . $conf unless $conf =~ /^\s*user\s/m;
     write_file("$dir/nginx.conf", $conf);
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {

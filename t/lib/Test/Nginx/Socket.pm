@@ -159,8 +159,14 @@ sub write_config {
     my $root = $NoRootLocation ? ''
         : "        location / {\n            root html;\n        }\n";
 
+    # workers as the invoking user (see PDSTest::worker_user), unless the
+    # block names one
+    my $user = ($> == 0 && ($main // '') !~ /^\s*user\s/m)
+             ? 'user ' . (getpwuid($>) // 'root') . ' ' . (getgrgid($)) // 'root') . ";\n"
+             : '';
+
     $conf .= <<"EOF";
-worker_processes $Workers;
+${user}worker_processes $Workers;
 daemon on;
 master_process $MasterProcess;
 error_log logs/error.log $LogLevel;
