@@ -2,33 +2,55 @@
  * ngx_pds_module: app.bsky.actor.getPreferences / putPreferences, kept by
  * the PDS itself as the reference does (actor-store account_pref).
  *
- * One row per account in store->db_prefs, keyed by the 8-byte big-endian
- * uid: a JSON array of the preference objects, in the order they were
- * put.  Only the app.bsky namespace is read or replaced here;
- * personalDetailsPref is seen and set by full (password) sessions only,
- * a declaredAgePref is derived from its birthDate on read and never
- * stored.  With an "atproto-proxy" header naming another AppView both
- * methods are forwarded there instead.
+ * The core's preferences table (pds_prefs.h) holds one JSON array of
+ * preference objects per account, in the order they were put.  Only the
+ * app.bsky namespace is read or replaced here; personalDetailsPref is
+ * seen and set by full (password) sessions only, a declaredAgePref is
+ * derived from its birthDate on read and never stored.  With an
+ * "atproto-proxy" header naming another AppView both methods are
+ * forwarded there instead (the proxy layer: ngx_pds_forward.h).
  */
 
-#include "ngx_pds_proxy.h"
+#include "ngx_pds.h"
 #include "ngx_pds_methods.h"
+#include "ngx_pds_forward.h"
 
 #include "pds_jwt.h"
+#include "pds_prefs.h"
 
 
 #define NGX_PDS_PREF_NS        "app.bsky"
 #define NGX_PDS_PREF_PERSONAL  "app.bsky.actor.defs#personalDetailsPref"
 #define NGX_PDS_PREF_AGE       "app.bsky.actor.defs#declaredAgePref"
 
+#define NGX_PDS_PREF_DENIED    "Do not have authorization to set preferences: "
+
 
 typedef struct {
-    uint8_t         key[8];
+    uint64_t        uid;
     char           *put;           /* the new preferences, a JSON array */
     size_t          put_len;
     ngx_uint_t      full;
     int             result;
 } ngx_pds_prefs_job_t;
+
+
+static ngx_int_t ngx_pds_get_preferences(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_put_preferences(ngx_pds_ctx_t *ctx);
+
+
+const ngx_pds_method_t  ngx_pds_prefs_methods[] = {
+
+    { ngx_string("app.bsky.actor.getPreferences"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_TAKENDOWN, 0,
+      ngx_pds_get_preferences, NULL },
+
+    { ngx_string("app.bsky.actor.putPreferences"), NGX_PDS_PROCEDURE,
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, NGX_PDS_CHECK_TAKEDOWN, 0,
+      ngx_pds_put_preferences, NULL },
+
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
+};
 
 
 static ngx_uint_t
@@ -68,18 +90,7 @@ ngx_pds_pref_full(ngx_pds_ctx_t *ctx)
 }
 
 
-static void
-ngx_pds_pref_key(uint8_t key[8], uint64_t uid)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < 8; i++) {
-        key[i] = (uint8_t) (uid >> (56 - 8 * i));
-    }
-}
-
-
-/* the caller's uid; NGX_OK, or NGX_DECLINED with the refusal sent */
+/* the caller's uid, in the read transaction: NGX_OK or the refusal */
 static ngx_int_t
 ngx_pds_pref_uid(ngx_pds_ctx_t *ctx, uint64_t *uid)
 {
@@ -89,25 +100,43 @@ ngx_pds_pref_uid(ngx_pds_ctx_t *ctx, uint64_t *uid)
 
     txn = ngx_pds_read_txn(ctx);
     if (txn == NULL) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
                                 &ctx->alloc, &acc);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
-                            "Account not found");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
+                             "Account not found");
     }
 
     if (rc != 0) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     *uid = acc.uid;
 
     return NGX_OK;
 }
+
+
+/* elsewhere when "atproto-proxy" names another service */
+static ngx_uint_t
+ngx_pds_prefs_foreign(ngx_pds_ctx_t *ctx)
+{
+    if (!ngx_pds_proxy_foreign(ctx)) {
+        return 0;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: %V forwarded (atproto-proxy)", &ctx->nsid);
+
+    return 1;
+}
+
+
+/* ---- app.bsky.actor.getPreferences ------------------------------------- */
 
 
 /*
@@ -144,59 +173,63 @@ ngx_pds_pref_age(const char *date)
 }
 
 
-ngx_int_t
-ngx_pds_get_preferences(ngx_pds_ctx_t *ctx)
+/*
+ * The caller's stored preferences into *stored (NULL: none, or
+ * unreadable): NGX_OK or an error status.
+ */
+static ngx_int_t
+ngx_pds_prefs_load(ngx_pds_ctx_t *ctx, json_t **stored)
 {
     int                  rc;
-    size_t               i;
-    json_t              *stored, *out, *pref, *birth, *answer;
-    uint8_t              key[8];
-    MDB_val              k, v;
+    size_t               len;
     uint64_t             uid;
-    ngx_int_t            age;
-    ngx_uint_t           full;
-    const char          *type;
+    ngx_int_t            status;
+    const uint8_t       *json;
     ngx_http_request_t  *r = ctx->request;
 
-    if (ngx_pds_proxy_foreign(ctx)) {
-        return ngx_pds_proxy_forward(ctx);
-    }
+    *stored = NULL;
 
-    full = ngx_pds_pref_full(ctx);
-
-    if (ngx_pds_pref_uid(ctx, &uid) != NGX_OK) {
+    status = ngx_pds_pref_uid(ctx, &uid);
+    if (status != NGX_OK) {
         ngx_pds_read_done(ctx);
-        return ctx->sent_rc;
+        return status;
     }
 
-    ngx_pds_pref_key(key, uid);
-    k.mv_size = 8;
-    k.mv_data = key;
-
-    rc = mdb_get(ctx->rtxn, ctx->conf->env->store->db_prefs, &k, &v);
-
-    stored = NULL;
+    rc = pds_prefs_get(ctx->conf->env->store, ctx->rtxn, uid, &json, &len);
 
     if (rc == 0) {
-        stored = ngx_pds_json_track(r, json_loadb(v.mv_data, v.mv_size, 0,
-                                                  NULL));
-        if (stored == NULL || !json_is_array(stored)) {
+        *stored = ngx_pds_json_track(r, json_loadb((const char *) json, len,
+                                                   0, NULL));
+        if (*stored == NULL || !json_is_array(*stored)) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "pds: unreadable preferences of \"%s\"",
                           ctx->auth.did);
-            stored = NULL;
+            *stored = NULL;
         }
 
-    } else if (rc != MDB_NOTFOUND) {
+    } else if (rc != PDS_NOTFOUND) {
         ngx_pds_read_done(ctx);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_pds_read_done(ctx);
 
+    return NGX_OK;
+}
+
+
+/* what the caller sees: its app.bsky preferences, a derived age */
+static json_t *
+ngx_pds_prefs_visible(ngx_http_request_t *r, json_t *stored, ngx_uint_t full)
+{
+    size_t       i;
+    json_t      *out, *pref, *birth;
+    ngx_int_t    age;
+    const char  *type;
+
     out = ngx_pds_json_track(r, json_array());
     if (out == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     birth = NULL;
@@ -230,13 +263,41 @@ ngx_pds_get_preferences(ngx_pds_ctx_t *ctx)
         }
     }
 
-    answer = ngx_pds_json_track(r, json_pack("{s:O}", "preferences", out));
+    return out;
+}
+
+
+static ngx_int_t
+ngx_pds_get_preferences(ngx_pds_ctx_t *ctx)
+{
+    json_t     *stored, *out, *answer;
+    ngx_int_t   rc;
+
+    if (ngx_pds_prefs_foreign(ctx)) {
+        return ngx_pds_proxy_forward(ctx);
+    }
+
+    rc = ngx_pds_prefs_load(ctx, &stored);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    out = ngx_pds_prefs_visible(ctx->request, stored, ngx_pds_pref_full(ctx));
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    answer = ngx_pds_json_track(ctx->request,
+                                json_pack("{s:O}", "preferences", out));
     if (answer == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_send_json(r, NGX_HTTP_OK, answer);
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
 }
+
+
+/* ---- app.bsky.actor.putPreferences ------------------------------------- */
 
 
 /*
@@ -249,23 +310,20 @@ ngx_pds_put_preferences_txn(pds_store_t *store, MDB_txn *txn, void *data)
 {
     ngx_pds_prefs_job_t  *job = data;
 
-    int          rc;
-    char        *text;
-    size_t       i;
-    json_t      *old, *put, *all, *pref;
-    MDB_val      k, v;
-    const char  *type;
-
-    k.mv_size = 8;
-    k.mv_data = job->key;
+    int             rc;
+    char           *text;
+    size_t          i, len;
+    json_t         *old, *put, *all, *pref;
+    const char     *type;
+    const uint8_t  *json;
 
     old = NULL;
-    rc = mdb_get(txn, store->db_prefs, &k, &v);
+    rc = pds_prefs_get(store, txn, job->uid, &json, &len);
 
     if (rc == 0) {
-        old = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        old = json_loadb((const char *) json, len, 0, NULL);
 
-    } else if (rc != MDB_NOTFOUND) {
+    } else if (rc != PDS_NOTFOUND) {
         return rc;
     }
 
@@ -305,10 +363,7 @@ ngx_pds_put_preferences_txn(pds_store_t *store, MDB_txn *txn, void *data)
         return NGX_PDS_TXN_FAILED;
     }
 
-    v.mv_size = ngx_strlen(text);
-    v.mv_data = text;
-
-    rc = mdb_put(txn, store->db_prefs, &k, &v, 0);
+    rc = pds_prefs_put(store, txn, job->uid, text, ngx_strlen(text));
 
     free(text);
 
@@ -324,10 +379,8 @@ ngx_pds_put_preferences_done(ngx_pds_ctx_t *ctx)
     if (job->result != 0) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "pds: storing preferences failed: %d", job->result);
-        return ngx_pds_send_error(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "InternalServerError",
-                                  "Internal Server Error");
+        return ngx_pds_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                             "InternalServerError", "Internal Server Error");
     }
 
     return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain", NULL,
@@ -335,75 +388,67 @@ ngx_pds_put_preferences_done(ngx_pds_ctx_t *ctx)
 }
 
 
-ngx_int_t
-ngx_pds_put_preferences(ngx_pds_ctx_t *ctx)
+/* every preference typed, in app.bsky, and the caller's to set */
+static ngx_int_t
+ngx_pds_prefs_check(ngx_pds_ctx_t *ctx, json_t *prefs, ngx_uint_t full)
 {
-    u_char               *p, *last, msg[512];
-    char                 *text;
-    size_t                i;
-    json_t               *prefs, *put, *pref;
-    uint64_t              uid;
-    ngx_uint_t            full, forbidden;
-    const char           *type;
-    ngx_http_request_t   *r = ctx->request;
-    ngx_pds_prefs_job_t  *job;
-
-    if (ngx_pds_proxy_foreign(ctx)) {
-        return ngx_pds_proxy_forward(ctx);
-    }
-
-    full = ngx_pds_pref_full(ctx);
-
-    prefs = json_object_get(ctx->body, "preferences");
-    if (!json_is_array(prefs)) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  "Input must have the property "
-                                  "\"preferences\"");
-    }
+    u_char      *p, *last, denied[512];
+    size_t       i;
+    json_t      *pref;
+    ngx_uint_t   n;
+    const char  *type;
 
     json_array_foreach(prefs, i, pref) {
         if (ngx_pds_pref_type(pref) == NULL) {
-            return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "InvalidRequest",
-                                      "Preference is missing a $type");
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Preference is missing a $type");
         }
     }
 
     json_array_foreach(prefs, i, pref) {
         if (!ngx_pds_pref_in_ns(ngx_pds_pref_type(pref))) {
-            return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "InvalidRequest",
-                                      "Some preferences are not in the "
-                                      NGX_PDS_PREF_NS " namespace");
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Some preferences are not in the "
+                                 NGX_PDS_PREF_NS " namespace");
         }
     }
 
-    p = ngx_cpymem(msg, "Do not have authorization to set preferences: ",
-                   sizeof("Do not have authorization to set preferences: ")
-                   - 1);
-    last = msg + sizeof(msg) - 1;
-    forbidden = 0;
+    p = denied;
+    last = denied + sizeof(denied) - 1;
+    n = 0;
 
     json_array_foreach(prefs, i, pref) {
         type = ngx_pds_pref_type(pref);
 
         if (!ngx_pds_pref_allowed(type, full)) {
-            p = ngx_slprintf(p, last, "%s%s", forbidden ? ", " : "", type);
-            forbidden++;
+            p = ngx_slprintf(p, last, "%s%s", n ? ", " : "", type);
+            n++;
         }
     }
 
-    if (forbidden) {
-        *p = '\0';
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  (char *) msg);
+    *p = '\0';
+
+    if (n) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             NGX_PDS_PREF_DENIED "%s", denied);
     }
 
-    /* declaredAgePref is derived, never stored */
+    return NGX_OK;
+}
 
-    put = ngx_pds_json_track(r, json_array());
+
+/* what to store: the new preferences without declaredAgePref (derived) */
+static ngx_int_t
+ngx_pds_prefs_job(ngx_pds_ctx_t *ctx, json_t *prefs,
+    ngx_pds_prefs_job_t *job)
+{
+    char    *text;
+    size_t   i;
+    json_t  *put, *pref;
+
+    put = ngx_pds_json_track(ctx->request, json_array());
     if (put == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     json_array_foreach(prefs, i, pref) {
@@ -412,35 +457,64 @@ ngx_pds_put_preferences(ngx_pds_ctx_t *ctx)
         }
     }
 
-    if (ngx_pds_pref_uid(ctx, &uid) != NGX_OK) {
-        ngx_pds_read_done(ctx);
-        return ctx->sent_rc;
-    }
-
-    ngx_pds_read_done(ctx);
-
-    job = ngx_pcalloc(r->pool, sizeof(ngx_pds_prefs_job_t));
-    if (job == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     text = json_dumps(put, JSON_COMPACT);
     if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     job->put_len = ngx_strlen(text);
-    job->put = ngx_pnalloc(r->pool, job->put_len);
+    job->put = ngx_pnalloc(ctx->request->pool, job->put_len);
     if (job->put == NULL) {
         free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(job->put, text, job->put_len);
     free(text);
 
-    ngx_pds_pref_key(job->key, uid);
-    job->full = full;
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_put_preferences(ngx_pds_ctx_t *ctx)
+{
+    json_t               *prefs;
+    ngx_int_t             rc;
+    ngx_pds_prefs_job_t  *job;
+
+    if (ngx_pds_prefs_foreign(ctx)) {
+        return ngx_pds_proxy_forward(ctx);
+    }
+
+    job = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_prefs_job_t));
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->full = ngx_pds_pref_full(ctx);
+
+    prefs = json_object_get(ctx->body, "preferences");
+    if (!json_is_array(prefs)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input must have the property \"preferences\"");
+    }
+
+    rc = ngx_pds_prefs_check(ctx, prefs, job->full);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_pds_prefs_job(ctx, prefs, job) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_pds_pref_uid(ctx, &job->uid);
+    ngx_pds_read_done(ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     ctx->data = job;
 
