@@ -18,6 +18,7 @@ extern const ngx_pds_method_t  ngx_pds_identity_methods[];
 extern const ngx_pds_method_t  ngx_pds_repo_methods[];
 extern const ngx_pds_method_t  ngx_pds_blob_methods[];
 extern const ngx_pds_method_t  ngx_pds_sync_methods[];
+extern const ngx_pds_method_t  ngx_pds_prefs_methods[];
 extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
 
 /* every table, in dispatch order (the proxy's holds the fallback) */
@@ -29,6 +30,7 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
     ngx_pds_repo_methods,                                                   \
     ngx_pds_blob_methods,                                                   \
     ngx_pds_sync_methods,                                                   \
+    ngx_pds_prefs_methods,                                                  \
     ngx_pds_proxy_methods
 
 
