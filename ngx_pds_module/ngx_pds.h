@@ -311,6 +311,15 @@ ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_str_t *authorization, ngx_pds_resume_pt done);
+/* where an outbound call connects */
+typedef struct {
+    ngx_str_t                 url;           /* with the chosen address */
+    ngx_str_t                 host;          /* Host: as the URL named it */
+    ngx_str_t                 sni;           /* the TLS name to check */
+} ngx_pds_outbound_t;
+
+ngx_int_t ngx_pds_outbound_url(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+    ngx_uint_t public_only, ngx_pds_outbound_t *o, ngx_pds_resume_pt done);
 ngx_int_t ngx_pds_fetch_public(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_str_t *authorization, ngx_pds_resume_pt done);

@@ -40,7 +40,6 @@ typedef struct {
 
     /* a call that waits for its host's address first */
     ngx_str_t              target;        /* the URL as given */
-    ngx_str_t              name;          /* its host, without brackets */
     ngx_uint_t             method;
     ngx_str_t              body;
     ngx_uint_t             public_only;
@@ -479,29 +478,27 @@ ngx_pds_fetch_out(ngx_http_request_t *r, ngx_str_t *url,
 
 
 /*
- * Splits an http(s) URL: out->name gets its host (without the brackets
- * of an IPv6 literal), *port its port, *rest what follows the authority;
- * out->host the authority for the Host header and out->sni the name TLS
- * verifies.  NGX_ERROR for anything else.
+ * Splits an http(s) URL: *name gets its host (without the brackets of an
+ * IPv6 literal), *port its port, *rest what follows the authority, and
+ * o->host the authority for the Host header, o->sni the name TLS checks.
+ * NGX_ERROR for anything else.
  */
 static ngx_int_t
-ngx_pds_fetch_split(ngx_pds_out_t *out, ngx_str_t *scheme, in_port_t *port,
-    ngx_str_t *rest)
+ngx_pds_url_split(ngx_str_t *url, ngx_pds_outbound_t *o, ngx_str_t *name,
+    ngx_str_t *scheme, in_port_t *port, ngx_str_t *rest)
 {
     u_char     *p, *last, *auth, *colon;
     ngx_int_t   n;
 
-    p = out->target.data;
-    last = p + out->target.len;
+    p = url->data;
+    last = p + url->len;
 
-    if (out->target.len > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8)
-                               == 0)
-    {
+    if (url->len > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0) {
         ngx_str_set(scheme, "https");
         *port = 443;
         p += 8;
 
-    } else if (out->target.len > 7
+    } else if (url->len > 7
                && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
     {
         ngx_str_set(scheme, "http");
@@ -521,23 +518,23 @@ ngx_pds_fetch_split(ngx_pds_out_t *out, ngx_str_t *scheme, in_port_t *port,
         p++;
     }
 
-    out->host.data = auth;
-    out->host.len = p - auth;
+    o->host.data = auth;
+    o->host.len = p - auth;
     rest->data = p;
     rest->len = last - p;
 
     colon = NULL;
 
-    if (out->host.len && auth[0] == '[') {
-        p = ngx_strlchr(auth, auth + out->host.len, ']');
+    if (o->host.len && auth[0] == '[') {
+        p = ngx_strlchr(auth, auth + o->host.len, ']');
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        out->name.data = auth + 1;
-        out->name.len = p - auth - 1;
+        name->data = auth + 1;
+        name->len = p - auth - 1;
 
-        if (p + 1 < auth + out->host.len) {
+        if (p + 1 < auth + o->host.len) {
             if (p[1] != ':') {
                 return NGX_ERROR;
             }
@@ -545,85 +542,110 @@ ngx_pds_fetch_split(ngx_pds_out_t *out, ngx_str_t *scheme, in_port_t *port,
         }
 
     } else {
-        colon = ngx_strlchr(auth, auth + out->host.len, ':');
-        out->name.data = auth;
-        out->name.len = colon ? (size_t) (colon - auth) : out->host.len;
+        colon = ngx_strlchr(auth, auth + o->host.len, ':');
+        name->data = auth;
+        name->len = colon ? (size_t) (colon - auth) : o->host.len;
     }
 
     if (colon) {
-        n = ngx_atoi(colon + 1, auth + out->host.len - colon - 1);
+        n = ngx_atoi(colon + 1, auth + o->host.len - colon - 1);
         if (n < 1 || n > 65535) {
             return NGX_ERROR;
         }
         *port = (in_port_t) n;
     }
 
-    if (out->name.len == 0) {
+    if (name->len == 0) {
         return NGX_ERROR;
     }
 
-    out->sni = out->name;
+    o->sni = *name;
 
     return NGX_OK;
 }
 
 
-static ngx_int_t ngx_pds_fetch_go(ngx_pds_ctx_t *ctx);
-
-
 /*
- * The call, once its host's address is known: out->url becomes the URL
- * with that address (so nginx connects exactly there), Host and the TLS
- * name stay those of the URL given.
+ * Where a call to url connects: o->url is url with the address chosen for
+ * its host (so that nginx connects exactly there), o->host and o->sni the
+ * Host header and TLS name of url.  NGX_OK, NGX_DONE while the name is
+ * resolved (the request resumes in done, which calls this again), or an
+ * error status.  public_only: a user chose url; https only, and only to
+ * public addresses, unless pds_disable_ssrf_protection is on.
  */
-static ngx_int_t
-ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
+ngx_int_t
+ngx_pds_outbound_url(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+    ngx_uint_t public_only, ngx_pds_outbound_t *o, ngx_pds_resume_pt done)
 {
-    u_char              *p;
-    in_port_t            port;
-    ngx_int_t            rc;
-    ngx_str_t            scheme, rest;
-    ngx_pds_out_t       *out = ctx->out;
-    ngx_pds_address_t    addr;
-    ngx_http_request_t  *r = ctx->request;
+    u_char             *p;
+    in_port_t           port;
+    ngx_int_t           rc;
+    ngx_str_t           scheme, rest, name;
+    ngx_pds_address_t   addr;
 
-    if (ngx_pds_fetch_split(out, &scheme, &port, &rest) != NGX_OK) {
+    if (ngx_pds_url_split(url, o, &name, &scheme, &port, &rest) != NGX_OK) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
                              "Invalid URL");
     }
 
-    if (out->public_only && !ctx->conf->ssrf_disabled
+    if (public_only && !ctx->conf->ssrf_disabled
         && scheme.len != sizeof("https") - 1)
     {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_GATEWAY, "UpstreamFailure",
                              "Forbidden protocol \"http:\"");
     }
 
-    rc = ngx_pds_resolve(ctx, &out->name, out->public_only, &addr,
-                         ngx_pds_fetch_go);
+    rc = ngx_pds_resolve(ctx, &name, public_only, &addr, done);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    out->url.data = ngx_pnalloc(r->pool, scheme.len + sizeof("://[]:65535")
-                                         + NGX_SOCKADDR_STRLEN + rest.len);
-    if (out->url.data == NULL) {
+    o->url.data = ngx_pnalloc(ctx->request->pool,
+                              scheme.len + sizeof("://[]:65535/")
+                              + NGX_SOCKADDR_STRLEN + rest.len);
+    if (o->url.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_inet_set_port(&addr.sockaddr.sockaddr, port);
 
-    p = ngx_cpymem(out->url.data, scheme.data, scheme.len);
+    p = ngx_cpymem(o->url.data, scheme.data, scheme.len);
     p = ngx_cpymem(p, "://", 3);
     p += ngx_sock_ntop(&addr.sockaddr.sockaddr, addr.socklen, p,
                        NGX_SOCKADDR_STRLEN, 1);
     p = ngx_cpymem(p, rest.data, rest.len);
-    out->url.len = p - out->url.data;
 
     if (rest.len == 0) {
-        *p = '/';
-        out->url.len++;
+        *p++ = '/';
     }
+
+    o->url.len = p - o->url.data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds outbound \"%V\" connects to %V", url, &o->url);
+
+    return NGX_OK;
+}
+
+
+/* the call, once its host's address is known */
+static ngx_int_t
+ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_pds_out_t       *out = ctx->out;
+    ngx_pds_outbound_t   o;
+    ngx_http_request_t  *r = ctx->request;
+
+    rc = ngx_pds_outbound_url(ctx, &out->target, out->public_only, &o,
+                              ngx_pds_fetch_go);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    out->url = o.url;
+    out->host = o.host;
+    out->sni = o.sni;
 
     ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
 
@@ -633,10 +655,6 @@ ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pds outbound \"%V\" connects to %V", &out->target,
-                   &out->url);
 
     ctx->resume = out->resume;
     ctx->waiting = 1;
@@ -736,8 +754,9 @@ ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_pds_fetch_done_pt done, void *data)
 {
     in_port_t            port;
-    ngx_str_t            scheme, rest;
+    ngx_str_t            scheme, rest, name;
     ngx_pds_out_t       *out;
+    ngx_pds_outbound_t   o;
     ngx_http_request_t  *r = ctx->request;
 
     out = ngx_pds_fetch_out(r, url, content_type, NULL);
@@ -750,9 +769,12 @@ ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     out->target = *url;
 
     /* (resolved by nginx's resolver: the request does not wait) */
-    if (ngx_pds_fetch_split(out, &scheme, &port, &rest) != NGX_OK) {
+    if (ngx_pds_url_split(url, &o, &name, &scheme, &port, &rest) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    out->host = o.host;
+    out->sni = o.sni;
 
     return ngx_pds_fetch_subrequest(r, out, method, body,
                                     NGX_HTTP_SUBREQUEST_BACKGROUND,

@@ -277,6 +277,12 @@ ngx_pds_diddoc_endpoint(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t,
                    "pds proxy: DID document cache miss: %V, fetching \"%V\"",
                    &t->did, &url);
 
+    /* did:web names any host: the SSRF rules apply to it */
+    if (ngx_strncmp(t->did.data, "did:web:", 8) == 0) {
+        return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL,
+                                    NULL, ngx_pds_diddoc_fetched);
+    }
+
     return ngx_pds_fetch(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
                          ngx_pds_diddoc_fetched);
 }

@@ -249,6 +249,9 @@ ngx_pds_proxy_route(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
     ctx->data = t;
 
     if (t->url.len == 0) {
+        /* a user's DID document chose the endpoint: SSRF rules apply */
+        t->public_only = 1;
+
         rc = ngx_pds_diddoc_endpoint(ctx, t, ngx_pds_proxy_go);
         if (rc != NGX_OK) {
             return rc;
@@ -332,18 +335,18 @@ ngx_pds_proxy_bearer(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t,
 }
 
 
-/* the service JWT, the URL, and the redirect to the proxy location */
+/*
+ * The URL with the address to connect to (the endpoint's host resolved
+ * here, checked against the SSRF rules when a DID document named it), the
+ * service JWT, and the redirect to the proxy location.
+ */
 static ngx_int_t
 ngx_pds_proxy_go(ngx_pds_ctx_t *ctx)
 {
-    ngx_int_t          rc;
-    ngx_str_t          url, auth;
-    ngx_pds_target_t  *t = ctx->data;
-
-    rc = ngx_pds_proxy_bearer(ctx, t, &auth);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_int_t            rc;
+    ngx_str_t            url, auth;
+    ngx_pds_target_t    *t = ctx->data;
+    ngx_pds_outbound_t   o;
 
     if (ngx_pds_proxy_url(ctx->request, &t->url, &ctx->nsid, &url)
         != NGX_OK)
@@ -351,7 +354,18 @@ ngx_pds_proxy_go(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_proxy_pass(ctx, &url, &auth);
+    rc = ngx_pds_outbound_url(ctx, &url, t->public_only, &o,
+                              ngx_pds_proxy_go);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_pds_proxy_bearer(ctx, t, &auth);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_pds_proxy_pass(ctx, &o, &auth);
 }
 
 

@@ -27,6 +27,7 @@ typedef struct {
     ngx_str_t                 did;           /* aud: the bare DID */
     ngx_str_t                 service_id;    /* without '#' */
     ngx_str_t                 url;           /* endpoint, once known */
+    ngx_uint_t                public_only;   /* from a DID document */
 } ngx_pds_target_t;
 
 
@@ -40,7 +41,7 @@ ngx_table_elt_t *ngx_pds_proxy_header(ngx_http_request_t *r,
  * Sends the request on to url with this Authorization: the redirect into
  * the proxy location (NGX_DONE) or an error status.
  */
-ngx_int_t ngx_pds_proxy_pass(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+ngx_int_t ngx_pds_proxy_pass(ngx_pds_ctx_t *ctx, ngx_pds_outbound_t *o,
     ngx_str_t *authorization);
 
 

@@ -35,6 +35,8 @@ enum {
     NGX_PDS_PV_CONTENT_TYPE,
     NGX_PDS_PV_CONTENT_ENCODING,
     NGX_PDS_PV_ACCEPT_ENCODING,
+    NGX_PDS_PV_HOST,
+    NGX_PDS_PV_SNI,
     NGX_PDS_PV_N
 };
 
@@ -43,7 +45,9 @@ static ngx_str_t  ngx_pds_proxy_var_names[NGX_PDS_PV_N] = {
     ngx_string("pds_proxy_authorization"),
     ngx_string("pds_proxy_content_type"),
     ngx_string("pds_proxy_content_encoding"),
-    ngx_string("pds_proxy_accept_encoding")
+    ngx_string("pds_proxy_accept_encoding"),
+    ngx_string("pds_proxy_host"),
+    ngx_string("pds_proxy_sni")
 };
 
 
@@ -78,6 +82,7 @@ static const char  ngx_pds_proxy_conf_head[] =
     "    internal;\n"
     "    proxy_pass $pds_proxy_url;\n"
     "    proxy_pass_request_headers off;\n"
+    "    proxy_set_header Host $pds_proxy_host;\n"
     "    proxy_set_header Authorization $pds_proxy_authorization;\n"
     "    proxy_set_header Accept-Encoding $pds_proxy_accept_encoding;\n"
     "    proxy_set_header Accept-Language $http_accept_language;\n"
@@ -102,6 +107,7 @@ static const char  ngx_pds_proxy_conf_head[] =
             " X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset"
             " Expires Cache-Control Set-Cookie Vary;\n"
     "    proxy_ssl_server_name on;\n"
+    "    proxy_ssl_name $pds_proxy_sni;\n"
     "    proxy_intercept_errors on;\n"
     "    error_page 500 502 503 =502 " NGX_PDS_PROXY_LOCATION "_failure;\n"
     "    error_page 504 =504 " NGX_PDS_PROXY_LOCATION "_timeout;\n";
@@ -401,13 +407,15 @@ ngx_pds_proxy_pass_request_headers(ngx_http_request_t *r)
 
 
 ngx_int_t
-ngx_pds_proxy_pass(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+ngx_pds_proxy_pass(ngx_pds_ctx_t *ctx, ngx_pds_outbound_t *o,
     ngx_str_t *authorization)
 {
     ngx_str_t            uri;
     ngx_http_request_t  *r = ctx->request;
 
-    if (ngx_pds_proxy_set_var(r, NGX_PDS_PV_URL, url) != NGX_OK
+    if (ngx_pds_proxy_set_var(r, NGX_PDS_PV_URL, &o->url) != NGX_OK
+        || ngx_pds_proxy_set_var(r, NGX_PDS_PV_HOST, &o->host) != NGX_OK
+        || ngx_pds_proxy_set_var(r, NGX_PDS_PV_SNI, &o->sni) != NGX_OK
         || ngx_pds_proxy_set_var(r, NGX_PDS_PV_AUTHORIZATION, authorization)
            != NGX_OK)
     {
@@ -419,7 +427,7 @@ ngx_pds_proxy_pass(ngx_pds_ctx_t *ctx, ngx_str_t *url,
     ngx_pds_proxy_pass_request_headers(r);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pds proxy: %V to \"%V\"", &ctx->nsid, url);
+                   "pds proxy: %V to \"%V\"", &ctx->nsid, &o->url);
 
     ngx_pds_read_done(ctx);
 
