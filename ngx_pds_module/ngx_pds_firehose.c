@@ -743,40 +743,23 @@ ngx_pds_fh_error(ngx_pds_sub_t *s, const char *error, const char *message)
 static ngx_int_t
 ngx_pds_fh_fill(ngx_pds_sub_t *s, MDB_txn *txn)
 {
-    int          rc;
-    uint8_t      k[PDS_SEQ_LEN];
-    uint64_t     seq;
-    MDB_val      key, val;
-    ngx_int_t    count;
-    MDB_cursor  *cur;
-    pds_store_t *store;
+    int                rc;
+    size_t             len;
+    uint64_t           seq;
+    ngx_int_t          count;
+    const uint8_t     *frame;
+    pds_event_iter_t   it;
 
-    store = s->fe->env->store;
-
-    if (mdb_cursor_open(txn, store->db_events, &cur) != 0) {
+    if (pds_event_iter_open(s->fe->env->store, txn, s->next, &it) != 0) {
         return NGX_ERROR;
     }
 
-    pds_store_put_u64(k, s->next);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
     count = 0;
 
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    while ((rc = pds_event_iter_next(&it, &seq, &frame, &len)) == 0) {
 
-    while (rc == 0) {
-        if (key.mv_size != PDS_SEQ_LEN) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        seq = pds_store_get_u64(key.mv_data);
-
-        if (ngx_pds_fh_frame(s, NGX_PDS_WS_BINARY, val.mv_data, val.mv_size)
-            != NGX_OK)
-        {
-            mdb_cursor_close(cur);
+        if (ngx_pds_fh_frame(s, NGX_PDS_WS_BINARY, frame, len) != NGX_OK) {
+            pds_event_iter_close(&it);
             return NGX_ERROR;
         }
 
@@ -791,19 +774,16 @@ ngx_pds_fh_fill(ngx_pds_sub_t *s, MDB_txn *txn)
         if (s->out_len - s->out_pos >= NGX_PDS_WS_BATCH) {
             break;
         }
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
     }
 
-    mdb_cursor_close(cur);
+    pds_event_iter_close(&it);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == PDS_NOTFOUND) {
         s->caught_up = 1;
 
     } else if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, s->conn->log, 0,
-                      "pds: firehose: reading events failed: %s",
-                      mdb_strerror(rc));
+                      "pds: firehose: reading events failed");
         return NGX_ERROR;
     }
 
@@ -1356,42 +1336,6 @@ ngx_pds_fh_event_time(ngx_pds_ctx_t *ctx, const uint8_t *p, size_t n)
 }
 
 
-/* the first event at or after seq: 0, PDS_NOTFOUND, or -1 */
-static int
-ngx_pds_fh_first_from(MDB_txn *txn, pds_store_t *store, uint64_t seq,
-    uint64_t *found, const uint8_t **frame, size_t *len)
-{
-    int          rc;
-    uint8_t      k[PDS_SEQ_LEN];
-    MDB_val      key, val;
-    MDB_cursor  *cur;
-
-    if (mdb_cursor_open(txn, store->db_events, &cur) != 0) {
-        return -1;
-    }
-
-    pds_store_put_u64(k, seq);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-    if (rc == 0 && key.mv_size == PDS_SEQ_LEN) {
-        *found = pds_store_get_u64(key.mv_data);
-        *frame = val.mv_data;
-        *len = val.mv_size;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc == MDB_NOTFOUND) {
-        return PDS_NOTFOUND;
-    }
-
-    return rc == 0 ? 0 : -1;
-}
-
-
 /*
  * Where a subscriber with this cursor starts: *start, and *outdated when
  * the cursor is older than the backfill window (the reference: the event
@@ -1425,7 +1369,7 @@ ngx_pds_fh_start(ngx_pds_ctx_t *ctx, MDB_txn *txn, pds_store_t *store,
         return NGX_DECLINED;
     }
 
-    rc = ngx_pds_fh_first_from(txn, store, cursor + 1, &found, &frame, &len);
+    rc = pds_event_first_from(store, txn, cursor + 1, &found, &frame, &len);
 
     if (rc == PDS_NOTFOUND) {
         *start = cursor + 1;
@@ -1456,7 +1400,7 @@ ngx_pds_fh_start(ngx_pds_ctx_t *ctx, MDB_txn *txn, pds_store_t *store,
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
 
-        rc = ngx_pds_fh_first_from(txn, store, mid, &found, &frame, &len);
+        rc = pds_event_first_from(store, txn, mid, &found, &frame, &len);
         if (rc == PDS_NOTFOUND) {
             hi = mid;
             continue;
@@ -1476,7 +1420,7 @@ ngx_pds_fh_start(ngx_pds_ctx_t *ctx, MDB_txn *txn, pds_store_t *store,
         }
     }
 
-    rc = ngx_pds_fh_first_from(txn, store, lo, &found, &frame, &len);
+    rc = pds_event_first_from(store, txn, lo, &found, &frame, &len);
 
     if (rc == 0 && ngx_pds_fh_event_time(ctx, frame, len) >= cutoff) {
         *start = found;

@@ -3,7 +3,8 @@
  * (requestCrawl), and the hooks of the firehose (ngx_pds_firehose.c).
  *
  * getRepo / getCheckout stream the CAR through nginx's output chain: a
- * round of about 64 KB is produced from an LMDB cursor only when the
+ * round of about 64 KB is produced by the core's resumable export
+ * (pds_repo_export_step) only when the
  * previous one has left, so memory stays flat for any repository size.
  * The request's read transaction is held across those yields (MDB_NOTLS),
  * which gives the whole CAR one consistent snapshot.
@@ -23,11 +24,6 @@
 #define NGX_PDS_CAR_CHUNK       (16 * 1024)
 #define NGX_PDS_CAR_ROUNDS      16          /* rounds per turn */
 
-/* the blocks table: uid + codec + sha-256 -> rev + refcount + bytes */
-#define NGX_PDS_CID_PACK_LEN    (1 + PDS_CID_DIGEST_LEN)
-#define NGX_PDS_BLOCK_KEY_LEN   (PDS_UID_LEN + NGX_PDS_CID_PACK_LEN)
-#define NGX_PDS_BLOCK_HDR_LEN   12
-
 #define NGX_PDS_CRAWL_EVERY     (20 * 60)   /* seconds, per relay */
 #define NGX_PDS_CRAWL_RETRY     60          /* after a failure */
 #define NGX_PDS_CRAWL_NSID      "/xrpc/com.atproto.sync.requestCrawl"
@@ -36,13 +32,9 @@
 typedef struct {
     ngx_pds_ctx_t         *ctx;
     pds_store_t           *store;
-    MDB_cursor            *cur;
-    MDB_val                key;           /* the next row, when mrc is 0 */
-    MDB_val                val;
-    int                    mrc;
     uint64_t               uid;
     uint64_t               since;
-    pds_cid_t              commit;
+    pds_repo_export_t      ex;            /* the core's resumable export */
     pds_car_writer_t       w;
 
     ngx_chain_t           *out;
@@ -330,96 +322,24 @@ ngx_pds_car_out(void *data, const uint8_t *p, size_t n)
 static ngx_int_t
 ngx_pds_car_produce(ngx_pds_car_stream_t *st)
 {
-    size_t           n;
-    uint8_t          k[PDS_UID_LEN];
-    uint64_t         start;
-    pds_cid_t        cid;
-    const uint8_t   *p;
-    pds_repo_root_t  root;
-    ngx_buf_t       *b;
-    ngx_chain_t     *cl;
-
-    start = st->w.total;
+    int           rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
     if (!st->started) {
         st->started = 1;
 
-        if (pds_repo_get_root(st->store, st->ctx->rtxn, st->uid, &root) != 0
-            || pds_repo_get_block(st->store, st->ctx->rtxn, st->uid,
-                                  &root.commit, &p, &n) != 0)
-        {
-            return NGX_ERROR;
-        }
-
-        st->commit = root.commit;
-
-        if (pds_car_header(&st->w, &root.commit, 1) != 0
-            || pds_car_block(&st->w, &root.commit, p, n) != 0)
-        {
-            return NGX_ERROR;
-        }
-
-        if (mdb_cursor_open(st->ctx->rtxn, st->store->db_blocks, &st->cur)
+        if (pds_repo_export_start(st->store, st->ctx->rtxn, st->uid,
+                                  st->since, &st->w, &st->ex)
             != 0)
         {
-            st->cur = NULL;
             return NGX_ERROR;
         }
-
-        pds_store_put_u64(k, st->uid);
-        st->key.mv_data = k;
-        st->key.mv_size = sizeof(k);
-
-        st->mrc = mdb_cursor_get(st->cur, &st->key, &st->val,
-                                 MDB_SET_RANGE);
     }
 
-    while (st->w.total - start < NGX_PDS_CAR_ROUND) {
+    rc = pds_repo_export_step(&st->ex, &st->w, NGX_PDS_CAR_ROUND);
 
-        if (st->mrc != 0) {
-            break;
-        }
-
-        p = st->key.mv_data;
-
-        if (st->key.mv_size != NGX_PDS_BLOCK_KEY_LEN
-            || pds_store_get_u64(p) != st->uid)
-        {
-            st->mrc = MDB_NOTFOUND;
-            break;
-        }
-
-        if (st->val.mv_size < NGX_PDS_BLOCK_HDR_LEN) {
-            return NGX_ERROR;
-        }
-
-        cid.codec = p[PDS_UID_LEN];
-        ngx_memcpy(cid.digest, p + PDS_UID_LEN + 1, PDS_CID_DIGEST_LEN);
-
-        if (!pds_cid_equal(&cid, &st->commit)
-            && (st->since == 0
-                || pds_store_get_u64(st->val.mv_data) > st->since))
-        {
-            if (pds_car_block(&st->w, &cid,
-                              (uint8_t *) st->val.mv_data
-                              + NGX_PDS_BLOCK_HDR_LEN,
-                              st->val.mv_size - NGX_PDS_BLOCK_HDR_LEN)
-                != 0)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        st->mrc = mdb_cursor_get(st->cur, &st->key, &st->val, MDB_NEXT);
-    }
-
-    if (st->mrc != 0) {
-        if (st->mrc != MDB_NOTFOUND) {
-            ngx_log_error(NGX_LOG_ERR, st->ctx->request->connection->log, 0,
-                          "pds: getRepo: %s", mdb_strerror(st->mrc));
-            return NGX_ERROR;
-        }
-
+    if (rc == PDS_NOTFOUND) {
         if (pds_car_finish(&st->w) != 0) {
             return NGX_ERROR;
         }
@@ -441,6 +361,11 @@ ngx_pds_car_produce(ngx_pds_car_stream_t *st)
         b->last_buf = 1;
         b->last_in_chain = 1;
         b->tag = (ngx_buf_tag_t) &ngx_pds_module;
+
+    } else if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, st->ctx->request->connection->log, 0,
+                      "pds: getRepo: reading the repository failed");
+        return NGX_ERROR;
     }
 
     if (st->w.error) {
@@ -567,10 +492,8 @@ ngx_pds_car_cleanup(void *data)
 {
     ngx_pds_car_stream_t  *st = data;
 
-    if (st->cur) {
-        mdb_cursor_close(st->cur);
-        st->cur = NULL;
-    }
+    /* before the read transaction's own cleanup, added earlier */
+    pds_repo_export_end(&st->ex);
 }
 
 
@@ -1043,22 +966,20 @@ static ngx_int_t
 ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
 {
     int               rc;
-    u_char           *sep;
-    uint8_t           k[PDS_UID_LEN];
-    int64_t           us;
-    uint64_t          uid;
-    MDB_txn          *txn;
-    MDB_val           key, val;
-    json_t           *json, *repos, *repo;
-    ngx_int_t         cur_ms;
-    ngx_str_t         cursor, cur_did, last;
-    ngx_uint_t        limit, skip;
-    MDB_cursor       *cur;
-    const char       *status;
-    pds_store_t      *store;
-    pds_account_t     acc;
-    pds_repo_root_t   root;
-    char              cid[PDS_CID_STR_SIZE];
+    u_char               *sep;
+    int64_t               us;
+    uint64_t              uid;
+    MDB_txn              *txn;
+    json_t               *json, *repos, *repo;
+    ngx_int_t             cur_ms;
+    ngx_str_t             cursor, cur_did, last;
+    ngx_uint_t            limit, skip;
+    const char           *status;
+    pds_store_t          *store;
+    pds_account_t         acc;
+    pds_repo_root_t       root;
+    pds_account_iter_t    it;
+    char                  cid[PDS_CID_STR_SIZE];
 
     if (ngx_pds_sync_limit(ctx, &limit) != NGX_OK) {
         return ctx->sent_rc;
@@ -1117,26 +1038,16 @@ ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
 
     json_object_set_new(json, "repos", repos);
 
-    if (mdb_cursor_open(txn, store->db_accounts, &cur) != 0) {
+    if (pds_account_iter_open(store, txn, uid, &it) != 0) {
         return ngx_pds_sync_storage_error(ctx);
     }
 
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
     ngx_str_null(&last);
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    for (rc = pds_account_iter_next(&it, &uid);
          rc == 0 && json_array_size(repos) < limit;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+         rc = pds_account_iter_next(&it, &uid))
     {
-        if (key.mv_size != PDS_UID_LEN) {
-            continue;
-        }
-
-        uid = pds_store_get_u64(key.mv_data);
-
         if (pds_account_get(store, txn, uid, &ctx->alloc, &acc) != 0) {
             continue;
         }
@@ -1183,9 +1094,9 @@ ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
         }
     }
 
-    mdb_cursor_close(cur);
+    pds_account_iter_close(&it);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    if (rc != 0 && rc != PDS_NOTFOUND) {
         return ngx_pds_sync_storage_error(ctx);
     }
 
