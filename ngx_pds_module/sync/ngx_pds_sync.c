@@ -1,68 +1,23 @@
 /*
- * ngx_pds_module: com.atproto.sync.* reads, relay notification
- * (requestCrawl), and the hooks of the firehose (ngx_pds_firehose.c).
- *
- * getRepo / getCheckout stream the CAR through nginx's output chain: a
- * round of about 64 KB is produced by the core's resumable export
- * (pds_repo_export_step) only when the
- * previous one has left, so memory stays flat for any repository size.
- * The request's read transaction is held across those yields (MDB_NOTLS),
- * which gives the whole CAR one consistent snapshot.
+ * ngx_pds_module: com.atproto.sync.*, the top of the sync layer (sync/):
+ * the method table, the module's hooks (the commit hook among them) and
+ * the reads that answer with JSON.  The CAR answers are in
+ * ngx_pds_car_stream.c, the firehose in ngx_pds_firehose.c; the private
+ * header ngx_pds_sync.h shows what each file of the layer offers.
  */
 
 #include "ngx_pds_sync.h"
 #include "ngx_pds_methods.h"
 #include "pds_blob.h"
-#include "pds_car.h"
-#include "pds_cbor.h"
 #include "pds_repo.h"
 #include "pds_syntax.h"
 
 
-#define NGX_PDS_CAR_TYPE        "application/vnd.ipld.car"
-#define NGX_PDS_CAR_ROUND       (64 * 1024)
-#define NGX_PDS_CAR_CHUNK       (16 * 1024)
-#define NGX_PDS_CAR_ROUNDS      16          /* rounds per turn */
-
-#define NGX_PDS_CRAWL_EVERY     (20 * 60)   /* seconds, per relay */
-#define NGX_PDS_CRAWL_RETRY     60          /* after a failure */
-#define NGX_PDS_CRAWL_NSID      "/xrpc/com.atproto.sync.requestCrawl"
-
-
-typedef struct {
-    ngx_pds_ctx_t         *ctx;
-    pds_store_t           *store;
-    uint64_t               uid;
-    uint64_t               since;
-    pds_repo_export_t      ex;            /* the core's resumable export */
-    pds_car_writer_t       w;
-
-    ngx_chain_t           *out;
-    ngx_chain_t          **last_out;
-    ngx_chain_t           *free;
-    ngx_chain_t           *busy;
-
-    unsigned               started:1;
-    unsigned               done:1;
-} ngx_pds_car_stream_t;
-
-
-typedef struct {
-    ngx_str_t             *crawler;       /* an element of pscf->crawlers */
-    time_t                 next;          /* not before this time */
-} ngx_pds_crawl_t;
-
-
-static ngx_int_t ngx_pds_get_repo(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_get_checkout(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_get_record(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_get_blocks(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_get_latest_commit(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_get_head(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_get_repo_status(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_list_repos(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_list_blobs(ngx_pds_ctx_t *ctx);
-static void ngx_pds_car_write_handler(ngx_http_request_t *r);
 
 
 const ngx_pds_method_t  ngx_pds_sync_methods[] = {
@@ -104,10 +59,16 @@ const ngx_pds_method_t  ngx_pds_sync_methods[] = {
 };
 
 
-static ngx_array_t  *ngx_pds_crawls;      /* ngx_pds_crawl_t, per worker */
-
-
 /* ---- hooks ------------------------------------------------------------- */
+
+
+/* new events were committed by the request of ctx (the commit hook) */
+static void
+ngx_pds_sync_notify(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_wake_notify(ctx);
+    ngx_pds_crawl_notify(ctx);
+}
 
 
 ngx_int_t
@@ -115,14 +76,14 @@ ngx_pds_sync_init_conf(ngx_conf_t *cf)
 {
     ngx_pds_store_on_commit(ngx_pds_sync_notify);
 
-    return ngx_pds_firehose_init_conf(cf);
+    return ngx_pds_wake_init_conf(cf);
 }
 
 
 ngx_int_t
 ngx_pds_sync_init_process(ngx_cycle_t *cycle)
 {
-    ngx_pds_crawls = NULL;
+    ngx_pds_crawl_init_process();
 
     return ngx_pds_firehose_init_process(cycle);
 }
@@ -131,702 +92,54 @@ ngx_pds_sync_init_process(ngx_cycle_t *cycle)
 void
 ngx_pds_sync_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_pds_firehose_exit_process(cycle);
+    ngx_pds_firehose_exit_process();
 }
 
 
-static void ngx_pds_crawl_notify(ngx_pds_ctx_t *ctx);
+/* ---- JSON answers ------------------------------------------------------ */
 
 
-void
-ngx_pds_sync_notify(ngx_pds_ctx_t *ctx)
+/* the reference's formatAccountStatus: NULL status when active */
+static const char *
+ngx_pds_sync_status(pds_account_t *acc)
 {
-    ngx_pds_firehose_notify(ctx);
-    ngx_pds_crawl_notify(ctx);
-}
-
-
-/* ---- common ------------------------------------------------------------ */
-
-
-static ngx_int_t
-ngx_pds_sync_bad(ngx_pds_ctx_t *ctx, const char *error, const char *fmt,
-    const char *arg)
-{
-    u_char  *p, msg[512];
-
-    p = ngx_snprintf(msg, sizeof(msg) - 1, fmt, arg);
-    *p = '\0';
-
-    return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST,
-                        error ? error : "InvalidRequest", (char *) msg);
-}
-
-
-/* a required string parameter, NUL-terminated */
-static ngx_int_t
-ngx_pds_sync_param(ngx_pds_ctx_t *ctx, const char *name, ngx_str_t *v)
-{
-    if (ngx_pds_arg(ctx->request, name, v) != NGX_OK || v->len == 0) {
-        return ngx_pds_sync_bad(ctx, NULL,
-                                "Params must have the property \"%s\"",
-                                name);
+    if (acc->takedown_ref) {
+        return "takendown";
     }
 
-    return NGX_OK;
+    if (acc->deactivated_at) {
+        return "deactivated";
+    }
+
+    return NULL;
 }
 
 
 /*
- * The repository of the "did" parameter, with the reference's checks
- * (assertRepoAvailability): the owner and the admin see taken-down and
- * deactivated repos, others get RepoTakendown / RepoDeactivated.
+ * The repo of the "did" parameter and its root: NGX_OK, or the status of
+ * the refusal (error: the name when there is no root).
  */
-static ngx_int_t
-ngx_pds_sync_repo(ngx_pds_ctx_t *ctx, pds_account_t *acc,
-    ngx_uint_t always)
-{
-    ngx_str_t   did;
-    ngx_uint_t  allow;
-
-    if (ngx_pds_sync_param(ctx, "did", &did) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    if (!pds_did_valid((char *) did.data, did.len)) {
-        return ngx_pds_sync_bad(ctx, NULL, "did must be a valid did", "");
-    }
-
-    allow = always || ctx->auth.admin
-            || (ctx->auth.did && ngx_strlen(ctx->auth.did) == did.len
-                && ngx_strncmp(ctx->auth.did, did.data, did.len) == 0);
-
-    return ngx_pds_repo_account(ctx, "did", acc, allow);
-}
-
-
-/* limit: an integer in 1..1000, 500 when absent */
-static ngx_int_t
-ngx_pds_sync_limit(ngx_pds_ctx_t *ctx, ngx_uint_t *limit)
-{
-    ngx_int_t  n;
-    ngx_str_t  v;
-
-    *limit = 500;
-
-    if (ngx_pds_arg(ctx->request, "limit", &v) != NGX_OK || v.len == 0) {
-        return NGX_OK;
-    }
-
-    n = ngx_atoi(v.data, v.len);
-
-    if (n == NGX_ERROR) {
-        return ngx_pds_sync_bad(ctx, NULL, "limit must be an integer", "");
-    }
-
-    if (n < 1) {
-        return ngx_pds_sync_bad(ctx, NULL, "limit can not be less than 1",
-                                "");
-    }
-
-    if (n > 1000) {
-        return ngx_pds_sync_bad(ctx, NULL,
-                                "limit can not be greater than 1000", "");
-    }
-
-    *limit = (ngx_uint_t) n;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_pds_sync_storage_error(ngx_pds_ctx_t *ctx)
-{
-    return ngx_pds_send_error(ctx->request, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                              "InternalServerError",
-                              "Internal Server Error");
-}
-
-
-static ngx_int_t
-ngx_pds_send_car(ngx_pds_ctx_t *ctx, pds_car_writer_t *w)
-{
-    return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, NGX_PDS_CAR_TYPE,
-                             w->buf.data, w->buf.len);
-}
-
-
-/* ---- getRepo / getCheckout: a streamed CAR ----------------------------- */
-
-
-/* the CAR writer's output: copied into the stream's buffers */
-static int
-ngx_pds_car_out(void *data, const uint8_t *p, size_t n)
-{
-    size_t                 k;
-    ngx_buf_t             *b;
-    ngx_chain_t           *cl;
-    ngx_http_request_t    *r;
-    ngx_pds_car_stream_t  *st = data;
-
-    r = st->ctx->request;
-
-    while (n) {
-        cl = (st->out == NULL) ? NULL
-             : (ngx_chain_t *) ((u_char *) st->last_out
-                                - offsetof(ngx_chain_t, next));
-
-        b = cl ? cl->buf : NULL;
-
-        if (b == NULL || b->last == b->end) {
-            cl = ngx_chain_get_free_buf(r->pool, &st->free);
-            if (cl == NULL) {
-                return -1;
-            }
-
-            b = cl->buf;
-
-            if (b->start == NULL) {
-                b->start = ngx_palloc(r->pool, NGX_PDS_CAR_ROUND);
-                if (b->start == NULL) {
-                    return -1;
-                }
-
-                b->end = b->start + NGX_PDS_CAR_ROUND;
-                b->pos = b->start;
-                b->last = b->start;
-                b->temporary = 1;
-            }
-
-            b->tag = (ngx_buf_tag_t) &ngx_pds_module;
-            b->flush = 0;
-            b->last_buf = 0;
-            b->last_in_chain = 0;
-
-            *st->last_out = cl;
-            st->last_out = &cl->next;
-        }
-
-        k = ngx_min(n, (size_t) (b->end - b->last));
-        b->last = ngx_cpymem(b->last, p, k);
-        p += k;
-        n -= k;
-    }
-
-    return 0;
-}
-
-
-/* the next round of the CAR into st->out; sets st->done at the end */
-static ngx_int_t
-ngx_pds_car_produce(ngx_pds_car_stream_t *st)
-{
-    int           rc;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    if (!st->started) {
-        st->started = 1;
-
-        if (pds_repo_export_start(st->store, st->ctx->rtxn, st->uid,
-                                  st->since, &st->w, &st->ex)
-            != 0)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    rc = pds_repo_export_step(&st->ex, &st->w, NGX_PDS_CAR_ROUND);
-
-    if (rc == PDS_NOTFOUND) {
-        if (pds_car_finish(&st->w) != 0) {
-            return NGX_ERROR;
-        }
-
-        st->done = 1;
-
-        if (st->out == NULL) {
-            cl = ngx_chain_get_free_buf(st->ctx->request->pool, &st->free);
-            if (cl == NULL) {
-                return NGX_ERROR;
-            }
-
-            *st->last_out = cl;
-            st->last_out = &cl->next;
-        }
-
-        b = ((ngx_chain_t *) ((u_char *) st->last_out
-                              - offsetof(ngx_chain_t, next)))->buf;
-        b->last_buf = 1;
-        b->last_in_chain = 1;
-        b->tag = (ngx_buf_tag_t) &ngx_pds_module;
-
-    } else if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, st->ctx->request->connection->log, 0,
-                      "pds: getRepo: reading the repository failed");
-        return NGX_ERROR;
-    }
-
-    if (st->w.error) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Sends rounds while the connection takes them.  NGX_AGAIN: wait for the
- * socket; otherwise the final code for ngx_http_finalize_request().
- */
-static ngx_int_t
-ngx_pds_car_send(ngx_pds_car_stream_t *st)
-{
-    ngx_int_t            rc;
-    ngx_uint_t           rounds;
-    ngx_http_request_t  *r = st->ctx->request;
-
-    for (rounds = 0; /* void */ ; rounds++) {
-
-        if (st->busy) {
-            rc = ngx_http_output_filter(r, NULL);
-
-            ngx_chain_update_chains(r->pool, &st->free, &st->busy, &st->out,
-                                    (ngx_buf_tag_t) &ngx_pds_module);
-
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            if (st->busy) {
-                return NGX_AGAIN;
-            }
-        }
-
-        if (st->done) {
-            return NGX_OK;
-        }
-
-        if (rounds == NGX_PDS_CAR_ROUNDS) {
-            /* give other connections their turn */
-            ngx_post_event(r->connection->write, &ngx_posted_events);
-            return NGX_AGAIN;
-        }
-
-        st->out = NULL;
-        st->last_out = &st->out;
-
-        if (ngx_pds_car_produce(st) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (st->out == NULL) {
-            continue;
-        }
-
-        rc = ngx_http_output_filter(r, st->out);
-
-        ngx_chain_update_chains(r->pool, &st->free, &st->busy, &st->out,
-                                (ngx_buf_tag_t) &ngx_pds_module);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (st->done) {
-            /* nginx flushes whatever is left as it finalizes */
-            return rc;
-        }
-    }
-}
-
-
-static void
-ngx_pds_car_write_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                  rc;
-    ngx_event_t               *wev;
-    ngx_pds_ctx_t             *ctx;
-    ngx_pds_car_stream_t      *st;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    wev = r->connection->write;
-    ctx = ngx_http_get_module_ctx(r, ngx_pds_module);
-    st = ctx->data;
-
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
-                      "client timed out");
-        r->connection->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
-    }
-
-    rc = ngx_pds_car_send(st);
-
-    if (rc == NGX_AGAIN) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (!wev->delayed && !wev->posted) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
-static void
-ngx_pds_car_cleanup(void *data)
-{
-    ngx_pds_car_stream_t  *st = data;
-
-    /* before the read transaction's own cleanup, added earlier */
-    pds_repo_export_end(&st->ex);
-}
-
-
-static ngx_int_t
-ngx_pds_car_stream(ngx_pds_ctx_t *ctx, pds_account_t *acc, uint64_t since)
-{
-    ngx_int_t              rc;
-    pds_repo_root_t        root;
-    ngx_pool_cleanup_t    *cln;
-    ngx_http_request_t    *r = ctx->request;
-    ngx_pds_car_stream_t  *st;
-
-    if (ngx_pds_read_txn(ctx) == NULL) {
-        return ngx_pds_sync_storage_error(ctx);
-    }
-
-    rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc->uid, &root);
-
-    if (rc == PDS_NOTFOUND) {
-        ngx_pds_sync_bad(ctx, NULL, "Could not find repo for DID: %s",
-                         acc->did);
-        return ctx->sent_rc;
-    }
-
-    if (rc != 0) {
-        return ngx_pds_sync_storage_error(ctx);
-    }
-
-    st = ngx_pcalloc(r->pool, sizeof(ngx_pds_car_stream_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (st == NULL || cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    st->ctx = ctx;
-    st->store = ctx->conf->env->store;
-    st->uid = acc->uid;
-    st->since = since;
-    st->out = NULL;
-    st->last_out = &st->out;
-
-    cln->handler = ngx_pds_car_cleanup;
-    cln->data = st;
-
-    pds_car_writer_init(&st->w, &ctx->alloc, NGX_PDS_CAR_CHUNK,
-                        ngx_pds_car_out, st);
-
-    ctx->data = st;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = -1;
-    r->headers_out.content_type.len = sizeof(NGX_PDS_CAR_TYPE) - 1;
-    r->headers_out.content_type.data = (u_char *) NGX_PDS_CAR_TYPE;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    r->write_event_handler = ngx_pds_car_write_handler;
-    r->main->count++;
-
-    ngx_pds_car_write_handler(r);
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_pds_get_repo(ngx_pds_ctx_t *ctx)
-{
-    uint64_t       since;
-    ngx_str_t      v;
-    pds_account_t  acc;
-
-    since = 0;
-
-    if (ngx_pds_arg(ctx->request, "since", &v) == NGX_OK && v.len) {
-        if (!pds_tid_valid((char *) v.data, v.len)
-            || pds_tid_decode((char *) v.data, v.len, &since) != 0)
-        {
-            return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                      "InvalidRequest",
-                                      "since must be a valid TID");
-        }
-    }
-
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK) {
-        return ctx->sent_rc;
-    }
-
-    return ngx_pds_car_stream(ctx, &acc, since);
-}
-
-
-static ngx_int_t
-ngx_pds_get_checkout(ngx_pds_ctx_t *ctx)
-{
-    pds_account_t  acc;
-
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK) {
-        return ctx->sent_rc;
-    }
-
-    return ngx_pds_car_stream(ctx, &acc, 0);
-}
-
-
-/* ---- small CARs and JSON answers -------------------------------------- */
-
-
-static ngx_int_t
-ngx_pds_get_record(ngx_pds_ctx_t *ctx)
-{
-    int               rc;
-    ngx_str_t         collection, rkey;
-    pds_account_t     acc;
-    pds_car_writer_t  w;
-
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK
-        || ngx_pds_sync_param(ctx, "collection", &collection) != NGX_OK
-        || ngx_pds_sync_param(ctx, "rkey", &rkey) != NGX_OK)
-    {
-        return ctx->sent_rc;
-    }
-
-    if (!pds_nsid_valid((char *) collection.data, collection.len)) {
-        ngx_pds_sync_bad(ctx, NULL, "collection must be a valid nsid", "");
-        return ctx->sent_rc;
-    }
-
-    if (!pds_rkey_valid((char *) rkey.data, rkey.len)) {
-        ngx_pds_sync_bad(ctx, NULL, "rkey must be a valid Record Key", "");
-        return ctx->sent_rc;
-    }
-
-    pds_car_writer_init(&w, &ctx->alloc, 0, NULL, NULL);
-
-    rc = pds_repo_export_proof(ctx->conf->env->store, ctx->rtxn, acc.uid,
-                               (char *) collection.data, collection.len,
-                               (char *) rkey.data, rkey.len, &w);
-
-    if (rc == PDS_NOTFOUND) {
-        ngx_pds_sync_bad(ctx, NULL, "Could not find repo for DID: %s",
-                         acc.did);
-        return ctx->sent_rc;
-    }
-
-    if (rc != 0 || pds_car_finish(&w) != 0) {
-        return ngx_pds_sync_storage_error(ctx);
-    }
-
-    return ngx_pds_send_car(ctx, &w);
-}
-
-
-/* every value of a repeated query parameter, URL-decoded */
-static ngx_int_t
-ngx_pds_sync_params(ngx_http_request_t *r, const char *name,
-    ngx_array_t *values)
-{
-    u_char     *p, *last, *start, *end, *dst, *src;
-    size_t      len;
-    ngx_str_t  *v;
-
-    len = ngx_strlen(name);
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        start = p;
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end + 1;
-
-        if ((size_t) (end - start) > len && start[len] == '='
-            && ngx_strncmp(start, name, len) == 0)
-        {
-            v = ngx_array_push(values);
-            if (v == NULL) {
-                return NGX_ERROR;
-            }
-
-            src = start + len + 1;
-            dst = ngx_pnalloc(r->pool, end - src + 1);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            v->data = dst;
-            ngx_unescape_uri(&dst, &src, end - src, NGX_UNESCAPE_URI);
-            *dst = '\0';
-            v->len = dst - v->data;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_pds_get_blocks(ngx_pds_ctx_t *ctx)
-{
-    int                rc;
-    u_char            *p, *msg, *found;
-    size_t             missing, n, bn;
-    pds_cid_t         *cids;
-    ngx_str_t         *v;
-    ngx_uint_t         i;
-    ngx_array_t        values;
-    pds_account_t      acc;
-    pds_car_writer_t   w;
-    const uint8_t     *bp;
-    ngx_http_request_t *r = ctx->request;
-
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK) {
-        return ctx->sent_rc;
-    }
-
-    if (ngx_array_init(&values, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_pds_sync_params(r, "cids", &values) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (values.nelts == 0) {
-        ngx_pds_sync_bad(ctx, NULL, "Params must have the property \"%s\"",
-                         "cids");
-        return ctx->sent_rc;
-    }
-
-    cids = ngx_palloc(r->pool, values.nelts * sizeof(pds_cid_t));
-    if (cids == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    v = values.elts;
-
-    for (i = 0; i < values.nelts; i++) {
-        if (pds_cid_parse(&cids[i], (char *) v[i].data, v[i].len) != 0) {
-            ngx_pds_sync_bad(ctx, NULL, "Invalid CID: %s",
-                             (char *) v[i].data);
-            return ctx->sent_rc;
-        }
-    }
-
-    /* the reference refuses the whole request when any block is missing */
-
-    found = ngx_pcalloc(r->pool, values.nelts);
-    if (found == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    n = 0;
-
-    for (i = 0; i < values.nelts; i++) {
-        rc = pds_repo_get_block(ctx->conf->env->store, ctx->rtxn, acc.uid,
-                                &cids[i], &bp, &bn);
-        if (rc == 0) {
-            found[i] = 1;
-
-        } else if (rc == PDS_NOTFOUND) {
-            n += v[i].len + 1;
-
-        } else {
-            return ngx_pds_sync_storage_error(ctx);
-        }
-    }
-
-    if (n) {
-        msg = ngx_pnalloc(r->pool, sizeof("Could not find cids: ") + n);
-        if (msg == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ngx_cpymem(msg, "Could not find cids: ",
-                       sizeof("Could not find cids: ") - 1);
-
-        for (i = 0; i < values.nelts; i++) {
-            if (!found[i]) {
-                if (p[-1] != ' ') {
-                    *p++ = ',';
-                }
-
-                p = ngx_cpymem(p, v[i].data, v[i].len);
-            }
-        }
-
-        *p = '\0';
-
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  (char *) msg);
-    }
-
-    pds_car_writer_init(&w, &ctx->alloc, 0, NULL, NULL);
-
-    if (pds_repo_export_blocks(ctx->conf->env->store, ctx->rtxn, acc.uid,
-                               cids, values.nelts, &w, &missing) != 0
-        || pds_car_finish(&w) != 0)
-    {
-        return ngx_pds_sync_storage_error(ctx);
-    }
-
-    return ngx_pds_send_car(ctx, &w);
-}
-
-
-/* the repo root: NGX_OK, or an answer already sent (ctx->sent_rc) */
 static ngx_int_t
 ngx_pds_sync_root(ngx_pds_ctx_t *ctx, pds_account_t *acc,
     pds_repo_root_t *root, const char *error)
 {
-    int  rc;
+    int        rc;
+    ngx_int_t  st;
+
+    st = ngx_pds_sync_repo(ctx, acc, 0);
+    if (st != NGX_OK) {
+        return st;
+    }
 
     rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc->uid, root);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_sync_bad(ctx, error, "Could not find root for DID: %s",
-                                acc->did);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, error,
+                             "Could not find root for DID: %s", acc->did);
     }
 
     if (rc != 0) {
-        ctx->sent_rc = ngx_pds_sync_storage_error(ctx);
-        return NGX_DECLINED;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_OK;
@@ -838,13 +151,13 @@ ngx_pds_get_latest_commit(ngx_pds_ctx_t *ctx)
 {
     char             cid[PDS_CID_STR_SIZE];
     json_t          *json;
+    ngx_int_t        rc;
     pds_account_t    acc;
     pds_repo_root_t  root;
 
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK
-        || ngx_pds_sync_root(ctx, &acc, &root, "RepoNotFound") != NGX_OK)
-    {
-        return ctx->sent_rc;
+    rc = ngx_pds_sync_root(ctx, &acc, &root, "RepoNotFound");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     pds_cid_format(&root.commit, cid);
@@ -865,13 +178,13 @@ ngx_pds_get_head(ngx_pds_ctx_t *ctx)
 {
     char             cid[PDS_CID_STR_SIZE];
     json_t          *json;
+    ngx_int_t        rc;
     pds_account_t    acc;
     pds_repo_root_t  root;
 
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK
-        || ngx_pds_sync_root(ctx, &acc, &root, "HeadNotFound") != NGX_OK)
-    {
-        return ctx->sent_rc;
+    rc = ngx_pds_sync_root(ctx, &acc, &root, "HeadNotFound");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     pds_cid_format(&root.commit, cid);
@@ -886,32 +199,18 @@ ngx_pds_get_head(ngx_pds_ctx_t *ctx)
 }
 
 
-/* the reference's formatAccountStatus: NULL status when active */
-static const char *
-ngx_pds_sync_status(pds_account_t *acc)
-{
-    if (acc->takedown_ref) {
-        return "takendown";
-    }
-
-    if (acc->deactivated_at) {
-        return "deactivated";
-    }
-
-    return NULL;
-}
-
-
 static ngx_int_t
 ngx_pds_get_repo_status(ngx_pds_ctx_t *ctx)
 {
     json_t           *json;
+    ngx_int_t         rc;
     const char       *status;
     pds_account_t     acc;
     pds_repo_root_t   root;
 
-    if (ngx_pds_sync_repo(ctx, &acc, 1) != NGX_OK) {
-        return ctx->sent_rc;
+    rc = ngx_pds_sync_repo(ctx, &acc, 1);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     status = ngx_pds_sync_status(&acc);
@@ -936,9 +235,21 @@ ngx_pds_get_repo_status(ngx_pds_ctx_t *ctx)
 }
 
 
-/* "<createdAt in ms>::<did>", the reference's listRepos cursor */
-static ngx_int_t
-ngx_pds_repo_cursor(ngx_pool_t *pool, pds_account_t *acc, ngx_str_t *out)
+/* ---- listRepos --------------------------------------------------------- */
+
+
+/* where a page of listRepos starts */
+typedef struct {
+    uint64_t               uid;           /* the first account to look at */
+    ngx_uint_t             skip;          /* the cursor's account is gone */
+    int64_t                ms;            /* the cursor's (createdAt, did) */
+    ngx_str_t              did;
+} ngx_pds_repos_from_t;
+
+
+/* an account's createdAt in ms, as the listRepos cursor has it */
+static int64_t
+ngx_pds_repos_created_ms(pds_account_t *acc)
 {
     int64_t  us;
 
@@ -949,84 +260,194 @@ ngx_pds_repo_cursor(ngx_pool_t *pool, pds_account_t *acc, ngx_str_t *out)
         us = 0;
     }
 
-    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2
-                                  + ngx_strlen(acc->did) + 1);
+    return us / 1000;
+}
+
+
+/* "<createdAt in ms>::<did>", the reference's listRepos cursor */
+static ngx_int_t
+ngx_pds_repos_cursor(ngx_pool_t *pool, pds_account_t *acc, ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->data = ngx_pnalloc(pool, NGX_INT64_LEN + 2 + ngx_strlen(acc->did));
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    out->len = ngx_sprintf(out->data, "%L::%s%Z", us / 1000, acc->did)
-               - out->data - 1;
+    p = ngx_sprintf(out->data, "%L::%s", ngx_pds_repos_created_ms(acc),
+                    acc->did);
+    out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The "cursor" parameter.  Accounts are in uid order, which is creation
+ * order: the page starts after the cursor's account, or, when that is
+ * gone, at the first account created after (createdAt, did).  NGX_OK or
+ * the status of a refusal.
+ */
+static ngx_int_t
+ngx_pds_repos_from(ngx_pds_ctx_t *ctx, MDB_txn *txn,
+    ngx_pds_repos_from_t *from)
+{
+    int         rc;
+    u_char     *sep;
+    ngx_int_t   ms;
+    ngx_str_t   cursor;
+
+    ngx_memzero(from, sizeof(ngx_pds_repos_from_t));
+
+    if (ngx_pds_arg(ctx->request, "cursor", &cursor) != NGX_OK
+        || cursor.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    sep = ngx_strlcasestrn(cursor.data, cursor.data + cursor.len,
+                           (u_char *) "::", 2 - 1);
+
+    ms = sep ? ngx_atoi(cursor.data, sep - cursor.data) : NGX_ERROR;
+
+    if (ms == NGX_ERROR) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Malformed cursor");
+    }
+
+    from->ms = ms;
+    from->did.data = sep + 2;
+    from->did.len = cursor.data + cursor.len - from->did.data;
+
+    rc = pds_store_uid_get(ctx->conf->env->store, txn,
+                           (char *) from->did.data, from->did.len,
+                           &from->uid);
+    if (rc == 0) {
+        from->uid++;
+
+    } else if (rc == PDS_NOTFOUND) {
+        from->uid = 0;
+        from->skip = 1;
+
+    } else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the entry of an account with a repo, or NULL (and nothing is wrong) */
+static json_t *
+ngx_pds_repos_entry(ngx_pds_ctx_t *ctx, MDB_txn *txn, uint64_t uid,
+    ngx_pds_repos_from_t *from, pds_account_t *acc)
+{
+    char             cid[PDS_CID_STR_SIZE];
+    json_t          *repo;
+    int64_t          ms;
+    const char      *status;
+    pds_store_t     *store;
+    pds_repo_root_t  root;
+
+    store = ctx->conf->env->store;
+
+    if (pds_account_get(store, txn, uid, &ctx->alloc, acc) != 0) {
+        return NULL;
+    }
+
+    if (from->skip) {
+        ms = ngx_pds_repos_created_ms(acc);
+
+        if (ms < from->ms
+            || (ms == from->ms && ngx_strcmp(acc->did, from->did.data) <= 0))
+        {
+            return NULL;
+        }
+    }
+
+    if (pds_repo_get_root(store, txn, uid, &root) != 0) {
+        return NULL;
+    }
+
+    pds_cid_format(&root.commit, cid);
+    status = ngx_pds_sync_status(acc);
+
+    repo = json_pack("{s:s, s:s, s:s, s:b}", "did", acc->did, "head", cid,
+                     "rev", root.rev, "active", status == NULL);
+
+    if (repo && status) {
+        json_object_set_new(repo, "status", json_string(status));
+    }
+
+    return repo;
+}
+
+
+/* up to limit entries into repos, from from; NGX_OK or NGX_ERROR */
+static ngx_int_t
+ngx_pds_repos_page(ngx_pds_ctx_t *ctx, MDB_txn *txn,
+    ngx_pds_repos_from_t *from, ngx_uint_t limit, json_t *repos,
+    ngx_str_t *last)
+{
+    int                  rc;
+    json_t              *repo;
+    uint64_t             uid;
+    pds_account_t        acc;
+    pds_account_iter_t   it;
+
+    if (pds_account_iter_open(ctx->conf->env->store, txn, from->uid, &it)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = 0;
+
+    while (json_array_size(repos) < limit
+           && (rc = pds_account_iter_next(&it, &uid)) == 0)
+    {
+        repo = ngx_pds_repos_entry(ctx, txn, uid, from, &acc);
+        if (repo == NULL) {
+            continue;
+        }
+
+        json_array_append_new(repos, repo);
+
+        if (ngx_pds_repos_cursor(ctx->request->pool, &acc, last) != NGX_OK) {
+            break;
+        }
+    }
+
+    pds_account_iter_close(&it);
+
+    return (rc == 0 || rc == PDS_NOTFOUND) ? NGX_OK : NGX_ERROR;
 }
 
 
 static ngx_int_t
 ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
 {
-    int               rc;
-    u_char               *sep;
-    int64_t               us;
-    uint64_t              uid;
-    MDB_txn              *txn;
-    json_t               *json, *repos, *repo;
-    ngx_int_t             cur_ms;
-    ngx_str_t             cursor, cur_did, last;
-    ngx_uint_t            limit, skip;
-    const char           *status;
-    pds_store_t          *store;
-    pds_account_t         acc;
-    pds_repo_root_t       root;
-    pds_account_iter_t    it;
-    char                  cid[PDS_CID_STR_SIZE];
+    MDB_txn               *txn;
+    json_t                *json, *repos;
+    ngx_int_t              rc;
+    ngx_str_t              last;
+    ngx_uint_t             limit;
+    ngx_pds_repos_from_t   from;
 
-    if (ngx_pds_sync_limit(ctx, &limit) != NGX_OK) {
-        return ctx->sent_rc;
+    rc = ngx_pds_sync_limit(ctx, &limit);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     txn = ngx_pds_read_txn(ctx);
     if (txn == NULL) {
-        return ngx_pds_sync_storage_error(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    store = ctx->conf->env->store;
-
-    uid = 0;
-    skip = 0;
-    cur_ms = 0;
-    ngx_str_null(&cur_did);
-
-    if (ngx_pds_arg(ctx->request, "cursor", &cursor) == NGX_OK
-        && cursor.len)
-    {
-        sep = ngx_strlcasestrn(cursor.data, cursor.data + cursor.len,
-                               (u_char *) "::", 2 - 1);
-
-        cur_ms = sep ? ngx_atoi(cursor.data, sep - cursor.data) : NGX_ERROR;
-
-        if (cur_ms == NGX_ERROR) {
-            ngx_pds_sync_bad(ctx, NULL, "Malformed cursor", "");
-            return ctx->sent_rc;
-        }
-
-        cur_did.data = sep + 2;
-        cur_did.len = cursor.data + cursor.len - cur_did.data;
-
-        /* accounts are in uid order, which is creation order */
-
-        rc = pds_store_uid_get(store, txn, (char *) cur_did.data,
-                               cur_did.len, &uid);
-        if (rc == 0) {
-            uid++;
-
-        } else if (rc == PDS_NOTFOUND) {
-            uid = 0;
-            skip = 1;
-
-        } else {
-            return ngx_pds_sync_storage_error(ctx);
-        }
+    rc = ngx_pds_repos_from(ctx, txn, &from);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     repos = json_array();
@@ -1037,67 +458,10 @@ ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
     }
 
     json_object_set_new(json, "repos", repos);
-
-    if (pds_account_iter_open(store, txn, uid, &it) != 0) {
-        return ngx_pds_sync_storage_error(ctx);
-    }
-
     ngx_str_null(&last);
 
-    for (rc = pds_account_iter_next(&it, &uid);
-         rc == 0 && json_array_size(repos) < limit;
-         rc = pds_account_iter_next(&it, &uid))
-    {
-        if (pds_account_get(store, txn, uid, &ctx->alloc, &acc) != 0) {
-            continue;
-        }
-
-        if (skip) {
-            /* the cursor's account is gone: compare (createdAt, did) */
-
-            if (acc.created_at == NULL
-                || pds_datetime_parse(acc.created_at,
-                                      ngx_strlen(acc.created_at), &us) != 0)
-            {
-                us = 0;
-            }
-
-            if (us / 1000 < cur_ms
-                || (us / 1000 == cur_ms
-                    && ngx_strcmp(acc.did, cur_did.data) <= 0))
-            {
-                continue;
-            }
-        }
-
-        if (pds_repo_get_root(store, txn, uid, &root) != 0) {
-            continue;
-        }
-
-        pds_cid_format(&root.commit, cid);
-        status = ngx_pds_sync_status(&acc);
-
-        repo = json_pack("{s:s, s:s, s:s, s:b}", "did", acc.did, "head", cid,
-                         "rev", root.rev, "active", status == NULL);
-        if (repo == NULL) {
-            break;
-        }
-
-        if (status) {
-            json_object_set_new(repo, "status", json_string(status));
-        }
-
-        json_array_append_new(repos, repo);
-
-        if (ngx_pds_repo_cursor(ctx->request->pool, &acc, &last) != NGX_OK) {
-            break;
-        }
-    }
-
-    pds_account_iter_close(&it);
-
-    if (rc != 0 && rc != PDS_NOTFOUND) {
-        return ngx_pds_sync_storage_error(ctx);
+    if (ngx_pds_repos_page(ctx, txn, &from, limit, repos, &last) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (last.len) {
@@ -1107,6 +471,9 @@ ngx_pds_list_repos(ngx_pds_ctx_t *ctx)
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, json);
 }
+
+
+/* ---- listBlobs --------------------------------------------------------- */
 
 
 typedef struct {
@@ -1144,6 +511,44 @@ ngx_pds_list_blobs_cb(void *data, const pds_cid_t *cid)
 }
 
 
+/* listBlobs' parameters: NGX_OK or the status of a refusal */
+static ngx_int_t
+ngx_pds_list_blobs_args(ngx_pds_ctx_t *ctx, pds_account_t *acc,
+    ngx_uint_t *limit, pds_cid_t *cursor, pds_cid_t **after)
+{
+    uint64_t   since;
+    ngx_int_t  rc;
+    ngx_str_t  v;
+
+    rc = ngx_pds_sync_repo(ctx, acc, 0);
+
+    if (rc == NGX_OK) {
+        rc = ngx_pds_sync_limit(ctx, limit);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_pds_sync_since(ctx, &since);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *after = NULL;
+
+    if (ngx_pds_arg(ctx->request, "cursor", &v) == NGX_OK && v.len) {
+        if (pds_cid_parse(cursor, (char *) v.data, v.len) != 0) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Malformed cursor");
+        }
+
+        *after = cursor;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * The blobs of a repo, in CID order.  "since" is checked but cannot
  * filter yet: blob rows do not record the rev that first referenced them.
@@ -1152,38 +557,16 @@ static ngx_int_t
 ngx_pds_list_blobs(ngx_pds_ctx_t *ctx)
 {
     long                  n;
-    uint64_t              since;
     json_t               *json;
-    ngx_str_t             v;
+    ngx_int_t             rc;
     pds_cid_t             cursor, *after;
     ngx_uint_t            limit;
     pds_account_t         acc;
     ngx_pds_blob_list_t   bl;
 
-    if (ngx_pds_sync_repo(ctx, &acc, 0) != NGX_OK
-        || ngx_pds_sync_limit(ctx, &limit) != NGX_OK)
-    {
-        return ctx->sent_rc;
-    }
-
-    if (ngx_pds_arg(ctx->request, "since", &v) == NGX_OK && v.len) {
-        if (!pds_tid_valid((char *) v.data, v.len)
-            || pds_tid_decode((char *) v.data, v.len, &since) != 0)
-        {
-            ngx_pds_sync_bad(ctx, NULL, "since must be a valid TID", "");
-            return ctx->sent_rc;
-        }
-    }
-
-    after = NULL;
-
-    if (ngx_pds_arg(ctx->request, "cursor", &v) == NGX_OK && v.len) {
-        if (pds_cid_parse(&cursor, (char *) v.data, v.len) != 0) {
-            ngx_pds_sync_bad(ctx, NULL, "Malformed cursor", "");
-            return ctx->sent_rc;
-        }
-
-        after = &cursor;
+    rc = ngx_pds_list_blobs_args(ctx, &acc, &limit, &cursor, &after);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ngx_memzero(&bl, sizeof(ngx_pds_blob_list_t));
@@ -1203,7 +586,7 @@ ngx_pds_list_blobs(ngx_pds_ctx_t *ctx)
                       limit, ngx_pds_list_blobs_cb, &bl);
 
     if (n < 0 || bl.error) {
-        return ngx_pds_sync_storage_error(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (bl.last[0]) {
@@ -1211,132 +594,4 @@ ngx_pds_list_blobs(ngx_pds_ctx_t *ctx)
     }
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, json);
-}
-
-
-/* ---- requestCrawl ------------------------------------------------------ */
-
-
-static void
-ngx_pds_crawl_done(void *data, ngx_uint_t status, ngx_log_t *log)
-{
-    ngx_pds_crawl_t  *cr = data;
-
-    if (status >= 200 && status < 300) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "pds: requestCrawl at \"%V\": %ui", cr->crawler,
-                      status);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "pds: requestCrawl at \"%V\" failed (status %ui), "
-                  "retrying after the next event in %d s",
-                  cr->crawler, status, NGX_PDS_CRAWL_RETRY);
-
-    cr->next = ngx_time() + NGX_PDS_CRAWL_RETRY;
-}
-
-
-static ngx_int_t
-ngx_pds_crawl_request(ngx_pds_ctx_t *ctx, ngx_pds_crawl_t *cr)
-{
-    size_t               len;
-    u_char              *p;
-    ngx_str_t            url, body, ct, *crawler;
-    ngx_http_request_t  *r = ctx->request;
-
-    crawler = cr->crawler;
-
-    len = crawler->len;
-    while (len && crawler->data[len - 1] == '/') {
-        len--;
-    }
-
-    url.data = ngx_pnalloc(r->pool, len + sizeof(NGX_PDS_CRAWL_NSID));
-    body.data = ngx_pnalloc(r->pool, ctx->conf->hostname.len * 6 + 32);
-    if (url.data == NULL || body.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(url.data, crawler->data, len);
-    p = ngx_cpymem(p, NGX_PDS_CRAWL_NSID, sizeof(NGX_PDS_CRAWL_NSID) - 1);
-    url.len = p - url.data;
-
-    p = ngx_cpymem(body.data, "{\"hostname\":\"", 13);
-    p = (u_char *) ngx_escape_json(p, ctx->conf->hostname.data,
-                                   ctx->conf->hostname.len);
-    p = ngx_cpymem(p, "\"}", 2);
-    body.len = p - body.data;
-
-    ngx_str_set(&ct, "application/json");
-
-    return ngx_pds_fetch_background(ctx, NGX_HTTP_POST, &url, &ct, &body,
-                                    ngx_pds_crawl_done, cr);
-}
-
-
-/* after new events: requestCrawl at each relay, once per 20 minutes */
-static void
-ngx_pds_crawl_notify(ngx_pds_ctx_t *ctx)
-{
-    time_t              now;
-    ngx_str_t          *crawler;
-    ngx_uint_t          i, j;
-    ngx_pds_crawl_t    *cr;
-    ngx_http_request_t *r = ctx->request;
-
-    if (ctx->conf->crawlers == NULL || ctx->conf->crawlers->nelts == 0
-        || ctx->conf->outbound == NULL)
-    {
-        return;
-    }
-
-    if (ngx_pds_crawls == NULL) {
-        ngx_pds_crawls = ngx_array_create(ngx_cycle->pool, 4,
-                                          sizeof(ngx_pds_crawl_t));
-        if (ngx_pds_crawls == NULL) {
-            return;
-        }
-    }
-
-    now = ngx_time();
-    crawler = ctx->conf->crawlers->elts;
-
-    for (i = 0; i < ctx->conf->crawlers->nelts; i++) {
-
-        cr = ngx_pds_crawls->elts;
-
-        for (j = 0; j < ngx_pds_crawls->nelts; j++) {
-            if (cr[j].crawler == &crawler[i]) {
-                break;
-            }
-        }
-
-        if (j == ngx_pds_crawls->nelts) {
-            cr = ngx_array_push(ngx_pds_crawls);
-            if (cr == NULL) {
-                return;
-            }
-
-            cr->crawler = &crawler[i];
-            cr->next = 0;
-
-        } else {
-            cr = &cr[j];
-        }
-
-        if (now < cr->next) {
-            continue;
-        }
-
-        cr->next = now + NGX_PDS_CRAWL_EVERY;
-
-        if (ngx_pds_crawl_request(ctx, cr) != NGX_OK) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pds: cannot start requestCrawl at \"%V\"",
-                          &crawler[i]);
-            cr->next = now + NGX_PDS_CRAWL_RETRY;
-        }
-    }
 }
