@@ -89,7 +89,7 @@ ngx_pds_firehose_exit_process(void)
                 (void) ngx_pds_ws_close_frame(&s->ws, NGX_PDS_WS_GOING_AWAY);
             }
 
-            ngx_pds_ws_flush(&s->ws);
+            (void) ngx_pds_ws_send(&s->ws);
             ngx_pds_fh_close(s, 0);
         }
     }

@@ -116,86 +116,59 @@ ngx_pds_sync_status(pds_account_t *acc)
 
 
 /*
- * The repo of the "did" parameter and its root: NGX_OK, or the status of
- * the refusal (error: the name when there is no root).
+ * getLatestCommit ({cid, rev}) and getHead ({root}, head set): the commit
+ * of the "did" parameter's repo; error names its absence.
  */
 static ngx_int_t
-ngx_pds_sync_root(ngx_pds_ctx_t *ctx, pds_account_t *acc,
-    pds_repo_root_t *root, const char *error)
+ngx_pds_sync_commit(ngx_pds_ctx_t *ctx, const char *error, ngx_uint_t head)
 {
-    int        rc;
-    ngx_int_t  st;
+    int              rc;
+    char             cid[PDS_CID_STR_SIZE];
+    json_t          *json;
+    ngx_int_t        st;
+    pds_account_t    acc;
+    pds_repo_root_t  root;
 
-    st = ngx_pds_sync_repo(ctx, acc, 0);
+    st = ngx_pds_sync_repo(ctx, &acc, 0);
     if (st != NGX_OK) {
         return st;
     }
 
-    rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc->uid, root);
+    rc = pds_repo_get_root(ctx->conf->env->store, ctx->rtxn, acc.uid, &root);
 
     if (rc == PDS_NOTFOUND) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, error,
-                             "Could not find root for DID: %s", acc->did);
+                             "Could not find root for DID: %s", acc.did);
     }
 
     if (rc != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_OK;
+    pds_cid_format(&root.commit, cid);
+
+    json = head ? json_pack("{s:s}", "root", cid)
+                : json_pack("{s:s, s:s}", "cid", cid, "rev", root.rev);
+
+    if (ngx_pds_json_track(ctx->request, json) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, json);
 }
 
 
 static ngx_int_t
 ngx_pds_get_latest_commit(ngx_pds_ctx_t *ctx)
 {
-    char             cid[PDS_CID_STR_SIZE];
-    json_t          *json;
-    ngx_int_t        rc;
-    pds_account_t    acc;
-    pds_repo_root_t  root;
-
-    rc = ngx_pds_sync_root(ctx, &acc, &root, "RepoNotFound");
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    pds_cid_format(&root.commit, cid);
-
-    json = ngx_pds_json_track(ctx->request,
-                              json_pack("{s:s, s:s}", "cid", cid,
-                                        "rev", root.rev));
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, json);
+    return ngx_pds_sync_commit(ctx, "RepoNotFound", 0);
 }
 
 
 static ngx_int_t
 ngx_pds_get_head(ngx_pds_ctx_t *ctx)
 {
-    char             cid[PDS_CID_STR_SIZE];
-    json_t          *json;
-    ngx_int_t        rc;
-    pds_account_t    acc;
-    pds_repo_root_t  root;
-
-    rc = ngx_pds_sync_root(ctx, &acc, &root, "HeadNotFound");
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    pds_cid_format(&root.commit, cid);
-
-    json = ngx_pds_json_track(ctx->request,
-                              json_pack("{s:s}", "root", cid));
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, json);
+    return ngx_pds_sync_commit(ctx, "HeadNotFound", 1);
 }
 
 

@@ -81,8 +81,6 @@ ngx_int_t ngx_pds_ws_frame(ngx_pds_ws_t *ws, ngx_uint_t opcode,
 ngx_int_t ngx_pds_ws_close_frame(ngx_pds_ws_t *ws, ngx_uint_t code);
 /* writes what is pending: NGX_OK (all), NGX_AGAIN (socket full), error */
 ngx_int_t ngx_pds_ws_send(ngx_pds_ws_t *ws);
-/* the same without waiting, for a worker that exits */
-void ngx_pds_ws_flush(ngx_pds_ws_t *ws);
 /* reads and answers client frames: NGX_OK, or NGX_DONE to close now */
 ngx_int_t ngx_pds_ws_read(ngx_pds_ws_t *ws);
 

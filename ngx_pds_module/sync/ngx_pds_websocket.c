@@ -367,23 +367,6 @@ ngx_pds_ws_send(ngx_pds_ws_t *ws)
 }
 
 
-void
-ngx_pds_ws_flush(ngx_pds_ws_t *ws)
-{
-    ssize_t  n;
-
-    while (ws->out_pos < ws->out_len) {
-        n = ws->conn->send(ws->conn, ws->out + ws->out_pos,
-                           ngx_pds_ws_pending(ws));
-        if (n <= 0) {
-            break;
-        }
-
-        ws->out_pos += n;
-    }
-}
-
-
 /* ---- input ------------------------------------------------------------- */
 
 
