@@ -316,6 +316,10 @@ ngx_pds_fh_fill(ngx_pds_sub_t *s, MDB_txn *txn)
 
     pds_event_iter_close(&it);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->ws.conn->log, 0,
+                   "pds: firehose subscriber: %i events queued, next %uL",
+                   count, s->next);
+
     if (rc == PDS_NOTFOUND) {
         if (!s->caught_up) {
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->ws.conn->log, 0,
@@ -356,6 +360,10 @@ ngx_pds_fh_pump(ngx_pds_sub_t *s, MDB_txn *txn)
 
         if (rc == NGX_AGAIN) {
             s->blocked = 1;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->ws.conn->log, 0,
+                           "pds: firehose subscriber waits for its socket, "
+                           "%uz bytes pending", ngx_pds_ws_pending(&s->ws));
 
             if (ngx_pds_fh_too_slow(s)) {
                 ngx_pds_fh_drop_slow(s);
