@@ -21,7 +21,6 @@
 #include "ngx_pds_sync.h"
 #include "pds_cbor.h"
 #include "pds_repo.h"
-#include "pds_syntax.h"
 
 
 #define NGX_PDS_FH_BATCH     (64 * 1024)     /* bytes read per fill */

@@ -40,8 +40,6 @@
 #define NGX_PDS_WS_GOING_AWAY      1001
 #define NGX_PDS_WS_POLICY          1008
 
-#define NGX_PDS_WS_BUFFER          (64 * 1024) /* output buffer at least */
-
 
 /* one WebSocket connection, taken over from an HTTP/1.1 request */
 typedef struct {
@@ -86,12 +84,6 @@ ngx_int_t ngx_pds_ws_read(ngx_pds_ws_t *ws);
 
 
 /* ---- ngx_pds_wake.c ---------------------------------------------------- */
-
-/* other workers look for new events this often while anyone subscribes */
-#define NGX_PDS_FIREHOSE_POLL_MS   20
-/* ... and read LMDB directly every this many polls, whatever shm says */
-#define NGX_PDS_FIREHOSE_RECHECK   50
-
 
 /* one tenant in one worker */
 typedef struct {

@@ -13,6 +13,11 @@
 #include "ngx_pds_sync.h"
 
 
+/* other workers look for new events this often while anyone subscribes */
+#define NGX_PDS_WAKE_POLL_MS    20
+/* ... and look at LMDB every this many polls, whatever shm says */
+#define NGX_PDS_WAKE_RECHECK    50
+
 #define NGX_PDS_WAKE_ZONE_SIZE  (64 * 1024)
 #define NGX_PDS_WAKE_SLOT       64          /* one cache line per tenant */
 #define NGX_PDS_WAKE_SLOTS      256         /* tenants at most */
@@ -312,7 +317,7 @@ ngx_pds_wake_attach(ngx_pds_wake_env_t *we, ngx_queue_t *q)
     ngx_pds_wake->nsubs++;
 
     if (!ngx_pds_wake->poll.timer_set) {
-        ngx_add_timer(&ngx_pds_wake->poll, NGX_PDS_FIREHOSE_POLL_MS);
+        ngx_add_timer(&ngx_pds_wake->poll, NGX_PDS_WAKE_POLL_MS);
     }
 }
 
@@ -405,7 +410,7 @@ ngx_pds_wake_poll_handler(ngx_event_t *ev)
     ngx_pds_wake_env_t     *we;
     ngx_pds_wake_worker_t  *w = ev->data;
 
-    recheck = (++w->polls % NGX_PDS_FIREHOSE_RECHECK) == 0;
+    recheck = (++w->polls % NGX_PDS_WAKE_RECHECK) == 0;
 
     for (i = 0; i < w->nenvs; i++) {
         we = &w->envs[i];
@@ -430,6 +435,6 @@ ngx_pds_wake_poll_handler(ngx_event_t *ev)
     }
 
     if (w->nsubs && !ngx_exiting && !ngx_terminate) {
-        ngx_add_timer(&w->poll, NGX_PDS_FIREHOSE_POLL_MS);
+        ngx_add_timer(&w->poll, NGX_PDS_WAKE_POLL_MS);
     }
 }

@@ -16,6 +16,7 @@
 
 
 #define NGX_PDS_WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define NGX_PDS_WS_BUFFER    (64 * 1024)     /* output buffer at least */
 #define NGX_PDS_WS_KEEP      (256 * 1024)    /* bigger buffers are freed */
 #define NGX_PDS_WS_READ      4096
 
