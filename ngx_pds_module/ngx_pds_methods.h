@@ -43,7 +43,6 @@ ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
 ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);
 void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
-void ngx_pds_sync_notify(ngx_pds_ctx_t *ctx);
 
 /* the proxy layer: its injected location */
 char *ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
