@@ -105,7 +105,7 @@ ngx_pds_proxy_foreign(ngx_pds_ctx_t *ctx)
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_pds_proxy_header(ctx->request, "atproto-proxy");
+    h = ngx_pds_request_header(ctx->request, "atproto-proxy");
 
     return h != NULL && !ngx_pds_proxy_is_appview(ctx->conf, &h->value);
 }
@@ -214,7 +214,7 @@ ngx_pds_proxy_target(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
 
     ngx_memzero(t, sizeof(ngx_pds_target_t));
 
-    h = ngx_pds_proxy_header(ctx->request, "atproto-proxy");
+    h = ngx_pds_request_header(ctx->request, "atproto-proxy");
 
     if (h == NULL) {
         rc = ngx_pds_proxy_default_target(ctx, t);

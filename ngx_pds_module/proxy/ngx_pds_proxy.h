@@ -33,10 +33,6 @@ typedef struct {
 
 /* ngx_pds_proxy_location.c (and ngx_pds_proxy_inject: ngx_pds_methods.h) */
 
-/* a request header by its name (case-insensitive), or NULL */
-ngx_table_elt_t *ngx_pds_proxy_header(ngx_http_request_t *r,
-    const char *name);
-
 /*
  * Sends the request on to url with this Authorization: the redirect into
  * the proxy location (NGX_DONE) or an error status.

@@ -339,39 +339,6 @@ ngx_pds_proxy_set_var(ngx_http_request_t *r, ngx_uint_t which, ngx_str_t *s)
 }
 
 
-ngx_table_elt_t *
-ngx_pds_proxy_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    n = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == n
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, n) == 0)
-        {
-            return &h[i];
-        }
-    }
-
-    return NULL;
-}
 
 
 /* the request's own headers that travel on */
@@ -381,7 +348,7 @@ ngx_pds_proxy_pass_request_headers(ngx_http_request_t *r)
     ngx_str_t         v;
     ngx_table_elt_t  *h;
 
-    h = ngx_pds_proxy_header(r, "accept-encoding");
+    h = ngx_pds_request_header(r, "accept-encoding");
     if (h && h->value.len) {
         v = h->value;
 
@@ -395,7 +362,7 @@ ngx_pds_proxy_pass_request_headers(ngx_http_request_t *r)
         h = r->headers_in.content_type;
         (void) ngx_pds_proxy_set_var(r, NGX_PDS_PV_CONTENT_TYPE,
                                      h ? &h->value : NULL);
-        h = ngx_pds_proxy_header(r, "content-encoding");
+        h = ngx_pds_request_header(r, "content-encoding");
         (void) ngx_pds_proxy_set_var(r, NGX_PDS_PV_CONTENT_ENCODING,
                                      h ? &h->value : NULL);
 

@@ -21,8 +21,6 @@
 #define NGX_PDS_WS_READ      4096
 
 
-static ngx_table_elt_t *ngx_pds_ws_header(ngx_http_request_t *r,
-    const char *name);
 static ngx_int_t ngx_pds_ws_has_token(ngx_table_elt_t *h, const char *token);
 static ngx_int_t ngx_pds_ws_reserve(ngx_pds_ws_t *ws, size_t n);
 static ngx_int_t ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n);
@@ -37,17 +35,17 @@ ngx_pds_ws_check(ngx_pds_ctx_t *ctx, ngx_str_t *key)
     ngx_table_elt_t     *h, *version;
     ngx_http_request_t  *r = ctx->request;
 
-    h = ngx_pds_ws_header(r, "Sec-WebSocket-Key");
-    version = ngx_pds_ws_header(r, "Sec-WebSocket-Version");
+    h = ngx_pds_request_header(r, "Sec-WebSocket-Key");
+    version = ngx_pds_request_header(r, "Sec-WebSocket-Version");
 
     if (r->method != NGX_HTTP_GET
         || r->http_version != NGX_HTTP_VERSION_11
 #if (NGX_HTTP_V2)
         || r->stream
 #endif
-        || !ngx_pds_ws_has_token(ngx_pds_ws_header(r, "Upgrade"),
+        || !ngx_pds_ws_has_token(ngx_pds_request_header(r, "Upgrade"),
                                  "websocket")
-        || !ngx_pds_ws_has_token(ngx_pds_ws_header(r, "Connection"),
+        || !ngx_pds_ws_has_token(ngx_pds_request_header(r, "Connection"),
                                  "upgrade")
         || h == NULL || h->value.len == 0)
     {
@@ -150,37 +148,6 @@ ngx_pds_ws_takeover(ngx_pds_ws_t *ws, ngx_http_event_handler_pt read,
 }
 
 
-static ngx_table_elt_t *
-ngx_pds_ws_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
 
 
 /* a case-insensitive token in a comma-separated header value */
