@@ -2,16 +2,16 @@
  * ngx_pds_module: identity.
  *
  *   com.atproto.identity.resolveHandle / getRecommendedDidCredentials /
- *   updateHandle, com.atproto.repo.describeRepo,
- *   com.atproto.server.checkAccountStatus / reserveSigningKey, and
- *   GET /.well-known/atproto-did (the handle from the Host header).
+ *   updateHandle, com.atproto.server.reserveSigningKey, and
+ *   GET /.well-known/atproto-did (the handle from the Host header);
+ *   in this table, describeRepo and checkAccountStatus of
+ *   ngx_pds_describe.c.
  *
  * DID documents and PLC operations come from the PLC directory through
  * nginx (ngx_pds_fetch.c); nothing here blocks the event loop.
  */
 
-#include "ngx_pds.h"
-#include "ngx_pds_methods.h"
+#include "ngx_pds_methods_int.h"
 
 #include "pds_plc.h"
 #include "pds_repo.h"
@@ -21,8 +21,6 @@
 static ngx_int_t ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_describe_repo(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_check_account_status(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx);
 
 
@@ -52,50 +50,6 @@ const ngx_pds_method_t  ngx_pds_identity_methods[] = {
 
     { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
-
-
-static ngx_int_t
-ngx_pds_bad(ngx_pds_ctx_t *ctx, const char *error, const char *fmt,
-    const char *arg)
-{
-    u_char  *p, msg[512];
-
-    p = ngx_snprintf(msg, sizeof(msg) - 1, fmt, arg);
-    *p = '\0';
-
-    return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                              error ? error : "InvalidRequest", (char *) msg);
-}
-
-
-/* 1 if handle is under one of the tenant's domains (or is one of them) */
-static ngx_uint_t
-ngx_pds_is_service_handle(ngx_pds_srv_conf_t *conf, const char *handle,
-    size_t len)
-{
-    ngx_str_t   *d;
-    ngx_uint_t   i;
-
-    d = conf->handle_domains->elts;
-
-    for (i = 0; i < conf->handle_domains->nelts; i++) {
-        if (len > d[i].len
-            && ngx_strncasecmp((u_char *) handle + len - d[i].len, d[i].data,
-                               d[i].len)
-               == 0)
-        {
-            return 1;
-        }
-
-        if (len == d[i].len - 1
-            && ngx_strncasecmp((u_char *) handle, d[i].data + 1, len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
 /*
@@ -204,6 +158,10 @@ ngx_pds_resolve_handle_remote(ngx_pds_ctx_t *ctx)
     json_t     *answer;
     ngx_str_t  *b = &ctx->response.body;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: resolveHandle: the handle's host answered %ui",
+                   ctx->response.status);
+
     if (ctx->response.status == NGX_HTTP_OK && b->len > 8 && b->len < 2048) {
         p = b->data;
         last = b->data + b->len;
@@ -226,7 +184,8 @@ ngx_pds_resolve_handle_remote(ngx_pds_ctx_t *ctx)
         }
     }
 
-    return ngx_pds_bad(ctx, NULL, "Unable to resolve handle%s", "");
+    return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                         "Unable to resolve handle");
 }
 
 
@@ -240,14 +199,15 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
     pds_account_t   acc;
 
     if (ngx_pds_arg(ctx->request, "handle", &v) != NGX_OK) {
-        return ngx_pds_bad(ctx, NULL, "Params must have the property "
-                           "\"handle\"%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Params must have the property \"handle\"");
     }
 
     handle = (char *) v.data;
 
     if (pds_handle_normalize(handle, v.len + 1, handle, v.len) < 0) {
-        return ngx_pds_bad(ctx, NULL, "handle must be a valid handle%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "handle must be a valid handle");
     }
 
     rc = ngx_pds_local_handle(ctx, handle, &acc);
@@ -268,8 +228,8 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
     }
 
     if (ngx_pds_is_service_handle(ctx->conf, handle, v.len)) {
-        return ngx_pds_bad(ctx, "HandleNotFound",
-                           "Unable to resolve handle%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotFound",
+                             "Unable to resolve handle");
     }
 
     /* another server's handle: its HTTPS well-known document */
@@ -291,55 +251,11 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
 /* ---- getRecommendedDidCredentials -------------------------------------- */
 
 
-/* the account of the session, its signing did:key into didkey */
-static int
-ngx_pds_session_account(ngx_pds_ctx_t *ctx, pds_account_t *acc,
-    char *didkey, size_t cap)
-{
-    int         rc;
-    long        n;
-    MDB_txn    *txn;
-    pds_key_t  *key;
-
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return -1;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, acc);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (didkey == NULL) {
-        return 0;
-    }
-
-    key = pds_key_from_private(PDS_KEY_K256, acc->signing_key,
-                               acc->signing_key_len);
-    if (key == NULL) {
-        return -1;
-    }
-
-    n = pds_key_did_key(key, didkey, cap - 1);
-    pds_key_free(key);
-
-    if (n < 0) {
-        return -1;
-    }
-
-    didkey[n] = '\0';
-
-    return 0;
-}
-
-
 static ngx_int_t
 ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
 {
     int             rc;
-    char            didkey[128], at[300];
+    char            didkey[128], *at;
     json_t         *answer, *rot;
     pds_account_t   acc;
 
@@ -347,7 +263,8 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
     ngx_pds_read_done(ctx);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Account not found");
     }
 
     if (rc != 0) {
@@ -362,7 +279,11 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
     json_array_append_new(rot,
                         json_string((char *) ctx->conf->rotation_did_key.data));
 
-    ngx_snprintf((u_char *) at, sizeof(at) - 1, "at://%s%Z", acc.handle);
+    at = ngx_pds_at_uri(ctx->request->pool, acc.handle, NULL, 0, NULL, 0);
+    if (rot == NULL || at == NULL) {
+        json_decref(rot);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     answer = ngx_pds_json_track(ctx->request,
                 json_pack("{s:[s], s:{s:s}, s:o, s:{s:{s:s, s:s%}}}",
@@ -387,7 +308,6 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
 typedef struct {
     char            *handle;
     pds_account_t    account;
-    ngx_str_t        op_text;
     int              result;
 } ngx_pds_handle_t;
 
@@ -397,52 +317,15 @@ static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
 
 
-static ngx_str_t *
-ngx_pds_plc_url(ngx_pds_ctx_t *ctx, const char *did, const char *suffix)
-{
-    ngx_str_t  *url;
-
-    url = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
-    if (url == NULL) {
-        return NULL;
-    }
-
-    url->data = ngx_pnalloc(ctx->request->pool, ctx->conf->plc_url.len
-                            + ngx_strlen(did) + ngx_strlen(suffix) + 2);
-    if (url->data == NULL) {
-        return NULL;
-    }
-
-    url->len = ngx_sprintf(url->data, "%V/%s%s", &ctx->conf->plc_url, did,
-                           suffix)
-               - url->data;
-
-    return url;
-}
-
-
+/*
+ * The new handle: valid, lower-cased, one of the service's, acceptable to
+ * the handle policy.  NGX_OK, or the refusal's status.
+ */
 static ngx_int_t
-ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
+ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
+    json_t *v)
 {
-    int                rc;
-    size_t             len;
-    json_t            *v;
-    uint64_t           uid;
-    ngx_str_t         *url;
-    ngx_pds_handle_t  *st;
-
-    v = json_object_get(ctx->body, "handle");
-    if (!json_is_string(v)) {
-        return ngx_pds_bad(ctx, NULL, "Input must have the property "
-                           "\"handle\"%s", "");
-    }
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = st;
+    size_t  len;
 
     len = json_string_length(v);
     st->handle = ngx_pnalloc(ctx->request->pool, len + 1);
@@ -453,26 +336,56 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
     if (pds_handle_normalize(st->handle, len + 1, json_string_value(v), len)
         < 0)
     {
-        return ngx_pds_bad(ctx, "InvalidHandle", "Invalid handle%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
+                             "Invalid handle");
     }
 
     st->handle[len] = '\0';
 
     if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
         /* an own domain must already point at the DID: not supported yet */
-        return ngx_pds_bad(ctx, NULL, "External handle did not resolve "
-                           "to DID%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "External handle did not resolve to DID");
     }
 
     /* the same rules as at sign-up: length, reserved names, TLD */
-    if (ngx_pds_check_new_handle(ctx, st->handle) != NGX_OK) {
-        return ctx->sent_rc;
+    return ngx_pds_check_new_handle(ctx, st->handle);
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
+{
+    int                rc;
+    json_t            *v;
+    uint64_t           uid;
+    ngx_int_t          nrc;
+    ngx_str_t         *url;
+    ngx_pds_handle_t  *st;
+
+    v = json_object_get(ctx->body, "handle");
+    if (!json_is_string(v)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input must have the property \"handle\"");
+    }
+
+    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = st;
+
+    nrc = ngx_pds_update_handle_check(ctx, st, v);
+    if (nrc != NGX_OK) {
+        return nrc;
     }
 
     rc = ngx_pds_session_account(ctx, &st->account, NULL, 0);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Account not found");
     }
 
     if (rc != 0) {
@@ -484,19 +397,23 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
     ngx_pds_read_done(ctx);
 
     if (rc == 0 && uid != st->account.uid) {
-        return ngx_pds_bad(ctx, "HandleNotAvailable",
-                           "Handle already taken: %s", st->handle);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
+                             "Handle already taken: %s", st->handle);
     }
 
     if (ngx_strncmp(st->account.did, "did:plc:", 8) != 0) {
-        return ngx_pds_bad(ctx, NULL, "DID is not properly configured for "
-                           "handle%s", "");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "DID is not properly configured for handle");
     }
 
     url = ngx_pds_plc_url(ctx, st->account.did, "/log/last");
     if (url == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: reading the last PLC operation",
+                   st->account.did);
 
     return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
                          ngx_pds_update_handle_last_op);
@@ -507,10 +424,13 @@ static ngx_int_t
 ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx)
 {
     json_t            *last, *op;
-    ngx_str_t         *url, ct;
     json_error_t       err;
     ngx_pds_handle_t  *st = ctx->data;
     pds_plc_params_t   params;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: the last PLC operation answered %ui",
+                   st->account.did, ctx->response.status);
 
     if (ctx->response.status != NGX_HTTP_OK) {
         return ngx_pds_upstream_error(ctx, "Reading the DID's last PLC "
@@ -532,23 +452,8 @@ ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st->op_text.len = json_dumpb(op, NULL, 0, JSON_COMPACT);
-    st->op_text.data = ngx_pnalloc(ctx->request->pool, st->op_text.len);
-    if (st->op_text.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_dumpb(op, (char *) st->op_text.data, st->op_text.len, JSON_COMPACT);
-
-    url = ngx_pds_plc_url(ctx, st->account.did, "");
-    if (url == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&ct, "application/json");
-
-    return ngx_pds_fetch(ctx, NGX_HTTP_POST, url, &ct, &st->op_text, NULL,
-                         ngx_pds_update_handle_sent);
+    return ngx_pds_plc_send(ctx, st->account.did, op, "handle update",
+                            ngx_pds_update_handle_sent);
 }
 
 
@@ -576,6 +481,10 @@ ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_handle_t  *st = ctx->data;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: the PLC directory answered %ui",
+                   st->account.did, ctx->response.status);
+
     if (ctx->response.status != NGX_HTTP_OK) {
         return ngx_pds_upstream_error(ctx, "Sending the handle update to "
                                       "the PLC directory");
@@ -592,8 +501,8 @@ ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx)
     ngx_pds_handle_t  *st = ctx->data;
 
     if (st->result == PDS_ACCOUNT_HANDLE_TAKEN) {
-        return ngx_pds_bad(ctx, "HandleNotAvailable",
-                           "Handle already taken: %s", st->handle);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
+                             "Handle already taken: %s", st->handle);
     }
 
     if (st->result != 0) {
@@ -602,273 +511,6 @@ ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx)
 
     return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain", NULL,
                              0);
-}
-
-
-/* ---- describeRepo ------------------------------------------------------ */
-
-
-typedef struct {
-    pds_account_t    account;
-    json_t          *collections;
-} ngx_pds_describe_t;
-
-
-static int
-ngx_pds_describe_collection(void *data, const char *name, size_t len)
-{
-    json_t  *list = data;
-
-    return json_array_append_new(list, json_stringn(name, len));
-}
-
-
-
-
-static ngx_int_t
-ngx_pds_describe_repo_doc(ngx_pds_ctx_t *ctx)
-{
-    json_t              *doc, *aka, *answer;
-    const char          *first;
-    json_error_t         err;
-    ngx_uint_t           correct;
-    ngx_pds_describe_t  *st = ctx->data;
-
-    doc = NULL;
-
-    if (ctx->response.status == NGX_HTTP_OK) {
-        doc = ngx_pds_json_track(ctx->request,
-                                 json_loadb((char *) ctx->response.body.data,
-                                            ctx->response.body.len, 0,
-                                            &err));
-    }
-
-    if (doc == NULL) {
-        return ngx_pds_bad(ctx, NULL, "Could not resolve DID: %s",
-                           st->account.did);
-    }
-
-    correct = 0;
-    aka = json_object_get(doc, "alsoKnownAs");
-    first = json_string_value(json_array_get(aka, 0));
-
-    if (first && ngx_strncmp(first, "at://", 5) == 0
-        && ngx_strcmp(first + 5, st->account.handle) == 0)
-    {
-        correct = 1;
-    }
-
-    answer = ngx_pds_json_track(ctx->request,
-                                json_pack("{s:s, s:s, s:O, s:O, s:b}",
-                                          "handle", st->account.handle,
-                                          "did", st->account.did,
-                                          "didDoc", doc,
-                                          "collections", st->collections,
-                                          "handleIsCorrect", correct));
-    if (answer == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-}
-
-
-static ngx_int_t
-ngx_pds_describe_repo(ngx_pds_ctx_t *ctx)
-{
-    ngx_str_t           *url;
-    ngx_pds_describe_t  *st;
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_describe_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = st;
-
-    if (ngx_pds_repo_account(ctx, "repo", &st->account, 0) != NGX_OK) {
-        return ctx->sent_rc;
-    }
-
-    st->collections = ngx_pds_json_track(ctx->request, json_array());
-    if (st->collections == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (pds_repo_list_collections(ctx->conf->env->store, ctx->rtxn,
-                                  st->account.uid,
-                                  ngx_pds_describe_collection,
-                                  st->collections)
-        < 0)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_pds_read_done(ctx);
-
-    if (ngx_strncmp(st->account.did, "did:plc:", 8) == 0) {
-        url = ngx_pds_plc_url(ctx, st->account.did, "");
-
-    } else if (ngx_strncmp(st->account.did, "did:web:", 8) == 0) {
-        url = ngx_palloc(ctx->request->pool, sizeof(ngx_str_t));
-        if (url) {
-            url->data = ngx_pnalloc(ctx->request->pool,
-                                    ngx_strlen(st->account.did) + 40);
-            if (url->data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-            url->len = ngx_sprintf(url->data, "https://%s/.well-known/did.json",
-                                   st->account.did + 8)
-                       - url->data;
-        }
-
-    } else {
-        return ngx_pds_bad(ctx, NULL, "Could not resolve DID: %s",
-                           st->account.did);
-    }
-
-    if (url == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
-                         ngx_pds_describe_repo_doc);
-}
-
-
-/* ---- checkAccountStatus ------------------------------------------------ */
-
-
-typedef struct {
-    pds_account_t       account;
-    char                didkey[128];
-    pds_repo_root_t     root;
-    uint64_t            blocks;
-    uint64_t            records;
-    uint64_t            expected_blobs;
-    uint64_t            imported_blobs;
-} ngx_pds_status_t;
-
-
-static ngx_int_t
-ngx_pds_check_account_status_data(ngx_pds_ctx_t *ctx)
-{
-    char               commit[PDS_CID_STR_SIZE];
-    json_t            *data, *answer, *rot;
-    size_t             i;
-    json_error_t       err;
-    const char        *endpoint, *atproto;
-    ngx_uint_t         valid, rotation;
-    ngx_pds_status_t  *st = ctx->data;
-
-    valid = 0;
-
-    if (ctx->response.status == NGX_HTTP_OK) {
-        data = ngx_pds_json_track(ctx->request,
-                                  json_loadb((char *) ctx->response.body.data,
-                                             ctx->response.body.len, 0,
-                                             &err));
-
-        endpoint = json_string_value(json_object_get(
-                       json_object_get(json_object_get(data, "services"),
-                                       "atproto_pds"), "endpoint"));
-        atproto = json_string_value(json_object_get(
-                       json_object_get(data, "verificationMethods"),
-                       "atproto"));
-        rot = json_object_get(data, "rotationKeys");
-
-        rotation = 0;
-        for (i = 0; i < json_array_size(rot); i++) {
-            const char  *k = json_string_value(json_array_get(rot, i));
-
-            if (k && ngx_strcmp(k, ctx->conf->rotation_did_key.data) == 0) {
-                rotation = 1;
-            }
-        }
-
-        valid = rotation && endpoint && atproto
-                && ngx_strcmp(endpoint, ctx->conf->public_url.data) == 0
-                && ngx_strcmp(atproto, st->didkey) == 0;
-    }
-
-    pds_cid_format(&st->root.commit, commit);
-
-    answer = ngx_pds_json_track(ctx->request,
-                json_pack("{s:b, s:b, s:s, s:s, s:I, s:I, s:i, s:i, s:i}",
-                          "activated", st->account.deactivated_at == NULL,
-                          "validDid", valid,
-                          "repoCommit", commit,
-                          "repoRev", st->root.rev,
-                          "repoBlocks", (json_int_t) st->blocks,
-                          "indexedRecords", (json_int_t) st->records,
-                          "privateStateValues", 0,
-                          "expectedBlobs", (int) st->expected_blobs,
-                          "importedBlobs", (int) st->imported_blobs));
-    if (answer == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-}
-
-
-static ngx_int_t
-ngx_pds_check_account_status(ngx_pds_ctx_t *ctx)
-{
-    int                rc;
-    ngx_str_t         *url;
-    ngx_pds_status_t  *st;
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_status_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = st;
-
-    rc = ngx_pds_session_account(ctx, &st->account, st->didkey,
-                                 sizeof(st->didkey));
-    if (rc == PDS_NOTFOUND) {
-        return ngx_pds_bad(ctx, NULL, "Account not found%s", "");
-    }
-
-    if (rc != 0
-        || pds_repo_get_root(ctx->conf->env->store, ctx->rtxn,
-                             st->account.uid, &st->root)
-           != 0)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    {
-        uint8_t       uid[PDS_UID_LEN];
-        pds_store_t  *store = ctx->conf->env->store;
-
-        pds_store_put_u64(uid, st->account.uid);
-
-        /* blobs are counted once blob storage exists (issue: records) */
-        if (pds_store_count_prefix(ctx->rtxn, store->db_blocks, uid,
-                                   sizeof(uid), &st->blocks) != 0
-            || pds_store_count_prefix(ctx->rtxn, store->db_records, uid,
-                                      sizeof(uid), &st->records) != 0
-            || pds_store_count_prefix(ctx->rtxn, store->db_blob_refs, uid,
-                                      sizeof(uid), &st->expected_blobs) != 0
-            || pds_store_count_prefix(ctx->rtxn, store->db_blobs, uid,
-                                      sizeof(uid), &st->imported_blobs) != 0)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    ngx_pds_read_done(ctx);
-
-    url = ngx_pds_plc_url(ctx, st->account.did, "/data");
-    if (url == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
-                         ngx_pds_check_account_status_data);
 }
 
 

@@ -1,15 +1,15 @@
 /*
- * ngx_pds_module: sessions and app passwords.
+ * ngx_pds_module: sessions.
  *
  *   com.atproto.server.createSession / refreshSession / getSession /
- *   deleteSession, createAppPassword / listAppPasswords / revokeAppPassword
+ *   deleteSession, and in this table the app password methods of
+ *   ngx_pds_app_password.c
  *
  * Password checks (scrypt, tens of ms) run in the thread pool; token rows
  * are written in one LMDB transaction there too.
  */
 
-#include "ngx_pds.h"
-#include "ngx_pds_methods.h"
+#include "ngx_pds_methods_int.h"
 
 #include "pds_jwt.h"
 #include "pds_password.h"
@@ -21,14 +21,16 @@
                                                hints about accounts */
 #define NGX_PDS_REFRESH_GRACE       (2 * 60 * 60)
 
+/* what the password of a login matched */
+#define NGX_PDS_MATCHED_NONE        0
+#define NGX_PDS_MATCHED_ACCOUNT     1       /* the account's password */
+#define NGX_PDS_MATCHED_APP         2       /* one of its app passwords */
+
 
 static ngx_int_t ngx_pds_create_session(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_refresh_session(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_get_session(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_delete_session(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_create_app_password(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_list_app_passwords(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
 
 
 const ngx_pds_method_t  ngx_pds_session_methods[] = {
@@ -74,7 +76,7 @@ typedef struct {
     size_t                 napp_passwords;
 
     /* the outcome of the password check (thread) */
-    ngx_int_t              matched;           /* 0 none, 1 account, 2 app */
+    ngx_uint_t             matched;           /* NGX_PDS_MATCHED_* */
     const char            *app_password_name;
     ngx_uint_t             privileged;
 
@@ -87,7 +89,6 @@ typedef struct {
     char                   jti[PDS_JWT_REFRESH_ID_LEN + 1];
     pds_token_t            token;
     pds_token_t            old;               /* refresh: the rotated one */
-    ngx_uint_t             store_token;
     int                    result;
 } ngx_pds_login_t;
 
@@ -95,9 +96,8 @@ typedef struct {
 static ngx_int_t
 ngx_pds_session_invalid_login_now(ngx_pds_ctx_t *ctx)
 {
-    return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
-                              "AuthenticationRequired",
-                              "Invalid identifier or password");
+    return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED, "AuthenticationRequired",
+                         "Invalid identifier or password");
 }
 
 
@@ -130,7 +130,7 @@ ngx_pds_session_invalid_login(ngx_pds_ctx_t *ctx)
 
 /* {did, handle, email?, emailConfirmed, active, status?} into obj */
 static void
-ngx_pds_session_account(json_t *obj, const pds_account_t *acc)
+ngx_pds_session_account_json(json_t *obj, const pds_account_t *acc)
 {
     json_object_set_new(obj, "did", json_string(acc->did));
     json_object_set_new(obj, "handle",
@@ -219,7 +219,7 @@ ngx_pds_session_answer(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 
     json_object_set_new(answer, "accessJwt", json_string(st->access_jwt));
     json_object_set_new(answer, "refreshJwt", json_string(st->refresh_jwt));
-    ngx_pds_session_account(answer, &st->account);
+    ngx_pds_session_account_json(answer, &st->account);
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
 }
@@ -231,9 +231,8 @@ ngx_pds_session_answer(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 static ngx_int_t
 ngx_pds_takedown_now(ngx_pds_ctx_t *ctx)
 {
-    return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
-                              "AccountTakedown",
-                              "Account has been taken down");
+    return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED, "AccountTakedown",
+                         "Account has been taken down");
 }
 
 
@@ -251,7 +250,7 @@ ngx_pds_login_work(void *data, ngx_log_t *log)
                                ngx_strlen(st->account.password_scrypt))
            == 1)
     {
-        st->matched = 1;
+        st->matched = NGX_PDS_MATCHED_ACCOUNT;
         return;
     }
 
@@ -270,7 +269,7 @@ ngx_pds_login_work(void *data, ngx_log_t *log)
         if (st->app_passwords[i].password_scrypt
             && ngx_strcmp(st->app_passwords[i].password_scrypt, hash) == 0)
         {
-            st->matched = 2;
+            st->matched = NGX_PDS_MATCHED_APP;
             st->app_password_name = st->app_passwords[i].name;
             st->privileged = st->app_passwords[i].privileged;
             return;
@@ -327,7 +326,11 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_login_t  *st = ctx->data;
 
-    if (!st->matched) {
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: createSession %s: password check done, matched %ui",
+                   st->account.did, st->matched);
+
+    if (st->matched == NGX_PDS_MATCHED_NONE) {
         return ngx_pds_session_invalid_login(ctx);
     }
 
@@ -338,7 +341,7 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
 
         st->scope = PDS_JWT_SCOPE_TAKENDOWN;
 
-    } else if (st->matched == 2) {
+    } else if (st->matched == NGX_PDS_MATCHED_APP) {
         st->scope = st->privileged ? PDS_JWT_SCOPE_APP_PASS_PRIV
                                    : PDS_JWT_SCOPE_APP_PASS;
 
@@ -360,58 +363,60 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
 }
 
 
+/* the login's identifier and password: NGX_OK, or the refusal's status */
 static ngx_int_t
-ngx_pds_create_session(ngx_pds_ctx_t *ctx)
+ngx_pds_create_session_input(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 {
-    int                  rc;
-    char                *id, *p;
-    size_t               len;
-    json_t              *v;
-    MDB_txn             *txn;
-    uint64_t             uid;
-    pds_store_t         *store;
-    ngx_pds_login_t     *st;
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_login_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = st;
-    st->started = ngx_current_msec;
+    json_t  *v;
 
     v = json_object_get(ctx->body, "identifier");
     if (!json_is_string(v)) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", "Input must have the "
-                                  "property \"identifier\"");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input must have the property \"identifier\"");
     }
+
     st->identifier = json_string_value(v);
 
     v = json_object_get(ctx->body, "password");
     if (!json_is_string(v)) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", "Input must have the "
-                                  "property \"password\"");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input must have the property \"password\"");
     }
+
     st->password = json_string_value(v);
 
     st->allow_takendown = json_is_true(json_object_get(ctx->body,
                                                        "allowTakendown"));
 
     if (ngx_strlen(st->password) > NGX_PDS_LOGIN_PASSWORD_MAX) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
-                                  "AuthenticationRequired",
-                                  "Password too long. Consider resetting "
-                                  "your password.");
+        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                             "AuthenticationRequired",
+                             "Password too long. Consider resetting your "
+                             "password.");
     }
 
-    /* the identifier in lower case: an email, a DID or a handle */
+    return NGX_OK;
+}
+
+
+/*
+ * The account the identifier names (in lower case: an email, a DID or a
+ * handle) and its app passwords: 0, PDS_NOTFOUND or another error.
+ */
+static int
+ngx_pds_login_account(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
+{
+    int           rc;
+    char         *id;
+    size_t        len;
+    MDB_txn      *txn;
+    uint64_t      uid;
+    pds_store_t  *store;
 
     len = ngx_strlen(st->identifier);
     id = ngx_pnalloc(ctx->request->pool, len + 1);
     if (id == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return -1;
     }
 
     ngx_strlow((u_char *) id, (u_char *) st->identifier, len + 1);
@@ -419,12 +424,10 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
     store = ngx_pds_store(ctx->request, ctx->conf);
     txn = ngx_pds_read_txn(ctx);
     if (store == NULL || txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return -1;
     }
 
-    p = strchr(id, '@');
-
-    if (p) {
+    if (strchr(id, '@')) {
         rc = pds_account_uid_by_email(store, txn, id, &uid);
 
     } else if (pds_did_valid(id, len)) {
@@ -442,8 +445,43 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
         rc = pds_account_get(store, txn, uid, &ctx->alloc, &st->account);
     }
 
+    if (rc == 0) {
+        rc = pds_app_password_list(store, txn, st->account.did, &ctx->alloc,
+                                   &st->app_passwords, &st->napp_passwords);
+        if (rc == PDS_NOTFOUND) {
+            rc = -1;
+        }
+    }
+
+    ngx_pds_read_done(ctx);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_pds_create_session(ngx_pds_ctx_t *ctx)
+{
+    int               rc;
+    ngx_int_t         nrc;
+    ngx_pds_login_t  *st;
+
+    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_login_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = st;
+    st->started = ngx_current_msec;
+
+    nrc = ngx_pds_create_session_input(ctx, st);
+    if (nrc != NGX_OK) {
+        return nrc;
+    }
+
+    rc = ngx_pds_login_account(ctx, st);
+
     if (rc == PDS_NOTFOUND) {
-        ngx_pds_read_done(ctx);
         return ngx_pds_session_invalid_login(ctx);
     }
 
@@ -451,13 +489,9 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = pds_app_password_list(store, txn, st->account.did, &ctx->alloc,
-                               &st->app_passwords, &st->napp_passwords);
-    if (rc != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_pds_read_done(ctx);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: createSession %s: password check (scrypt) posted",
+                   st->account.did);
 
     return ngx_pds_thread_post(ctx, ngx_pds_login_work, st,
                                ngx_pds_create_session_checked);
@@ -467,14 +501,97 @@ ngx_pds_create_session(ngx_pds_ctx_t *ctx)
 /* ---- refreshSession ---------------------------------------------------- */
 
 
+/*
+ * The refresh token being used must still be stored, for the session's
+ * account, and within its grace period, which it gets now (never longer
+ * than it had): NGX_OK, or the refusal's status.
+ */
+static ngx_int_t
+ngx_pds_refresh_token(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st,
+    int64_t *grace)
+{
+    int       rc;
+    int64_t   now;
+
+    rc = pds_token_get(ctx->conf->env->store, ctx->rtxn, ctx->auth.jti,
+                       &ctx->alloc, &st->old);
+
+    now = (int64_t) ngx_time();
+
+    if (rc == 0) {
+        /* the old token lives on for a grace period, never extended */
+        *grace = now + NGX_PDS_REFRESH_GRACE;
+        if (st->old.expires_at < *grace) {
+            *grace = st->old.expires_at;
+        }
+
+        if (*grace <= now || ngx_strcmp(st->old.did, st->account.did) != 0) {
+            rc = PDS_NOTFOUND;
+        }
+    }
+
+    ngx_pds_read_done(ctx);
+
+    if (rc == PDS_NOTFOUND) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "ExpiredToken",
+                             "Token has been revoked");
+    }
+
+    if (rc != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The scope of the refreshed session: an app password's carries over,
+ * privileged or not as the app password is now.
+ */
+static const char *
+ngx_pds_refresh_scope(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
+{
+    size_t               i, n;
+    const char          *scope;
+    pds_app_password_t  *aps;
+
+    if (st->app_password_name == NULL) {
+        return PDS_JWT_SCOPE_ACCESS;
+    }
+
+    scope = PDS_JWT_SCOPE_APP_PASS;
+
+    if (ngx_pds_read_txn(ctx) == NULL) {
+        return scope;
+    }
+
+    if (pds_app_password_list(ctx->conf->env->store, ctx->rtxn,
+                              st->account.did, &ctx->alloc, &aps, &n)
+        == 0)
+    {
+        for (i = 0; i < n; i++) {
+            if (ngx_strcmp(aps[i].name, st->app_password_name) == 0
+                && aps[i].privileged)
+            {
+                scope = PDS_JWT_SCOPE_APP_PASS_PRIV;
+            }
+        }
+    }
+
+    ngx_pds_read_done(ctx);
+
+    return scope;
+}
+
+
 static ngx_int_t
 ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
 {
     int                  rc;
-    int64_t              now, grace = 0;
+    int64_t              grace = 0;
     MDB_txn             *txn;
-    u_char               msg[300];
-    pds_store_t         *store;
+    ngx_int_t            nrc;
     ngx_pds_login_t     *st;
 
     st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_login_t));
@@ -484,20 +601,18 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
 
     ctx->data = st;
 
-    store = ngx_pds_store(ctx->request, ctx->conf);
     txn = ngx_pds_read_txn(ctx);
-    if (store == NULL || txn == NULL) {
+    if (txn == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = pds_account_get_by_did(store, txn, ctx->auth.did, &ctx->alloc,
-                                &st->account);
+    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
+                                &ctx->alloc, &st->account);
 
     if (rc == PDS_NOTFOUND) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Could not find user info for "
-                     "account: %s%Z", ctx->auth.did);
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", (char *) msg);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Could not find user info for account: %s",
+                             ctx->auth.did);
     }
 
     if (rc != 0) {
@@ -505,67 +620,17 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
     }
 
     if (st->account.takedown_ref) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_UNAUTHORIZED,
-                                  "AccountTakedown",
-                                  "Account has been taken down");
+        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED, "AccountTakedown",
+                             "Account has been taken down");
     }
 
-    rc = pds_token_get(store, txn, ctx->auth.jti, &ctx->alloc, &st->old);
-
-    now = (int64_t) ngx_time();
-
-    if (rc == 0) {
-        /* the old token lives on for a grace period, never extended */
-        grace = now + NGX_PDS_REFRESH_GRACE;
-        if (st->old.expires_at < grace) {
-            grace = st->old.expires_at;
-        }
-
-        if (grace <= now || ngx_strcmp(st->old.did, st->account.did) != 0) {
-            rc = PDS_NOTFOUND;
-        }
+    nrc = ngx_pds_refresh_token(ctx, st, &grace);
+    if (nrc != NGX_OK) {
+        return nrc;
     }
-
-    if (rc == PDS_NOTFOUND) {
-        ngx_pds_read_done(ctx);
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "ExpiredToken", "Token has been revoked");
-    }
-
-    if (rc != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_pds_read_done(ctx);
 
     st->app_password_name = st->old.app_password_name;
-
-    if (st->app_password_name) {
-        /* the scope carries over: privileged or not, as when issued */
-        st->scope = PDS_JWT_SCOPE_APP_PASS;
-
-        if (ngx_pds_read_txn(ctx)) {
-            pds_app_password_t  *aps;
-            size_t               n, i;
-
-            if (pds_app_password_list(store, ctx->rtxn, st->account.did,
-                                      &ctx->alloc, &aps, &n) == 0)
-            {
-                for (i = 0; i < n; i++) {
-                    if (ngx_strcmp(aps[i].name, st->app_password_name) == 0
-                        && aps[i].privileged)
-                    {
-                        st->scope = PDS_JWT_SCOPE_APP_PASS_PRIV;
-                    }
-                }
-            }
-
-            ngx_pds_read_done(ctx);
-        }
-
-    } else {
-        st->scope = PDS_JWT_SCOPE_ACCESS;
-    }
+    st->scope = ngx_pds_refresh_scope(ctx, st);
 
     if (ngx_pds_session_mint(ctx, st, st->old.next_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -588,7 +653,6 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
     int             rc;
     json_t         *answer;
     MDB_txn        *txn;
-    u_char          msg[300];
     pds_account_t   acc;
 
     txn = ngx_pds_read_txn(ctx);
@@ -600,10 +664,9 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
                                 &ctx->alloc, &acc);
 
     if (rc == PDS_NOTFOUND || (rc == 0 && acc.takedown_ref)) {
-        ngx_snprintf(msg, sizeof(msg) - 1, "Could not find user info for "
-                     "account: %s%Z", ctx->auth.did);
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", (char *) msg);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Could not find user info for account: %s",
+                             ctx->auth.did);
     }
 
     if (rc != 0) {
@@ -615,7 +678,7 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_pds_session_account(answer, &acc);
+    ngx_pds_session_account_json(answer, &acc);
     ngx_pds_read_done(ctx);
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
@@ -633,20 +696,6 @@ ngx_pds_delete_token_txn(pds_store_t *store, MDB_txn *txn, void *data)
 
 
 static ngx_int_t
-ngx_pds_empty_done(ngx_pds_ctx_t *ctx)
-{
-    int  *result = ctx->data;
-
-    if (*result != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain", NULL,
-                             0);
-}
-
-
-static ngx_int_t
 ngx_pds_delete_session(ngx_pds_ctx_t *ctx)
 {
     int  *result;
@@ -660,228 +709,5 @@ ngx_pds_delete_session(ngx_pds_ctx_t *ctx)
 
     return ngx_pds_txn_post(ctx, ngx_pds_delete_token_txn,
                             (void *) ctx->auth.jti, result,
-                            ngx_pds_empty_done);
-}
-
-
-/* ---- app passwords ----------------------------------------------------- */
-
-
-typedef struct {
-    const char           *did;
-    const char           *password;
-    char                  plain[PDS_APP_PASSWORD_LEN + 1];
-    char                  hash[PDS_PASSWORD_HASH_LEN + 1];
-    pds_app_password_t    ap;
-    int                   failed;
-    int                   result;
-} ngx_pds_app_pw_t;
-
-
-static void
-ngx_pds_app_password_work(void *data, ngx_log_t *log)
-{
-    ngx_pds_app_pw_t  *st = data;
-
-    st->failed = 1;
-
-    if (pds_app_password_generate(st->plain) != 0) {
-        return;
-    }
-
-    if (pds_app_password_hash(st->did, ngx_strlen(st->did), st->plain,
-                              ngx_strlen(st->plain), st->hash,
-                              sizeof(st->hash))
-        < 0)
-    {
-        return;
-    }
-
-    st->failed = 0;
-}
-
-
-static int
-ngx_pds_app_password_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    ngx_pds_app_pw_t  *st = data;
-
-    return pds_app_password_put(store, txn, st->did, &st->ap);
-}
-
-
-static ngx_int_t
-ngx_pds_app_password_stored(ngx_pds_ctx_t *ctx)
-{
-    json_t            *answer;
-    ngx_pds_app_pw_t  *st = ctx->data;
-
-    if (st->result != 0) {
-        /* a duplicate name is a plain 500 in the reference too */
-        return ngx_pds_send_error(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "InternalServerError",
-                                  "Internal Server Error");
-    }
-
-    answer = ngx_pds_json_track(ctx->request,
-                                json_pack("{s:s, s:s, s:s, s:b}",
-                                          "name", st->ap.name,
-                                          "password", st->plain,
-                                          "createdAt", st->ap.created_at,
-                                          "privileged", st->ap.privileged));
-    if (answer == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-}
-
-
-static ngx_int_t
-ngx_pds_app_password_made(ngx_pds_ctx_t *ctx)
-{
-    ngx_pds_app_pw_t  *st = ctx->data;
-
-    if (st->failed) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    st->ap.password_scrypt = st->hash;
-    st->ap.created_at = ngx_pds_iso_now(ctx->request->pool);
-    if (st->ap.created_at == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_txn_post(ctx, ngx_pds_app_password_txn, st, &st->result,
-                            ngx_pds_app_password_stored);
-}
-
-
-static ngx_int_t
-ngx_pds_create_app_password(ngx_pds_ctx_t *ctx)
-{
-    json_t            *name, *priv;
-    ngx_pds_app_pw_t  *st;
-
-    name = json_object_get(ctx->body, "name");
-    priv = json_object_get(ctx->body, "privileged");
-
-    if (!json_is_string(name)) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", "Input must have the "
-                                  "property \"name\"");
-    }
-
-    if (priv && !json_is_boolean(priv)) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest",
-                                  "Input/privileged must be a boolean");
-    }
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_app_pw_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    st->did = ctx->auth.did;
-    st->ap.name = json_string_value(name);
-    st->ap.privileged = json_is_true(priv);
-    ctx->data = st;
-
-    return ngx_pds_thread_post(ctx, ngx_pds_app_password_work, st,
-                               ngx_pds_app_password_made);
-}
-
-
-static ngx_int_t
-ngx_pds_list_app_passwords(ngx_pds_ctx_t *ctx)
-{
-    int                  rc;
-    size_t               i, n;
-    json_t              *answer, *list;
-    MDB_txn             *txn;
-    pds_app_password_t  *aps;
-
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = pds_app_password_list(ctx->conf->env->store, txn, ctx->auth.did,
-                               &ctx->alloc, &aps, &n);
-    if (rc != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    answer = ngx_pds_json_track(ctx->request, json_object());
-    list = json_array();
-    if (answer == NULL || list == NULL) {
-        json_decref(list);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(answer, "passwords", list);
-
-    /* newest first, as the reference orders them */
-    for (i = n; i > 0; i--) {
-        json_array_append_new(list, json_pack("{s:s, s:s, s:b}",
-                              "name", aps[i - 1].name,
-                              "createdAt", aps[i - 1].created_at,
-                              "privileged", aps[i - 1].privileged));
-    }
-
-    ngx_pds_read_done(ctx);
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-}
-
-
-typedef struct {
-    const char  *did;
-    const char  *name;
-} ngx_pds_revoke_t;
-
-
-static int
-ngx_pds_revoke_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    int                rc;
-    ngx_pds_revoke_t  *rv = data;
-
-    rc = pds_app_password_delete(store, txn, rv->did, rv->name);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return pds_token_delete_for(store, txn, rv->did, rv->name);
-}
-
-
-static ngx_int_t
-ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx)
-{
-    int               *result;
-    json_t            *name;
-    ngx_pds_revoke_t  *rv;
-
-    name = json_object_get(ctx->body, "name");
-    if (!json_is_string(name)) {
-        return ngx_pds_send_error(ctx->request, NGX_HTTP_BAD_REQUEST,
-                                  "InvalidRequest", "Input must have the "
-                                  "property \"name\"");
-    }
-
-    rv = ngx_palloc(ctx->request->pool, sizeof(ngx_pds_revoke_t));
-    result = ngx_palloc(ctx->request->pool, sizeof(int));
-    if (rv == NULL || result == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rv->did = ctx->auth.did;
-    rv->name = json_string_value(name);
-    ctx->data = result;
-
-    return ngx_pds_txn_post(ctx, ngx_pds_revoke_txn, rv, result,
-                            ngx_pds_empty_done);
+                            ngx_pds_written_empty);
 }
