@@ -1,8 +1,9 @@
 /*
  * ngx_pds_module: what several XRPC method files share (declared in
  * ngx_pds_methods_int.h): the handle policy's answers, the PLC directory
- * (URLs, sending an operation), the session's account and its did:key,
- * the signing keys of accounts, AT-URIs, and two common answers.  It uses no other method file.
+ * (URLs, sending an operation, reading an answer), the session's account
+ * and its did:key, the signing keys of accounts, AT-URIs, and two common
+ * answers.  It uses no other method file.
  */
 
 #include "ngx_pds_methods_int.h"
@@ -119,6 +120,21 @@ ngx_pds_plc_url(ngx_pds_ctx_t *ctx, const char *did, const char *suffix)
                - url->data;
 
     return url;
+}
+
+
+json_t *
+ngx_pds_response_json(ngx_pds_ctx_t *ctx)
+{
+    json_error_t  err;
+
+    if (ctx->response.status != NGX_HTTP_OK) {
+        return NULL;
+    }
+
+    return ngx_pds_json_track(ctx->request,
+                              json_loadb((char *) ctx->response.body.data,
+                                         ctx->response.body.len, 0, &err));
 }
 
 

@@ -39,7 +39,6 @@ ngx_pds_describe_repo_doc(ngx_pds_ctx_t *ctx)
 {
     json_t              *doc, *aka, *answer;
     const char          *first;
-    json_error_t         err;
     ngx_uint_t           correct;
     ngx_pds_describe_t  *st = ctx->data;
 
@@ -47,15 +46,7 @@ ngx_pds_describe_repo_doc(ngx_pds_ctx_t *ctx)
                    "pds: describeRepo %s: DID document answered %ui",
                    st->account.did, ctx->response.status);
 
-    doc = NULL;
-
-    if (ctx->response.status == NGX_HTTP_OK) {
-        doc = ngx_pds_json_track(ctx->request,
-                                 json_loadb((char *) ctx->response.body.data,
-                                            ctx->response.body.len, 0,
-                                            &err));
-    }
-
+    doc = ngx_pds_response_json(ctx);
     if (doc == NULL) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Could not resolve DID: %s", st->account.did);
@@ -218,7 +209,6 @@ ngx_pds_check_account_status_data(ngx_pds_ctx_t *ctx)
 {
     char               commit[PDS_CID_STR_SIZE];
     json_t            *data, *answer;
-    json_error_t       err;
     ngx_uint_t         valid;
     ngx_pds_status_t  *st = ctx->data;
 
@@ -226,16 +216,8 @@ ngx_pds_check_account_status_data(ngx_pds_ctx_t *ctx)
                    "pds: checkAccountStatus %s: PLC data answered %ui",
                    st->account.did, ctx->response.status);
 
-    valid = 0;
-
-    if (ctx->response.status == NGX_HTTP_OK) {
-        data = ngx_pds_json_track(ctx->request,
-                                  json_loadb((char *) ctx->response.body.data,
-                                             ctx->response.body.len, 0,
-                                             &err));
-
-        valid = ngx_pds_did_points_here(ctx, st, data);
-    }
+    data = ngx_pds_response_json(ctx);
+    valid = (data != NULL) ? ngx_pds_did_points_here(ctx, st, data) : 0;
 
     pds_cid_format(&st->root.commit, commit);
 

@@ -424,7 +424,6 @@ static ngx_int_t
 ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx)
 {
     json_t            *last, *op;
-    json_error_t       err;
     ngx_pds_handle_t  *st = ctx->data;
     pds_plc_params_t   params;
 
@@ -432,14 +431,8 @@ ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx)
                    "pds: updateHandle %s: the last PLC operation answered %ui",
                    st->account.did, ctx->response.status);
 
-    if (ctx->response.status != NGX_HTTP_OK) {
-        return ngx_pds_upstream_error(ctx, "Reading the DID's last PLC "
-                                      "operation");
-    }
-
-    last = json_loadb((char *) ctx->response.body.data,
-                      ctx->response.body.len, 0, &err);
-    if (ngx_pds_json_track(ctx->request, last) == NULL) {
+    last = ngx_pds_response_json(ctx);
+    if (last == NULL) {
         return ngx_pds_upstream_error(ctx, "Reading the DID's last PLC "
                                       "operation");
     }

@@ -1,12 +1,13 @@
 /*
- * ngx_pds_module: what the XRPC method files (methods/) share, and with
- * it the direction of their uses, which goes one way:
+ * ngx_pds_module: what the XRPC method files (methods/) share.  Their uses
+ * go one way, from a namespace's table to the files it gathers, and down
+ * to ngx_pds_common.c, which uses no other method file:
  *
- *   ngx_pds_account.c   -> ngx_pds_invite.c, ngx_pds_common.c
- *   ngx_pds_session.c   -> ngx_pds_app_password.c -> ngx_pds_common.c
- *   ngx_pds_identity.c  -> ngx_pds_describe.c -> ngx_pds_common.c
- *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c,
- *                                                  ngx_pds_common.c
+ *   ngx_pds_account.c   -> ngx_pds_invite.c
+ *   ngx_pds_session.c   -> ngx_pds_app_password.c
+ *   ngx_pds_identity.c  -> ngx_pds_describe.c
+ *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c
+ *   all but ngx_pds_server.c and ngx_pds_blob.c -> ngx_pds_common.c
  *
  * A namespace's method table stays in one file (ngx_pds_methods.h lists
  * the tables); the handlers of another file of the same namespace are
@@ -35,6 +36,8 @@ ngx_uint_t ngx_pds_is_service_handle(ngx_pds_srv_conf_t *conf,
 /* <plc_url>/<did><suffix>, from the request pool, or NULL */
 ngx_str_t *ngx_pds_plc_url(ngx_pds_ctx_t *ctx, const char *did,
     const char *suffix);
+/* the JSON of a 200 answer to an outbound call (ctx->response), or NULL */
+json_t *ngx_pds_response_json(ngx_pds_ctx_t *ctx);
 /*
  * POSTs the signed operation op for did to the PLC directory; done runs
  * with its answer (ctx->response).  what names the operation in traces.

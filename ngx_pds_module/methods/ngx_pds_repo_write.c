@@ -331,16 +331,22 @@ ngx_pds_parse_cid(ngx_pds_ctx_t *ctx, json_t *v, const char *name,
 
 
 /*
- * What every write has: the ops, their blob lists, the blob hook and
- * swapCommit.  NGX_OK, or the refusal's status.
+ * What every write has: the caller's repo and signing key, the ops, their
+ * blob lists, the blob hook and swapCommit.  NGX_OK, or the refusal's
+ * status.
  */
 static ngx_int_t
-ngx_pds_prepare_common(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st,
+ngx_pds_prepare_write(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st,
     ngx_uint_t nops)
 {
     json_t     *swap;
     pds_cid_t  *cid;
     ngx_int_t   rc;
+
+    rc = ngx_pds_writable_repo(ctx, st);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     st->ops = ngx_pcalloc(ctx->request->pool, nops * sizeof(pds_repo_op_t));
     st->recs = ngx_pcalloc(ctx->request->pool, nops * sizeof(ngx_pds_rec_t));
@@ -665,12 +671,7 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, int action)
     ctx->data = st;
     st->action = action;
 
-    rc = ngx_pds_writable_repo(ctx, st);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_pds_prepare_common(ctx, st, 1);
+    rc = ngx_pds_prepare_write(ctx, st, 1);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -873,12 +874,7 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
                              "Input/writes must not be empty");
     }
 
-    rc = ngx_pds_writable_repo(ctx, st);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_pds_prepare_common(ctx, st, n);
+    rc = ngx_pds_prepare_write(ctx, st, n);
     if (rc != NGX_OK) {
         return rc;
     }
