@@ -48,23 +48,4 @@ void ngx_pds_sync_exit_process(ngx_cycle_t *cycle);
 char *ngx_pds_proxy_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 
 
-/* shared between method files (to move into their folder's header) */
-ngx_int_t ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle);
-
-typedef struct {
-    pds_cid_t               **blobs;         /* per op: its blob refs */
-    size_t                   *nblobs;
-    pds_blob_gone_t           gone;
-    ngx_pds_srv_conf_t       *conf;
-    ngx_pool_t               *pool;
-    ngx_uint_t                missing;
-} ngx_pds_blob_ops_t;
-
-ngx_int_t ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record,
-    pds_cid_t **cids, size_t *n);
-int ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
-    pds_repo_write_t *w, ngx_pds_blob_ops_t *ops);
-void ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
-    ngx_log_t *log);
-
 #endif /* NGX_PDS_METHODS_H */

@@ -10,13 +10,13 @@
  *                                  safety headers
  *
  * Blobs become permanent when a record references them and are removed
- * with their last referencing record (record writes call
- * ngx_pds_blob_record_refs from the commit's transaction); temporary blobs
- * are collected an hour after upload.
+ * with their last referencing record: record writes (ngx_pds_repo_write.c)
+ * run ngx_pds_blob_commit_hook in the commit's transaction and
+ * ngx_pds_blob_after_write after it; temporary blobs are collected an hour
+ * after upload.
  */
 
-#include "ngx_pds.h"
-#include "ngx_pds_methods.h"
+#include "ngx_pds_methods_int.h"
 
 #include "pds_hash.h"
 
@@ -247,13 +247,14 @@ ngx_pds_upload_done(ngx_pds_ctx_t *ctx)
     json_t            *answer;
     ngx_pds_upload_t  *up = ctx->data;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: uploadBlob: hashed and stored, %O bytes, result %d",
+                   up->size, up->result);
+
     if (up->result != 0) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "pds: storing a blob failed: %d", up->result);
-        return ngx_pds_send_error(ctx->request,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "InternalServerError",
-                                  "Internal Server Error");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_pds_store_committed(ctx);
@@ -285,17 +286,16 @@ ngx_pds_upload_blob(ngx_pds_ctx_t *ctx)
     ngx_http_request_t  *r = ctx->request;
 
     if (r->request_body == NULL || r->request_body->temp_file == NULL) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  "A request body is expected but none was "
-                                  "provided");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "A request body is expected but none was "
+                             "provided");
     }
 
     tf = r->request_body->temp_file;
 
     if (tf->file.offset > (off_t) ctx->conf->blob_upload_limit) {
-        return ngx_pds_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "PayloadTooLarge",
-                                  "request entity too large");
+        return ngx_pds_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                             "PayloadTooLarge", "request entity too large");
     }
 
     up = ngx_pcalloc(r->pool, sizeof(ngx_pds_upload_t));
@@ -334,9 +334,13 @@ ngx_pds_upload_blob(ngx_pds_ctx_t *ctx)
     ngx_pds_read_done(ctx);
 
     if (rc != 0) {
-        return ngx_pds_send_error(r, NGX_HTTP_FORBIDDEN, "AccountNotFound",
-                                  "Account not found");
+        return ngx_pds_error(ctx, NGX_HTTP_FORBIDDEN, "AccountNotFound",
+                             "Account not found");
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pds: uploadBlob: hashing \"%s\" posted, %O bytes "
+                   "spooled", up->temp, tf->file.offset);
 
     return ngx_pds_thread_post(ctx, ngx_pds_upload_work, up,
                                ngx_pds_upload_done);
@@ -429,14 +433,16 @@ ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record, pds_cid_t **cids,
  * refuses the write with "Could not find blob: <cid>".
  */
 int
-ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
-    pds_repo_write_t *w, ngx_pds_blob_ops_t *ops)
+ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
+    pds_repo_write_t *w, void *data)
 {
-    int               rc;
-    char              path[600], cid[PDS_CID_STR_SIZE];
-    size_t            i, plen;
-    pds_repo_op_t    *op;
-    const pds_cid_t  *missing;
+    int                  rc;
+    char                 path[600], cid[PDS_CID_STR_SIZE];
+    u_char              *p;
+    size_t               i, plen;
+    pds_repo_op_t       *op;
+    const pds_cid_t     *missing;
+    ngx_pds_blob_ops_t  *ops = data;
 
     for (i = 0; i < w->nops; i++) {
         op = &w->ops[i];
@@ -466,8 +472,9 @@ ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
 
         if (rc == PDS_NOTFOUND && missing) {
             pds_cid_format(missing, cid);
-            ngx_snprintf((u_char *) w->error, sizeof(w->error) - 1,
-                         "Could not find blob: %s%Z", cid);
+            p = ngx_snprintf((u_char *) w->error, sizeof(w->error) - 1,
+                             "Could not find blob: %s", cid);
+            *p = '\0';
             ops->missing = 1;
             return PDS_REPO_EHOOK;
         }
@@ -481,12 +488,23 @@ ngx_pds_blob_commit_refs(pds_store_t *store, MDB_txn *txn,
 }
 
 
-/* in the thread pool, after the commit: the files of dropped blobs */
+/*
+ * In the thread pool, after the write's transaction: the files of the
+ * blobs it dropped once committed, else only the list.
+ */
 void
-ngx_pds_blob_after_commit(ngx_pds_blob_ops_t *ops, uint64_t uid,
-    ngx_log_t *log)
+ngx_pds_blob_after_write(void *data, pds_repo_write_t *w,
+    ngx_uint_t committed, ngx_log_t *log)
 {
-    ngx_pds_blob_unlink_gone(ops->conf, ops->pool, uid, &ops->gone, log);
+    ngx_pds_blob_ops_t  *ops = data;
+
+    if (committed) {
+        ngx_pds_blob_unlink_gone(ops->conf, ops->pool, w->uid, &ops->gone,
+                                 log);
+
+    } else {
+        pds_blob_gone_free(&ops->gone);
+    }
 }
 
 
@@ -514,94 +532,117 @@ ngx_pds_set_header(ngx_http_request_t *r, const char *key, u_char *value,
 }
 
 
+
+
+/*
+ * The blob a getBlob names ("did", "cid"): its row into blob, its file
+ * name into name.  NGX_OK, or the refusal's status.
+ */
 static ngx_int_t
-ngx_pds_get_blob(ngx_pds_ctx_t *ctx)
+ngx_pds_get_blob_find(ngx_pds_ctx_t *ctx, ngx_str_t *cidp, pds_blob_t *blob,
+    char **name)
 {
-    int                        rc;
-    char                      *name;
-    u_char                    *disp;
-    ngx_fd_t                   fd;
-    ngx_str_t                  cidp;
-    ngx_buf_t                 *b;
-    ngx_int_t                  nrc;
-    pds_cid_t                  cid;
-    pds_blob_t                 blob;
-    ngx_chain_t                out;
-    pds_account_t              acc;
-    ngx_file_info_t            fi;
-    ngx_pool_cleanup_t        *cln;
-    ngx_pool_cleanup_file_t   *clnf;
-    ngx_http_request_t        *r = ctx->request;
+    int             rc;
+    pds_cid_t       cid;
+    pds_account_t   acc;
 
     if (ngx_pds_repo_account(ctx, "did", &acc, 0) != NGX_OK) {
         return ctx->sent_rc;
     }
 
-    if (ngx_pds_arg(r, "cid", &cidp) != NGX_OK
-        || pds_cid_parse(&cid, (char *) cidp.data, cidp.len) != 0)
+    if (ngx_pds_arg(ctx->request, "cid", cidp) != NGX_OK
+        || pds_cid_parse(&cid, (char *) cidp->data, cidp->len) != 0)
     {
         ngx_pds_read_done(ctx);
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                  "Params must have the property \"cid\" "
-                                  "(a cid)");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Params must have the property \"cid\" "
+                             "(a cid)");
     }
 
-    rc = pds_blob_get(ctx->conf->env->store, ctx->rtxn, acc.uid, &cid,
-                      &blob);
+    rc = pds_blob_get(ctx->conf->env->store, ctx->rtxn, acc.uid, &cid, blob);
     ngx_pds_read_done(ctx);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
-                                  "Blob not found");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
+                             "Blob not found");
     }
 
     if (rc != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    name = ngx_pds_blob_file(r->pool, ctx->conf, acc.uid, &cid, NULL);
-    if (name == NULL) {
+    *name = ngx_pds_blob_file(ctx->request->pool, ctx->conf, acc.uid, &cid,
+                              NULL);
+    if (*name == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The blob's file, open until the request ends; its size and time into
+ * fi.  NGX_OK, or the refusal's status.
+ */
+static ngx_int_t
+ngx_pds_get_blob_open(ngx_pds_ctx_t *ctx, char *name, ngx_fd_t *fd,
+    ngx_file_info_t *fi)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_pool_cleanup_file_t  *clnf;
+    ngx_http_request_t       *r = ctx->request;
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
+    *fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (*fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
                       "pds: blob file \"%s\" is missing", name);
-        return ngx_pds_send_error(r, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
-                                  "Blob not found");
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
+                             "Blob not found");
     }
 
     cln->handler = ngx_pool_cleanup_file;
     clnf = cln->data;
-    clnf->fd = fd;
+    clnf->fd = *fd;
     clnf->name = (u_char *) name;
     clnf->log = r->pool->log;
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+    if (ngx_fd_info(*fd, fi) == NGX_FILE_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the answer's headers: the blob's type, the reference's safety headers */
+static ngx_int_t
+ngx_pds_get_blob_headers(ngx_http_request_t *r, pds_blob_t *blob,
+    ngx_str_t *cidp, ngx_file_info_t *fi)
+{
+    u_char  *disp;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = ngx_file_size(&fi);
-    r->headers_out.last_modified_time = ngx_file_mtime(&fi);
-    r->headers_out.content_type.len = ngx_strlen(blob.mime);
+    r->headers_out.content_length_n = ngx_file_size(fi);
+    r->headers_out.last_modified_time = ngx_file_mtime(fi);
+    r->headers_out.content_type.len = ngx_strlen(blob->mime);
     r->headers_out.content_type.data = ngx_pnalloc(r->pool,
-                                                   ngx_strlen(blob.mime));
+                                                   ngx_strlen(blob->mime));
     if (r->headers_out.content_type.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
-    ngx_memcpy(r->headers_out.content_type.data, blob.mime,
+    ngx_memcpy(r->headers_out.content_type.data, blob->mime,
                r->headers_out.content_type.len);
 
-    disp = ngx_pnalloc(r->pool, cidp.len + sizeof("attachment; filename=\"\""));
+    disp = ngx_pnalloc(r->pool,
+                       cidp->len + sizeof("attachment; filename=\"\""));
     if (disp == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     if (ngx_pds_set_header(r, "x-content-type-options",
@@ -612,13 +653,46 @@ ngx_pds_get_blob(ngx_pds_ctx_t *ctx)
            != NGX_OK
         || ngx_pds_set_header(r, "content-disposition", disp,
                               ngx_sprintf(disp, "attachment; filename=\"%V\"",
-                                          &cidp) - disp)
+                                          cidp) - disp)
            != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     r->allow_ranges = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_get_blob(ngx_pds_ctx_t *ctx)
+{
+    char                *name;
+    ngx_fd_t             fd;
+    ngx_str_t            cidp;
+    ngx_buf_t           *b;
+    ngx_int_t            rc;
+    pds_blob_t           blob;
+    ngx_chain_t          out;
+    ngx_file_info_t      fi;
+    ngx_http_request_t  *r = ctx->request;
+
+    name = NULL;
+
+    rc = ngx_pds_get_blob_find(ctx, &cidp, &blob, &name);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_pds_get_blob_open(ctx, name, &fd, &fi);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_pds_get_blob_headers(r, &blob, &cidp, &fi) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (r->method == NGX_HTTP_HEAD || ngx_file_size(&fi) == 0) {
         r->header_only = 1;
@@ -635,9 +709,9 @@ ngx_pds_get_blob(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    nrc = ngx_http_send_header(r);
-    if (nrc == NGX_ERROR || nrc > NGX_OK || r->header_only) {
-        return nrc;
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
     }
 
     b->file_pos = 0;

@@ -1,0 +1,546 @@
+/*
+ * ngx_pds_module: identity.
+ *
+ *   com.atproto.identity.resolveHandle / getRecommendedDidCredentials /
+ *   updateHandle, com.atproto.server.reserveSigningKey, and
+ *   GET /.well-known/atproto-did (the handle from the Host header);
+ *   in this table, describeRepo and checkAccountStatus of
+ *   ngx_pds_describe.c.
+ *
+ * DID documents and PLC operations come from the PLC directory through
+ * nginx (ngx_pds_fetch.c); nothing here blocks the event loop.
+ */
+
+#include "ngx_pds_methods_int.h"
+
+#include "pds_plc.h"
+#include "pds_repo.h"
+#include "pds_syntax.h"
+
+
+static ngx_int_t ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx);
+
+
+const ngx_pds_method_t  ngx_pds_identity_methods[] = {
+
+    { ngx_string("com.atproto.identity.resolveHandle"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_resolve_handle, NULL },
+
+    { ngx_string("com.atproto.identity.getRecommendedDidCredentials"),
+      NGX_PDS_QUERY, NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, 0, 0,
+      ngx_pds_recommended_credentials, NULL },
+
+    { ngx_string("com.atproto.identity.updateHandle"), NGX_PDS_PROCEDURE,
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_JSON, NGX_PDS_CHECK_TAKEDOWN, 0,
+      ngx_pds_update_handle, NULL },
+
+    { ngx_string("com.atproto.repo.describeRepo"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_NONE, 0, 0, ngx_pds_describe_repo, NULL },
+
+    { ngx_string("com.atproto.server.checkAccountStatus"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, 0, 0,
+      ngx_pds_check_account_status, NULL },
+
+    { ngx_string("com.atproto.server.reserveSigningKey"), NGX_PDS_PROCEDURE,
+      NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_reserve_signing_key, NULL },
+
+    { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
+};
+
+
+/*
+ * The active local account with this handle: 0 (acc set), PDS_NOTFOUND,
+ * or another error.
+ */
+static int
+ngx_pds_local_handle(ngx_pds_ctx_t *ctx, const char *handle,
+    pds_account_t *acc)
+{
+    int        rc;
+    MDB_txn   *txn;
+    uint64_t   uid;
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL) {
+        return -1;
+    }
+
+    rc = pds_account_uid_by_handle(ctx->conf->env->store, txn, handle, &uid);
+    if (rc == 0) {
+        rc = pds_account_get(ctx->conf->env->store, txn, uid, &ctx->alloc,
+                             acc);
+    }
+
+    if (rc == 0 && (acc->deactivated_at || acc->takedown_ref)) {
+        rc = PDS_NOTFOUND;
+    }
+
+    return rc;
+}
+
+
+/* ---- GET /.well-known/atproto-did -------------------------------------- */
+
+
+ngx_int_t
+ngx_pds_well_known_did(ngx_http_request_t *r)
+{
+    int                  rc;
+    ngx_str_t           *host;
+    ngx_pds_ctx_t       *ctx;
+    pds_account_t        acc;
+    char                 handle[256];
+    static u_char        not_found[] = "User not found";
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* from the pool: the read transaction's cleanup points at it */
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_pds_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
+    ngx_pds_pool_allocator(r->pool, &ctx->alloc);
+
+    /* validated, lower-cased and without the port by nginx */
+    host = &r->headers_in.server;
+
+    if (host->len == 0 || host->len >= sizeof(handle)
+        || !ngx_pds_is_service_handle(ctx->conf, (char *) host->data,
+                                      host->len))
+    {
+        return ngx_pds_send_text(r, NGX_HTTP_NOT_FOUND,
+                                 "text/plain; charset=utf-8", not_found,
+                                 sizeof(not_found) - 1);
+    }
+
+    ngx_memcpy(handle, host->data, host->len);
+    handle[host->len] = '\0';
+
+    rc = ngx_pds_local_handle(ctx, handle, &acc);
+    ngx_pds_read_done(ctx);
+
+    if (rc == PDS_NOTFOUND) {
+        return ngx_pds_send_text(r, NGX_HTTP_NOT_FOUND,
+                                 "text/plain; charset=utf-8", not_found,
+                                 sizeof(not_found) - 1);
+    }
+
+    if (rc != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_text(r, NGX_HTTP_OK, "text/plain; charset=utf-8",
+                             (u_char *) acc.did, ngx_strlen(acc.did));
+}
+
+
+/* ---- resolveHandle ----------------------------------------------------- */
+
+
+static ngx_int_t
+ngx_pds_resolve_handle_remote(ngx_pds_ctx_t *ctx)
+{
+    u_char     *p, *last;
+    json_t     *answer;
+    ngx_str_t  *b = &ctx->response.body;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: resolveHandle: the handle's host answered %ui",
+                   ctx->response.status);
+
+    if (ctx->response.status == NGX_HTTP_OK && b->len > 8 && b->len < 2048) {
+        p = b->data;
+        last = b->data + b->len;
+
+        while (last > p && (last[-1] == '\n' || last[-1] == '\r'
+                            || last[-1] == ' '))
+        {
+            last--;
+        }
+
+        if (pds_did_valid((char *) p, last - p)) {
+            answer = ngx_pds_json_track(ctx->request,
+                                        json_pack("{s:s%}", "did", p,
+                                                  (size_t) (last - p)));
+            if (answer == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
+        }
+    }
+
+    return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                         "Unable to resolve handle");
+}
+
+
+static ngx_int_t
+ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
+{
+    int             rc;
+    char           *handle;
+    json_t         *answer;
+    ngx_str_t       v, url;
+    pds_account_t   acc;
+
+    if (ngx_pds_arg(ctx->request, "handle", &v) != NGX_OK) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Params must have the property \"handle\"");
+    }
+
+    handle = (char *) v.data;
+
+    if (pds_handle_normalize(handle, v.len + 1, handle, v.len) < 0) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "handle must be a valid handle");
+    }
+
+    rc = ngx_pds_local_handle(ctx, handle, &acc);
+    ngx_pds_read_done(ctx);
+
+    if (rc == 0) {
+        answer = ngx_pds_json_track(ctx->request,
+                                    json_pack("{s:s}", "did", acc.did));
+        if (answer == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
+    }
+
+    if (rc != PDS_NOTFOUND) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_pds_is_service_handle(ctx->conf, handle, v.len)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotFound",
+                             "Unable to resolve handle");
+    }
+
+    /* another server's handle: its HTTPS well-known document */
+
+    url.len = sizeof("https://") - 1 + v.len
+              + sizeof("/.well-known/atproto-did") - 1;
+    url.data = ngx_pnalloc(ctx->request->pool, url.len);
+    if (url.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(url.data, "https://%s/.well-known/atproto-did", handle);
+
+    return ngx_pds_fetch(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
+                         ngx_pds_resolve_handle_remote);
+}
+
+
+/* ---- getRecommendedDidCredentials -------------------------------------- */
+
+
+static ngx_int_t
+ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
+{
+    int             rc;
+    char            didkey[128], *at;
+    json_t         *answer, *rot;
+    pds_account_t   acc;
+
+    rc = ngx_pds_session_account(ctx, &acc, didkey, sizeof(didkey));
+    ngx_pds_read_done(ctx);
+
+    if (rc == PDS_NOTFOUND) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Account not found");
+    }
+
+    if (rc != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rot = json_array();
+    if (ctx->conf->recovery_did_key.len) {
+        json_array_append_new(rot,
+                        json_string((char *) ctx->conf->recovery_did_key.data));
+    }
+    json_array_append_new(rot,
+                        json_string((char *) ctx->conf->rotation_did_key.data));
+
+    at = ngx_pds_at_uri(ctx->request->pool, acc.handle, NULL, 0, NULL, 0);
+    if (rot == NULL || at == NULL) {
+        json_decref(rot);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    answer = ngx_pds_json_track(ctx->request,
+                json_pack("{s:[s], s:{s:s}, s:o, s:{s:{s:s, s:s%}}}",
+                          "alsoKnownAs", at,
+                          "verificationMethods", "atproto", didkey,
+                          "rotationKeys", rot,
+                          "services", "atproto_pds",
+                          "type", "AtprotoPersonalDataServer",
+                          "endpoint", ctx->conf->public_url.data,
+                          ctx->conf->public_url.len));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
+}
+
+
+/* ---- updateHandle ------------------------------------------------------ */
+
+
+typedef struct {
+    char            *handle;
+    pds_account_t    account;
+    int              result;
+} ngx_pds_handle_t;
+
+
+static ngx_int_t ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
+
+
+/*
+ * The new handle: valid, lower-cased, one of the service's, acceptable to
+ * the handle policy.  NGX_OK, or the refusal's status.
+ */
+static ngx_int_t
+ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
+    json_t *v)
+{
+    size_t  len;
+
+    len = json_string_length(v);
+    st->handle = ngx_pnalloc(ctx->request->pool, len + 1);
+    if (st->handle == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (pds_handle_normalize(st->handle, len + 1, json_string_value(v), len)
+        < 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
+                             "Invalid handle");
+    }
+
+    st->handle[len] = '\0';
+
+    if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
+        /* an own domain must already point at the DID: not supported yet */
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "External handle did not resolve to DID");
+    }
+
+    /* the same rules as at sign-up: length, reserved names, TLD */
+    return ngx_pds_check_new_handle(ctx, st->handle);
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
+{
+    int                rc;
+    json_t            *v;
+    uint64_t           uid;
+    ngx_int_t          nrc;
+    ngx_str_t         *url;
+    ngx_pds_handle_t  *st;
+
+    v = json_object_get(ctx->body, "handle");
+    if (!json_is_string(v)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input must have the property \"handle\"");
+    }
+
+    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = st;
+
+    nrc = ngx_pds_update_handle_check(ctx, st, v);
+    if (nrc != NGX_OK) {
+        return nrc;
+    }
+
+    rc = ngx_pds_session_account(ctx, &st->account, NULL, 0);
+
+    if (rc == PDS_NOTFOUND) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Account not found");
+    }
+
+    if (rc != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = pds_account_uid_by_handle(ctx->conf->env->store, ctx->rtxn,
+                                   st->handle, &uid);
+    ngx_pds_read_done(ctx);
+
+    if (rc == 0 && uid != st->account.uid) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
+                             "Handle already taken: %s", st->handle);
+    }
+
+    if (ngx_strncmp(st->account.did, "did:plc:", 8) != 0) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "DID is not properly configured for handle");
+    }
+
+    url = ngx_pds_plc_url(ctx, st->account.did, "/log/last");
+    if (url == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: reading the last PLC operation",
+                   st->account.did);
+
+    return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
+                         ngx_pds_update_handle_last_op);
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx)
+{
+    json_t            *last, *op;
+    ngx_pds_handle_t  *st = ctx->data;
+    pds_plc_params_t   params;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: the last PLC operation answered %ui",
+                   st->account.did, ctx->response.status);
+
+    last = ngx_pds_response_json(ctx);
+    if (last == NULL) {
+        return ngx_pds_upstream_error(ctx, "Reading the DID's last PLC "
+                                      "operation");
+    }
+
+    ngx_memzero(&params, sizeof(pds_plc_params_t));
+    params.handle = st->handle;
+
+    op = ngx_pds_json_track(ctx->request, pds_plc_update_op(last, &params));
+    if (op == NULL || pds_plc_sign(op, ctx->conf->rotation_key) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_plc_send(ctx, st->account.did, op, "handle update",
+                            ngx_pds_update_handle_sent);
+}
+
+
+static int
+ngx_pds_update_handle_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                rc;
+    uint64_t           seq;
+    ngx_pds_handle_t  *st = data;
+
+    if (ngx_strcmp(st->account.handle, st->handle) != 0) {
+        rc = pds_account_set_handle(store, txn, &st->account, st->handle);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return pds_repo_event_identity(store, txn, st->account.did, st->handle,
+                                   &seq);
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_handle_t  *st = ctx->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: the PLC directory answered %ui",
+                   st->account.did, ctx->response.status);
+
+    if (ctx->response.status != NGX_HTTP_OK) {
+        return ngx_pds_upstream_error(ctx, "Sending the handle update to "
+                                      "the PLC directory");
+    }
+
+    return ngx_pds_txn_post(ctx, ngx_pds_update_handle_txn, st, &st->result,
+                            ngx_pds_update_handle_stored);
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_handle_t  *st = ctx->data;
+
+    if (st->result == PDS_ACCOUNT_HANDLE_TAKEN) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
+                             "Handle already taken: %s", st->handle);
+    }
+
+    if (st->result != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain", NULL,
+                             0);
+}
+
+
+/* ---- reserveSigningKey ------------------------------------------------- */
+
+
+static ngx_int_t
+ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx)
+{
+    long        n;
+    char        didkey[128];
+    json_t     *answer;
+    pds_key_t  *key;
+
+    /*
+     * The key is only handed out: standalone createAccount makes a fresh
+     * one, as the reference does, so nothing needs to be kept here.
+     */
+    key = pds_key_generate(PDS_KEY_K256);
+    if (key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = pds_key_did_key(key, didkey, sizeof(didkey) - 1);
+    pds_key_free(key);
+
+    if (n < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    didkey[n] = '\0';
+
+    answer = ngx_pds_json_track(ctx->request,
+                                json_pack("{s:s}", "signingKey", didkey));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
+}

@@ -1,0 +1,123 @@
+/*
+ * ngx_pds_module: what the XRPC method files (methods/) share.  Their uses
+ * go one way, from a namespace's table to the files it gathers, and down
+ * to ngx_pds_common.c, which uses no other method file:
+ *
+ *   ngx_pds_account.c   -> ngx_pds_invite.c
+ *   ngx_pds_session.c   -> ngx_pds_app_password.c
+ *   ngx_pds_identity.c  -> ngx_pds_describe.c
+ *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c
+ *   all but ngx_pds_server.c and ngx_pds_blob.c -> ngx_pds_common.c
+ *
+ * A namespace's method table stays in one file (ngx_pds_methods.h lists
+ * the tables); the handlers of another file of the same namespace are
+ * declared here.  Nothing outside methods/ includes this header.
+ */
+
+#ifndef NGX_PDS_METHODS_INT_H
+#define NGX_PDS_METHODS_INT_H
+
+#include "ngx_pds.h"
+#include "ngx_pds_methods.h"
+
+
+/* ---- ngx_pds_common.c: helpers of several method files ---------------- */
+
+/*
+ * The tenant's handle policy (core/pds_handle.c) with the reference's
+ * answers: handle (NUL-terminated) is lower-cased in place; NGX_OK, or the
+ * refusal's status with the XRPC error recorded (ngx_pds_error).
+ */
+ngx_int_t ngx_pds_check_new_handle(ngx_pds_ctx_t *ctx, char *handle);
+/* 1 if handle is under one of the tenant's domains (or is one of them) */
+ngx_uint_t ngx_pds_is_service_handle(ngx_pds_srv_conf_t *conf,
+    const char *handle, size_t len);
+
+/* <plc_url>/<did><suffix>, from the request pool, or NULL */
+ngx_str_t *ngx_pds_plc_url(ngx_pds_ctx_t *ctx, const char *did,
+    const char *suffix);
+/* the JSON of a 200 answer to an outbound call (ctx->response), or NULL */
+json_t *ngx_pds_response_json(ngx_pds_ctx_t *ctx);
+/*
+ * POSTs the signed operation op for did to the PLC directory; done runs
+ * with its answer (ctx->response).  what names the operation in traces.
+ */
+ngx_int_t ngx_pds_plc_send(ngx_pds_ctx_t *ctx, const char *did,
+    json_t *op, const char *what, ngx_pds_resume_pt done);
+
+/*
+ * The account of the session (in the request's read transaction, which
+ * stays open), and its signing key as a did:key into didkey unless NULL:
+ * 0, PDS_NOTFOUND or another error.
+ */
+int ngx_pds_session_account(ngx_pds_ctx_t *ctx, pds_account_t *acc,
+    char *didkey, size_t cap);
+
+/*
+ * The signing key of acc for a commit: kept by this worker (for up to 64
+ * accounts, never freed) or made for this request (freed with it); NULL
+ * on failure.
+ */
+pds_key_t *ngx_pds_account_key(ngx_pds_ctx_t *ctx, pds_account_t *acc);
+
+/* "at://<did>[/<collection>/<rkey>]" from pool, or NULL */
+char *ngx_pds_at_uri(ngx_pool_t *pool, const char *did,
+    const char *collection, size_t clen, const char *rkey, size_t rlen);
+
+/* a storage error: logged, then 500 */
+ngx_int_t ngx_pds_store_failed(ngx_pds_ctx_t *ctx, int rc);
+/* the step after a write whose result is the int at ctx->data: 200, empty */
+ngx_int_t ngx_pds_written_empty(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_invite.c: the invite methods of ngx_pds_account_methods -- */
+
+ngx_int_t ngx_pds_create_invite_code(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_create_invite_codes(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_get_account_invite_codes(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_app_password.c: of ngx_pds_session_methods --------------- */
+
+ngx_int_t ngx_pds_create_app_password(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_list_app_passwords(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_describe.c: of ngx_pds_identity_methods ------------------ */
+
+ngx_int_t ngx_pds_describe_repo(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_check_account_status(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_repo_write.c: the record writes of ngx_pds_repo_methods -- */
+
+ngx_int_t ngx_pds_create_record(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_put_record(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_delete_record(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_apply_writes(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_blob.c: the blob references of record writes ------------- */
+
+typedef struct {
+    pds_cid_t               **blobs;         /* per op: its blob refs */
+    size_t                   *nblobs;
+    pds_blob_gone_t           gone;
+    ngx_pds_srv_conf_t       *conf;
+    ngx_pool_t               *pool;
+    ngx_uint_t                missing;
+} ngx_pds_blob_ops_t;
+
+/* the CIDs of the blobs a record references, into a pool array */
+ngx_int_t ngx_pds_blob_refs(ngx_pool_t *pool, json_t *record,
+    pds_cid_t **cids, size_t *n);
+/* the write's hook (pds_repo_write_t.hook, data: ngx_pds_blob_ops_t) */
+int ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
+    pds_repo_write_t *w, void *data);
+/* the write's after step (ngx_pds_write(), data: ngx_pds_blob_ops_t) */
+void ngx_pds_blob_after_write(void *data, pds_repo_write_t *w,
+    ngx_uint_t committed, ngx_log_t *log);
+
+
+#endif /* NGX_PDS_METHODS_INT_H */
