@@ -52,7 +52,7 @@ record(const char *text)
 
 
 static pds_repo_op_t
-op_make(int action, const char *coll, const char *rkey, const char *text)
+op_make(pds_repo_action_t action, const char *coll, const char *rkey, const char *text)
 {
     pds_buf_t      b;
     pds_repo_op_t  op;

@@ -88,7 +88,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
         op = &req->ops[i];
         req->failed_op = i;
 
-        op->done_action = 0;
+        op->done_action = PDS_REPO_NOOP;
         op->unchanged = 0;
         op->has_prev = 0;
 
@@ -270,7 +270,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     for (i = 0; i < req->nops; i++) {
         op = &req->ops[i];
 
-        if (op->done_action == 0) {
+        if (op->done_action == PDS_REPO_NOOP) {
             continue;
         }
 
@@ -343,7 +343,7 @@ pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     for (i = 0; i < req->nops; i++) {
         op = &req->ops[i];
 
-        if (op->done_action == 0 || op->unchanged) {
+        if (op->done_action == PDS_REPO_NOOP || op->unchanged) {
             continue;
         }
 

@@ -289,7 +289,7 @@ pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did, size_t did_len,
     nout = 0;
 
     for (i = 0; i < nops; i++) {
-        if (ops[i].done_action) {
+        if (ops[i].done_action != PDS_REPO_NOOP) {
             nout++;
         }
     }
@@ -309,7 +309,7 @@ pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did, size_t did_len,
     for (i = 0; i < nops; i++) {
         op = &ops[i];
 
-        if (op->done_action == 0) {
+        if (op->done_action == PDS_REPO_NOOP) {
             continue;
         }
 
