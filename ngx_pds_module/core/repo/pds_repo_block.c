@@ -55,6 +55,20 @@ pds_src_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
 }
 
 
+void
+pds_src_init(pds_src_ctx_t *src, pds_blocksource_t *bs, pds_store_t *store,
+    MDB_txn *txn, uint64_t uid, pds_bcache_t *bc)
+{
+    src->store = store;
+    src->txn = txn;
+    src->uid = uid;
+    src->bc = bc;
+
+    bs->get = pds_src_get;
+    bs->ctx = src;
+}
+
+
 int
 pds_repo_get_block(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cid, const uint8_t **p, size_t *n)

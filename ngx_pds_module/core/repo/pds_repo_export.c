@@ -173,12 +173,7 @@ pds_repo_export_proof(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
     a = pds_arena_allocator(arena);
 
-    src.store = store;
-    src.txn = txn;
-    src.uid = uid;
-    src.bc = NULL;
-    bs.get = pds_src_get;
-    bs.ctx = &src;
+    pds_src_init(&src, &bs, store, txn, uid, NULL);
 
     rc = -1;
 

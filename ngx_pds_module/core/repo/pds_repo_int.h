@@ -132,6 +132,9 @@ int pds_repo_put_root(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 /* a pds_blocksource_t get() over a pds_src_ctx_t */
 int pds_src_get(void *ctx, const pds_cid_t *cid, const uint8_t **p,
     size_t *n);
+/* bs reads the blocks of repo uid (through bc unless NULL) */
+void pds_src_init(pds_src_ctx_t *src, pds_blocksource_t *bs,
+    pds_store_t *store, MDB_txn *txn, uint64_t uid, pds_bcache_t *bc);
 /* bc may be NULL (outside write batches): straight into LMDB */
 int pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t uid, const pds_cid_t *cid, const uint8_t *p, size_t n,
@@ -186,5 +189,42 @@ int pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did,
     size_t nops, const pds_cid_t *prev_data);
 int pds_event_car(const pds_alloc_t *a, const pds_cid_t *commit,
     const pds_buf_t *cblock, pds_bset_t *set, pds_buf_t *out);
+
+
+/* pds_repo_apply.c: a write request (or a new repo) while it is applied */
+typedef struct {
+    pds_store_t        *store;
+    MDB_txn            *txn;
+    pds_bcache_t       *bc;             /* NULL outside write batches */
+    pds_repo_write_t   *req;            /* its result fields are filled */
+    const pds_alloc_t  *a;
+
+    pds_repo_root_t     root;           /* before the request */
+    const char         *did;
+    size_t              did_len;
+
+    pds_src_ctx_t       src;
+    pds_blocksource_t   bs;
+    pds_mst_t          *mst;
+    int                 noop;           /* no op changes the tree */
+
+    pds_bset_t          nodes;          /* new node blocks of the tree */
+    pds_bset_t          relevant;       /* the blocks the event carries */
+    pds_mst_diff_t      diff;           /* node blocks the tree dropped */
+    pds_buf_t           cblock;         /* the signed commit block */
+    pds_buf_t           car;            /* the event's CAR */
+    uint64_t            rev64;
+} pds_apply_t;
+
+/* one request of a batch, in its nested transaction: a PDS_REPO_* code */
+int pds_repo_apply(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
+    pds_repo_write_t *req, const pds_alloc_t *a);
+/* the next rev, the signed commit over req->data, the event's CAR of set */
+int pds_repo_sign(pds_apply_t *ap, const char *last_rev, pds_bset_t *set);
+/* the new node blocks, the commit block, the new root */
+int pds_repo_put_commit(pds_apply_t *ap, pds_bset_t *nodes);
+/* the #commit event (req->seq set) */
+int pds_repo_put_event(pds_apply_t *ap, const char *since,
+    const pds_cid_t *prev_data);
 
 #endif /* PDS_REPO_INT_H */

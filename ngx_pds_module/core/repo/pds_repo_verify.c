@@ -203,12 +203,7 @@ pds_repo_verify(pds_store_t *store, MDB_txn *txn, uint64_t uid,
         goto done;
     }
 
-    src.store = store;
-    src.txn = txn;
-    src.uid = uid;
-    src.bc = NULL;
-    bs.get = pds_src_get;
-    bs.ctx = &src;
+    pds_src_init(&src, &bs, store, txn, uid, NULL);
 
     mst = pds_mst_load(&a, &bs, &root.data);
     if (mst == NULL) {
