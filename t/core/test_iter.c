@@ -2,8 +2,8 @@
  * The core's table walks and small tables on a real LMDB store: the
  * generic store iterator, the event iterator (firehose, backfill), a
  * repo's block iterator and the resumable CAR export (getRepo), the
- * account iterator (listRepos), usage counts (checkAccountStatus) and the
- * preferences table.
+ * account iterator (listRepos), usage counts (checkAccountStatus), the
+ * preferences table, and that the verifiers still catch damage.
  */
 
 #include <stddef.h>
@@ -519,6 +519,100 @@ test_prefs(void)
 }
 
 
+/* a damaged copy of row (key k in dbi) is caught, then the row is put back */
+static void
+damage(MDB_dbi dbi, const MDB_val *k, const MDB_val *v, int events,
+    const char *want, const char *what)
+{
+    int        rc;
+    char       err[256];
+    MDB_txn   *txn;
+    MDB_val    key, val;
+
+    pds_store_write_begin(store, &txn);
+    key = *k;
+
+    if (v) {
+        val = *v;
+        mdb_put(txn, dbi, &key, &val, 0);
+
+    } else {
+        mdb_del(txn, dbi, &key, NULL);
+    }
+
+    err[0] = '\0';
+    rc = events ? pds_repo_verify_events(store, txn, err, sizeof(err))
+                : pds_repo_verify(store, txn, uid_a, NULL, err, sizeof(err));
+    ok(rc != 0 && strstr(err, want) != NULL, "%s: \"%s\"", what, err);
+
+    mdb_txn_abort(txn);
+}
+
+
+static void
+test_verify(void)
+{
+    char            err[256];
+    size_t          n;
+    MDB_txn        *txn;
+    MDB_val         k, v;
+    uint8_t         kb[64], vb[4096];
+    uint64_t        rev;
+    pds_cid_t       cid;
+    const uint8_t  *p;
+    pds_repo_block_iter_t  it;
+
+    pds_store_read_begin(store, &txn);
+    ok(pds_repo_verify(store, txn, uid_a, NULL, err, sizeof(err)) == 0
+       && pds_repo_verify_events(store, txn, err, sizeof(err)) == 0,
+       "the repo and the log verify");
+
+    /* the first block of A, with its refcount raised */
+    pds_repo_block_iter_open(store, txn, uid_a, &it);
+    pds_repo_block_iter_next(&it, &cid, &rev, &p, &n);
+    pds_repo_block_iter_close(&it);
+
+    pds_store_put_u64(kb, uid_a);
+    kb[8] = cid.codec;
+    memcpy(kb + 9, cid.digest, 32);
+    pds_store_put_u64(vb, rev);
+    vb[8] = 0; vb[9] = 0; vb[10] = 0; vb[11] = 99;
+    memcpy(vb + 12, p, n);
+    mdb_txn_abort(txn);
+
+    k.mv_data = kb;
+    k.mv_size = 41;
+    v.mv_data = vb;
+    v.mv_size = 12 + n;
+    damage(store->db_blocks, &k, &v, 0, "refcount 99", "a wrong refcount");
+
+    vb[12] ^= 1;
+    damage(store->db_blocks, &k, &v, 0, "does not match its CID",
+           "a changed block");
+
+    damage(store->db_blocks, &k, NULL, 0, "missing", "a missing block");
+
+    /* a record index entry too many */
+    memcpy(kb + 8, COLL "\0zzz", sizeof(COLL) + 3);
+    k.mv_size = 8 + sizeof(COLL) + 3;
+    v.mv_size = 41;
+    damage(store->db_records, &k, &v, 0, "record index has",
+           "an extra record index entry");
+
+    /* the log: an event past meta last_seq, an event that does not decode */
+    pds_store_put_u64(kb, 1000);
+    k.mv_size = 8;
+    memcpy(vb, "\xa2", 1);
+    v.mv_size = 1;
+    damage(store->db_events, &k, &v, 1, "out of order", "an event past"
+           " last_seq");
+
+    pds_store_put_u64(kb, 3);
+    damage(store->db_events, &k, &v, 1, "does not decode",
+           "a frame that does not decode");
+}
+
+
 int
 main(void)
 {
@@ -546,6 +640,7 @@ main(void)
     test_accounts();
     test_usage();
     test_prefs();
+    test_verify();
 
     pds_store_close(store);
     pds_key_free(key);

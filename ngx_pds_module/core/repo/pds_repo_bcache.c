@@ -86,7 +86,8 @@ pds_bcache_get(pds_bcache_t *bc, pds_store_t *store, MDB_txn *txn,
 
     if (rc == 0) {
         e->base_rev = pds_store_get_u64(val.mv_data);
-        e->base_refs = pds_get_u32((uint8_t *) val.mv_data + 8);
+        e->base_refs = pds_get_u32((uint8_t *) val.mv_data
+                                   + PDS_BLOCK_REFS_AT);
     }
 
     e->rev = e->base_rev;

@@ -129,7 +129,8 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     rc = mdb_get(txn, store->db_blocks, &key, &val);
 
     if (rc == 0 && val.mv_size >= PDS_BLOCK_HDR_LEN) {
-        refs = pds_get_u32((uint8_t *) val.mv_data + 8) + 1;
+        refs = pds_get_u32((uint8_t *) val.mv_data + PDS_BLOCK_REFS_AT)
+               + 1;
 
     } else if (rc == MDB_NOTFOUND) {
         refs = 1;
@@ -143,7 +144,7 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
      * also carries a block that an older state had only under another key.
      */
     pds_store_put_u64(hdr, rev);
-    pds_put_u32(hdr + 8, refs);
+    pds_put_u32(hdr + PDS_BLOCK_REFS_AT, refs);
 
     val.mv_data = NULL;
     val.mv_size = PDS_BLOCK_HDR_LEN + n;
@@ -206,7 +207,7 @@ pds_block_unref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
         return PDS_REPO_ESTORE;
     }
 
-    refs = pds_get_u32((uint8_t *) val.mv_data + 8);
+    refs = pds_get_u32((uint8_t *) val.mv_data + PDS_BLOCK_REFS_AT);
 
     if (refs <= 1) {
         rc = mdb_del(txn, store->db_blocks, &key, NULL);
@@ -220,7 +221,7 @@ pds_block_unref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     }
 
     memcpy(copy, val.mv_data, val.mv_size);
-    pds_put_u32(copy + 8, refs - 1);
+    pds_put_u32(copy + PDS_BLOCK_REFS_AT, refs - 1);
     val.mv_data = copy;
 
     rc = mdb_put(txn, store->db_blocks, &key, &val, 0);
@@ -244,27 +245,43 @@ pds_repo_block_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 
 int
+pds_block_row(const MDB_val *key, const MDB_val *val, pds_cid_t *cid,
+    uint64_t *rev, uint32_t *refs, const uint8_t **p, size_t *n)
+{
+    const uint8_t  *v = val->mv_data;
+
+    if (key->mv_size != PDS_BLOCK_KEY_LEN
+        || val->mv_size < PDS_BLOCK_HDR_LEN
+        || pds_cid_unpack(cid, (uint8_t *) key->mv_data + PDS_UID_LEN) != 0)
+    {
+        return -1;
+    }
+
+    *rev = pds_store_get_u64(v);
+    *refs = pds_get_u32(v + PDS_BLOCK_REFS_AT);
+    *p = v + PDS_BLOCK_HDR_LEN;
+    *n = val->mv_size - PDS_BLOCK_HDR_LEN;
+
+    return 0;
+}
+
+
+int
 pds_repo_block_iter_next(pds_repo_block_iter_t *it, pds_cid_t *cid,
     uint64_t *rev, const uint8_t **p, size_t *n)
 {
-    int      rc;
-    MDB_val  key, val;
+    int       rc;
+    MDB_val   key, val;
+    uint32_t  refs;
 
     rc = pds_store_iter_next(&it->it, &key, &val);
     if (rc != 0) {
         return rc;
     }
 
-    if (key.mv_size != PDS_BLOCK_KEY_LEN
-        || val.mv_size < PDS_BLOCK_HDR_LEN
-        || pds_cid_unpack(cid, (uint8_t *) key.mv_data + PDS_UID_LEN) != 0)
-    {
+    if (pds_block_row(&key, &val, cid, rev, &refs, p, n) != 0) {
         return PDS_STORE_ERROR;
     }
-
-    *rev = pds_store_get_u64(val.mv_data);
-    *p = (const uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN;
-    *n = val.mv_size - PDS_BLOCK_HDR_LEN;
 
     return 0;
 }

@@ -19,6 +19,7 @@
 #define PDS_CID_PACK_LEN     33     /* codec + digest */
 #define PDS_BLOCK_KEY_LEN    (PDS_UID_LEN + PDS_CID_PACK_LEN)
 #define PDS_BLOCK_HDR_LEN    12     /* rev (u64) + refcount (u32) */
+#define PDS_BLOCK_REFS_AT    8      /* the refcount's place in it */
 #define PDS_RECORD_VAL_LEN   (PDS_CID_PACK_LEN + 8)
 #define PDS_ROOT_FIXED_LEN   (2 * PDS_CID_PACK_LEN + PDS_TID_LEN)
 #define PDS_RECORD_KEY_MAX   (PDS_UID_LEN + 512 + 1 + 512)
@@ -141,6 +142,9 @@ int pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t rev);
 int pds_block_unref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t uid, const pds_cid_t *cid);
+/* a block row read by a cursor: 0, or -1 if it is malformed */
+int pds_block_row(const MDB_val *key, const MDB_val *val, pds_cid_t *cid,
+    uint64_t *rev, uint32_t *refs, const uint8_t **p, size_t *n);
 
 
 /* pds_repo_bcache.c: the batch block cache */

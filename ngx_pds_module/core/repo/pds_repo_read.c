@@ -45,6 +45,59 @@ pds_repo_get_record(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 }
 
 
+/*
+ * Positions c on the first record of a listing: ascending rkeys after
+ * cursor (NULL: from the first), or descending rkeys before it (NULL: from
+ * the last).  k holds the collection's key prefix (plen bytes) and room for
+ * the cursor.  Returns the LMDB result of the last move.
+ */
+static int
+pds_list_start(MDB_cursor *c, uint8_t *k, size_t plen, const char *cursor,
+    size_t cursor_len, int ascending, MDB_val *key, MDB_val *val)
+{
+    int  rc;
+
+    key->mv_data = k;
+    key->mv_size = plen;
+
+    if (cursor) {
+        memcpy(k + plen, cursor, cursor_len);
+        key->mv_size = plen + cursor_len;
+    }
+
+    if (ascending) {
+        rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
+
+        if (rc == 0 && cursor && key->mv_size == plen + cursor_len
+            && memcmp(key->mv_data, k, plen) == 0
+            && memcmp((uint8_t *) key->mv_data + plen, cursor, cursor_len)
+               == 0)
+        {
+            rc = mdb_cursor_get(c, key, val, MDB_NEXT);
+        }
+
+        return rc;
+    }
+
+    if (cursor == NULL) {
+        k[plen - 1] = 1;                /* just past the collection */
+    }
+
+    rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
+
+    if (rc == 0) {
+        rc = mdb_cursor_get(c, key, val, MDB_PREV);
+
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(c, key, val, MDB_LAST);
+    }
+
+    k[plen - 1] = 0;
+
+    return rc;
+}
+
+
 long
 pds_repo_list_records(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const char *collection, size_t clen, size_t limit, const char *cursor,
@@ -76,54 +129,9 @@ pds_repo_list_records(pds_store_t *store, MDB_txn *txn, uint64_t uid,
         return -1;
     }
 
-    key.mv_data = k;
-
-    if (reverse) {
-        /* ascending rkeys, after cursor */
-        step = MDB_NEXT;
-
-        if (cursor) {
-            memcpy(k + plen, cursor, cursor_len);
-            key.mv_size = plen + cursor_len;
-
-        } else {
-            key.mv_size = plen;
-        }
-
-        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-
-        if (rc == 0 && cursor && key.mv_size == plen + cursor_len
-            && memcmp(key.mv_data, k, plen) == 0
-            && memcmp((uint8_t *) key.mv_data + plen, cursor, cursor_len)
-               == 0)
-        {
-            rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
-        }
-
-    } else {
-        /* descending rkeys, before cursor */
-        step = MDB_PREV;
-
-        if (cursor) {
-            memcpy(k + plen, cursor, cursor_len);
-            key.mv_size = plen + cursor_len;
-
-        } else {
-            k[plen - 1] = 1;            /* just past the collection */
-            key.mv_size = plen;
-        }
-
-        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-
-        if (rc == 0) {
-            rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
-
-        } else if (rc == MDB_NOTFOUND) {
-            rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-        }
-
-        k[plen - 1] = 0;
-    }
+    /* reverse: ascending rkeys (the reference's default is descending) */
+    step = reverse ? MDB_NEXT : MDB_PREV;
+    rc = pds_list_start(c, k, plen, cursor, cursor_len, reverse, &key, &val);
 
     count = 0;
 

@@ -99,29 +99,242 @@ pds_verify_cid_cmp(const void *a, const void *b)
 }
 
 
+/* the commit's fields match the root (did, version 3, data, rev, no prev) */
+static int
+pds_verify_commit_fields(const pds_cbor_t *commit,
+    const pds_repo_root_t *root)
+{
+    const pds_cbor_t  *f_did, *f_ver, *f_data, *f_rev, *f_prev, *f_sig;
+
+    f_did = pds_cbor_map_get(commit, "did");
+    f_ver = pds_cbor_map_get(commit, "version");
+    f_data = pds_cbor_map_get(commit, "data");
+    f_rev = pds_cbor_map_get(commit, "rev");
+    f_prev = pds_cbor_map_get(commit, "prev");
+    f_sig = pds_cbor_map_get(commit, "sig");
+
+    return commit->u.map.len == 6
+           && f_did && f_did->type == PDS_CBOR_STRING
+           && f_did->u.str.len == root->did_len
+           && memcmp(f_did->u.str.data, root->did, root->did_len) == 0
+           && f_ver && f_ver->type == PDS_CBOR_INT && f_ver->u.integer == 3
+           && f_data && f_data->type == PDS_CBOR_CID
+           && pds_cid_equal(&f_data->u.cid, &root->data)
+           && f_rev && f_rev->type == PDS_CBOR_STRING
+           && strcmp(f_rev->u.str.data, root->rev) == 0
+           && f_prev && f_prev->type == PDS_CBOR_NULL
+           && f_sig && f_sig->type == PDS_CBOR_BYTES
+           && f_sig->u.bytes.len == PDS_SIG_LEN;
+}
+
+
+/* the commit block: its CID, its fields, its signature (did_key: NULL) */
+static int
+pds_verify_commit(pds_verify_t *v, const pds_repo_root_t *root,
+    const char *did_key, const pds_alloc_t *a)
+{
+    size_t             n;
+    pds_cid_t          check;
+    pds_buf_t          unsig;
+    pds_cbor_t        *commit;
+    const uint8_t     *p;
+    const pds_cbor_t  *sig;
+
+    if (pds_repo_get_block(v->store, v->txn, v->uid, &root->commit, &p, &n)
+        != 0)
+    {
+        snprintf(v->err, v->err_len, "commit block missing");
+        return -1;
+    }
+
+    pds_cid_of_cbor(&check, p, n);
+
+    if (!pds_cid_equal(&check, &root->commit)
+        || pds_cbor_decode(p, n, a, &commit) != 0)
+    {
+        snprintf(v->err, v->err_len, "bad commit block");
+        return -1;
+    }
+
+    if (!pds_verify_commit_fields(commit, root)) {
+        snprintf(v->err, v->err_len, "commit does not match the repo root");
+        return -1;
+    }
+
+    if (did_key) {
+        sig = pds_cbor_map_get(commit, "sig");
+        pds_buf_init(&unsig, a);
+
+        if (pds_commit_encode(&unsig, root->did, root->did_len, root->rev,
+                              &root->data, NULL) != 0
+            || !pds_did_key_verify(did_key, strlen(did_key), unsig.data,
+                                   unsig.len, sig->u.bytes.data,
+                                   PDS_SIG_LEN, PDS_SIG_STRICT))
+        {
+            snprintf(v->err, v->err_len,
+                     "commit signature does not verify");
+            return -1;
+        }
+    }
+
+    return pds_verify_ref(v, &root->commit);
+}
+
+
+/* every node of the tree, and every leaf in the record index */
+static int
+pds_verify_tree(pds_verify_t *v, const pds_repo_root_t *root,
+    const pds_alloc_t *a)
+{
+    pds_mst_t          *mst;
+    pds_src_ctx_t       src;
+    pds_blocksource_t   bs;
+
+    pds_src_init(&src, &bs, v->store, v->txn, v->uid, NULL);
+
+    mst = pds_mst_load(a, &bs, &root->data);
+    if (mst == NULL) {
+        snprintf(v->err, v->err_len, "out of memory");
+        return -1;
+    }
+
+    if (pds_mst_nodes(mst, pds_verify_node, v) != 0) {
+        if (v->err[0] == '\0') {
+            snprintf(v->err, v->err_len, "MST incomplete or invalid");
+        }
+        return -1;
+    }
+
+    v->err[0] = '\0';
+
+    if (pds_mst_walk(mst, NULL, 0, pds_verify_leaf, v) != 0) {
+        if (v->err[0] == '\0') {
+            snprintf(v->err, v->err_len, "MST walk failed");
+        }
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the record index holds nothing but the tree's leaves */
+static int
+pds_verify_records(pds_verify_t *v)
+{
+    uint8_t   k[PDS_UID_LEN];
+    uint64_t  records;
+
+    pds_store_put_u64(k, v->uid);
+
+    if (pds_store_count_prefix(v->txn, v->store->db_records, k, sizeof(k),
+                               &records) != 0)
+    {
+        snprintf(v->err, v->err_len, "cursor error");
+        return -1;
+    }
+
+    if (records != v->leaves) {
+        snprintf(v->err, v->err_len, "record index has %zu entries, MST %zu",
+                 (size_t) records, v->leaves);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Every stored block matches its CID and is referenced (v->refs, sorted)
+ * exactly as often as its count says; no referenced block is missing.
+ */
+static int
+pds_verify_blocks(pds_verify_t *v)
+{
+    int               rc;
+    char              s[PDS_CID_STR_SIZE];
+    size_t            i, n, bn;
+    uint8_t           k[PDS_UID_LEN];
+    MDB_val           key, val;
+    uint32_t          refs;
+    uint64_t          rev;
+    pds_cid_t         cid, check;
+    const uint8_t    *p;
+    pds_store_iter_t  it;
+
+    qsort(v->refs, v->nrefs, sizeof(pds_cid_t), pds_verify_cid_cmp);
+
+    pds_store_put_u64(k, v->uid);
+
+    if (pds_store_iter_open(v->txn, v->store->db_blocks, k, sizeof(k),
+                            sizeof(k), &it) != 0)
+    {
+        snprintf(v->err, v->err_len, "cursor");
+        return -1;
+    }
+
+    i = 0;
+
+    while ((rc = pds_store_iter_next(&it, &key, &val)) == 0) {
+        if (pds_block_row(&key, &val, &cid, &rev, &refs, &p, &bn) != 0) {
+            snprintf(v->err, v->err_len, "bad block entry");
+            break;
+        }
+
+        pds_cid_compute(&check, cid.codec, p, bn);
+
+        if (!pds_cid_equal(&check, &cid)) {
+            snprintf(v->err, v->err_len, "block does not match its CID");
+            break;
+        }
+
+        if (i < v->nrefs && pds_cid_cmp(&v->refs[i], &cid) < 0) {
+            pds_cid_format(&v->refs[i], s);
+            snprintf(v->err, v->err_len, "referenced block %s missing", s);
+            break;
+        }
+
+        for (n = 0; i < v->nrefs && pds_cid_equal(&v->refs[i], &cid); i++) {
+            n++;
+        }
+
+        if (n != refs) {
+            pds_cid_format(&cid, s);
+            snprintf(v->err, v->err_len,
+                     "block %s has refcount %u, used %zu times", s, refs, n);
+            break;
+        }
+    }
+
+    pds_store_iter_close(&it);
+
+    if (rc == 0) {
+        return -1;                      /* a check failed: err says why */
+    }
+
+    if (rc != PDS_NOTFOUND) {
+        snprintf(v->err, v->err_len, "cursor error");
+        return -1;
+    }
+
+    if (i != v->nrefs) {
+        snprintf(v->err, v->err_len, "referenced block missing");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 pds_repo_verify(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     const char *did_key, char *err, size_t err_len)
 {
-    int                 rc;
-    char                s[PDS_CID_STR_SIZE];
-    size_t              n, i, records;
-    uint8_t             k[PDS_UID_LEN];
-    uint32_t            refs;
-    MDB_val             key, val;
-    pds_cid_t           cid, check;
-    pds_mst_t          *mst;
-    pds_buf_t           unsig;
-    MDB_cursor         *c;
-    pds_alloc_t         a;
-    pds_arena_t        *arena;
-    pds_cbor_t         *commit;
-    pds_verify_t        v;
-    pds_src_ctx_t       src;
-    const uint8_t      *p;
-    pds_repo_root_t     root;
-    pds_blocksource_t   bs;
-    const pds_cbor_t   *f_did, *f_ver, *f_data, *f_rev, *f_prev, *f_sig;
+    int              rc;
+    pds_alloc_t      a;
+    pds_arena_t     *arena;
+    pds_verify_t     v;
+    pds_repo_root_t  root;
 
     memset(&v, 0, sizeof(v));
     v.store = store;
@@ -143,200 +356,19 @@ pds_repo_verify(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     }
 
     a = pds_arena_allocator(arena);
-    rc = -1;
-    c = NULL;
 
-    if (pds_repo_get_block(store, txn, uid, &root.commit, &p, &n) != 0) {
-        snprintf(err, err_len, "commit block missing");
-        goto done;
+    rc = pds_verify_commit(&v, &root, did_key, &a);
+
+    if (rc == 0) {
+        rc = pds_verify_tree(&v, &root, &a);
     }
 
-    pds_cid_of_cbor(&check, p, n);
-
-    if (!pds_cid_equal(&check, &root.commit)
-        || pds_cbor_decode(p, n, &a, &commit) != 0)
-    {
-        snprintf(err, err_len, "bad commit block");
-        goto done;
+    if (rc == 0) {
+        rc = pds_verify_records(&v);
     }
 
-    f_did = pds_cbor_map_get(commit, "did");
-    f_ver = pds_cbor_map_get(commit, "version");
-    f_data = pds_cbor_map_get(commit, "data");
-    f_rev = pds_cbor_map_get(commit, "rev");
-    f_prev = pds_cbor_map_get(commit, "prev");
-    f_sig = pds_cbor_map_get(commit, "sig");
-
-    if (commit->u.map.len != 6
-        || f_did == NULL || f_did->type != PDS_CBOR_STRING
-        || f_did->u.str.len != root.did_len
-        || memcmp(f_did->u.str.data, root.did, root.did_len) != 0
-        || f_ver == NULL || f_ver->type != PDS_CBOR_INT
-        || f_ver->u.integer != 3
-        || f_data == NULL || f_data->type != PDS_CBOR_CID
-        || !pds_cid_equal(&f_data->u.cid, &root.data)
-        || f_rev == NULL || f_rev->type != PDS_CBOR_STRING
-        || strcmp(f_rev->u.str.data, root.rev) != 0
-        || f_prev == NULL || f_prev->type != PDS_CBOR_NULL
-        || f_sig == NULL || f_sig->type != PDS_CBOR_BYTES
-        || f_sig->u.bytes.len != PDS_SIG_LEN)
-    {
-        snprintf(err, err_len, "commit does not match the repo root");
-        goto done;
-    }
-
-    if (did_key) {
-        pds_buf_init(&unsig, &a);
-
-        if (pds_commit_encode(&unsig, root.did, root.did_len, root.rev,
-                              &root.data, NULL) != 0
-            || !pds_did_key_verify(did_key, strlen(did_key), unsig.data,
-                                   unsig.len, f_sig->u.bytes.data,
-                                   PDS_SIG_LEN, PDS_SIG_STRICT))
-        {
-            snprintf(err, err_len, "commit signature does not verify");
-            goto done;
-        }
-    }
-
-    if (pds_verify_ref(&v, &root.commit) != 0) {
-        goto done;
-    }
-
-    pds_src_init(&src, &bs, store, txn, uid, NULL);
-
-    mst = pds_mst_load(&a, &bs, &root.data);
-    if (mst == NULL) {
-        snprintf(err, err_len, "out of memory");
-        goto done;
-    }
-
-    if (pds_mst_nodes(mst, pds_verify_node, &v) != 0) {
-        if (err[0] == '\0') {
-            snprintf(err, err_len, "MST incomplete or invalid");
-        }
-        goto done;
-    }
-
-    err[0] = '\0';
-
-    if (pds_mst_walk(mst, NULL, 0, pds_verify_leaf, &v) != 0) {
-        if (err[0] == '\0') {
-            snprintf(err, err_len, "MST walk failed");
-        }
-        goto done;
-    }
-
-    /* the record index holds nothing else */
-
-    if (mdb_cursor_open(txn, store->db_records, &c) != 0) {
-        snprintf(err, err_len, "cursor");
-        goto done;
-    }
-
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = PDS_UID_LEN;
-    records = 0;
-
-    for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-         rc == 0 && key.mv_size > PDS_UID_LEN
-         && memcmp(key.mv_data, k, PDS_UID_LEN) == 0;
-         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
-    {
-        records++;
-    }
-
-    mdb_cursor_close(c);
-    c = NULL;
-
-    if (records != v.leaves) {
-        snprintf(err, err_len, "record index has %zu entries, MST %zu",
-                 records, v.leaves);
-        rc = -1;
-        goto done;
-    }
-
-    /* every block referenced as often as its count says, no others */
-
-    qsort(v.refs, v.nrefs, sizeof(pds_cid_t), pds_verify_cid_cmp);
-
-    if (mdb_cursor_open(txn, store->db_blocks, &c) != 0) {
-        snprintf(err, err_len, "cursor");
-        rc = -1;
-        goto done;
-    }
-
-    key.mv_data = k;
-    key.mv_size = PDS_UID_LEN;
-    i = 0;
-
-    for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-         rc == 0 && key.mv_size == PDS_BLOCK_KEY_LEN
-         && memcmp(key.mv_data, k, PDS_UID_LEN) == 0;
-         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
-    {
-        if (val.mv_size < PDS_BLOCK_HDR_LEN
-            || pds_cid_unpack(&cid, (uint8_t *) key.mv_data + PDS_UID_LEN)
-               != 0)
-        {
-            snprintf(err, err_len, "bad block entry");
-            rc = -1;
-            goto done;
-        }
-
-        pds_cid_compute(&check, cid.codec,
-                        (uint8_t *) val.mv_data + PDS_BLOCK_HDR_LEN,
-                        val.mv_size - PDS_BLOCK_HDR_LEN);
-
-        if (!pds_cid_equal(&check, &cid)) {
-            snprintf(err, err_len, "block does not match its CID");
-            rc = -1;
-            goto done;
-        }
-
-        refs = pds_get_u32((uint8_t *) val.mv_data + 8);
-        n = 0;
-
-        while (i < v.nrefs && pds_cid_cmp(&v.refs[i], &cid) < 0) {
-            pds_cid_format(&v.refs[i], s);
-            snprintf(err, err_len, "referenced block %s missing", s);
-            rc = -1;
-            goto done;
-        }
-
-        while (i < v.nrefs && pds_cid_equal(&v.refs[i], &cid)) {
-            i++;
-            n++;
-        }
-
-        if (n != refs) {
-            pds_cid_format(&cid, s);
-            snprintf(err, err_len, "block %s has refcount %u, used %zu times",
-                     s, refs, n);
-            rc = -1;
-            goto done;
-        }
-    }
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        snprintf(err, err_len, "cursor error");
-        rc = -1;
-        goto done;
-    }
-
-    if (i != v.nrefs) {
-        snprintf(err, err_len, "referenced block missing");
-        rc = -1;
-        goto done;
-    }
-
-    rc = 0;
-
-done:
-
-    if (c) {
-        mdb_cursor_close(c);
+    if (rc == 0) {
+        rc = pds_verify_blocks(&v);
     }
 
     free(v.refs);
@@ -346,30 +378,199 @@ done:
 }
 
 
+/* the event log: each repo's last #commit so far */
 typedef struct {
     char        *did;
     pds_cid_t    commit;
     char         rev[PDS_TID_BUF];
 } pds_verify_last_t;
 
+typedef struct {
+    pds_verify_last_t  *last;
+    size_t              n;
+    size_t              cap;
+    char               *err;
+    size_t              err_len;
+} pds_verify_log_t;
+
+
+/* the entry of did, added if new (rev ""); NULL on no memory */
+static pds_verify_last_t *
+pds_verify_last(pds_verify_log_t *log, const char *did)
+{
+    size_t              i;
+    pds_verify_last_t  *nl;
+
+    for (i = 0; i < log->n; i++) {
+        if (strcmp(log->last[i].did, did) == 0) {
+            return &log->last[i];
+        }
+    }
+
+    if (log->n == log->cap) {
+        log->cap = log->cap ? log->cap * 2 : 16;
+        nl = realloc(log->last, log->cap * sizeof(pds_verify_last_t));
+        if (nl == NULL) {
+            return NULL;
+        }
+
+        log->last = nl;
+    }
+
+    nl = &log->last[i];
+    nl->did = strdup(did);
+    nl->rev[0] = '\0';
+    log->n++;
+
+    return nl->did ? nl : NULL;
+}
+
+
+/* a #commit body: well formed, its rev after the repo's previous one */
+static int
+pds_verify_commit_event(pds_verify_log_t *log, uint64_t seq,
+    const pds_cbor_t *b)
+{
+    pds_verify_last_t  *last;
+    const pds_cbor_t   *repo, *commit, *rev;
+
+    repo = pds_cbor_map_get(b, "repo");
+    commit = pds_cbor_map_get(b, "commit");
+    rev = pds_cbor_map_get(b, "rev");
+
+    if (repo == NULL || repo->type != PDS_CBOR_STRING
+        || commit == NULL || commit->type != PDS_CBOR_CID
+        || rev == NULL || rev->type != PDS_CBOR_STRING
+        || rev->u.str.len != PDS_TID_LEN)
+    {
+        snprintf(log->err, log->err_len, "event %llu: bad #commit",
+                 (unsigned long long) seq);
+        return -1;
+    }
+
+    last = pds_verify_last(log, repo->u.str.data);
+    if (last == NULL) {
+        snprintf(log->err, log->err_len, "out of memory");
+        return -1;
+    }
+
+    if (last->rev[0] && strcmp(rev->u.str.data, last->rev) <= 0) {
+        snprintf(log->err, log->err_len, "event %llu: rev %s not after %s",
+                 (unsigned long long) seq, rev->u.str.data, last->rev);
+        return -1;
+    }
+
+    last->commit = commit->u.cid;
+    memcpy(last->rev, rev->u.str.data, PDS_TID_BUF);
+
+    return 0;
+}
+
+
+/* one frame: it decodes, its header and seq are right */
+static int
+pds_verify_event(pds_verify_log_t *log, uint64_t seq, const MDB_val *val)
+{
+    int                rc;
+    size_t             used;
+    pds_cbor_t        *h, *b;
+    pds_alloc_t        a;
+    pds_arena_t       *arena;
+    const pds_cbor_t  *t, *op, *s;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        snprintf(log->err, log->err_len, "out of memory");
+        return -1;
+    }
+
+    a = pds_arena_allocator(arena);
+    rc = -1;
+
+    if (pds_cbor_decode_prefix(val->mv_data, val->mv_size, &a, &h, &used)
+        != 0
+        || pds_cbor_decode((uint8_t *) val->mv_data + used,
+                           val->mv_size - used, &a, &b) != 0)
+    {
+        snprintf(log->err, log->err_len, "event %llu does not decode",
+                 (unsigned long long) seq);
+        goto done;
+    }
+
+    t = pds_cbor_map_get(h, "t");
+    op = pds_cbor_map_get(h, "op");
+    s = pds_cbor_map_get(b, "seq");
+
+    if (t == NULL || t->type != PDS_CBOR_STRING || op == NULL
+        || op->type != PDS_CBOR_INT || op->u.integer != 1
+        || s == NULL || s->type != PDS_CBOR_INT
+        || (uint64_t) s->u.integer != seq)
+    {
+        snprintf(log->err, log->err_len, "event %llu: bad header or seq",
+                 (unsigned long long) seq);
+        goto done;
+    }
+
+    rc = 0;
+
+    if (strcmp(t->u.str.data, "#commit") == 0) {
+        rc = pds_verify_commit_event(log, seq, b);
+    }
+
+done:
+
+    pds_arena_destroy(arena);
+
+    return rc;
+}
+
+
+/* each repo with a #commit: its root is the last one */
+static int
+pds_verify_roots(pds_store_t *store, MDB_txn *txn, pds_verify_log_t *log)
+{
+    size_t              i;
+    uint64_t            uid;
+    pds_repo_root_t     root;
+    pds_verify_last_t  *last;
+
+    for (i = 0; i < log->n; i++) {
+        last = &log->last[i];
+
+        if (pds_repo_uid(store, txn, last->did, strlen(last->did), &uid)
+            != 0)
+        {
+            continue;
+        }
+
+        if (pds_repo_get_root(store, txn, uid, &root) != 0
+            || !pds_cid_equal(&root.commit, &last->commit)
+            || strcmp(root.rev, last->rev) != 0)
+        {
+            snprintf(log->err, log->err_len,
+                     "%s: root is not its last #commit event", last->did);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
 
 int
 pds_repo_verify_events(pds_store_t *store, MDB_txn *txn, char *err,
     size_t err_len)
 {
-    int                 rc;
-    size_t              i, used, nlast, cap;
-    uint64_t            seq, prev, meta, uid;
-    MDB_val             key, val;
-    pds_cbor_t         *h, *b;
-    MDB_cursor         *c;
-    pds_alloc_t         a;
-    pds_arena_t        *arena;
-    pds_repo_root_t     root;
-    const pds_cbor_t   *t, *op, *s, *repo, *commit, *rev;
-    pds_verify_last_t  *last, *nl;
+    int                rc;
+    size_t             i;
+    uint64_t           seq, prev, meta;
+    MDB_val            key, val;
+    pds_store_iter_t   it;
+    pds_verify_log_t   log;
 
     static const char  last_seq[] = "last_seq";
+
+    /* meta last_seq itself: every event must be at or below it */
 
     key.mv_data = (void *) last_seq;
     key.mv_size = sizeof(last_seq) - 1;
@@ -378,24 +579,20 @@ pds_repo_verify_events(pds_store_t *store, MDB_txn *txn, char *err,
     meta = (rc == 0 && val.mv_size == 8) ? pds_store_get_u64(val.mv_data)
                                          : 0;
 
-    if (mdb_cursor_open(txn, store->db_events, &c) != 0) {
+    if (pds_store_iter_open(txn, store->db_events, NULL, 0, 0, &it) != 0) {
         snprintf(err, err_len, "cursor");
         return -1;
     }
 
-    last = NULL;
-    nlast = 0;
-    cap = 0;
+    memset(&log, 0, sizeof(log));
+    log.err = err;
+    log.err_len = err_len;
     prev = 0;
-    rc = -1;
-    arena = NULL;
 
-    for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
-    {
+    while ((rc = pds_store_iter_next(&it, &key, &val)) == 0) {
         if (key.mv_size != PDS_SEQ_LEN) {
             snprintf(err, err_len, "bad event key");
-            goto failed;
+            break;
         }
 
         seq = pds_store_get_u64(key.mv_data);
@@ -403,141 +600,35 @@ pds_repo_verify_events(pds_store_t *store, MDB_txn *txn, char *err,
         if (seq <= prev || seq > meta) {
             snprintf(err, err_len, "event %llu out of order (last_seq %llu)",
                      (unsigned long long) seq, (unsigned long long) meta);
-            goto failed;
+            break;
         }
 
         prev = seq;
 
-        arena = pds_arena_create();
-        if (arena == NULL) {
-            snprintf(err, err_len, "out of memory");
-            goto failed;
-        }
-
-        a = pds_arena_allocator(arena);
-
-        if (pds_cbor_decode_prefix(val.mv_data, val.mv_size, &a, &h, &used)
-            != 0
-            || pds_cbor_decode((uint8_t *) val.mv_data + used,
-                               val.mv_size - used, &a, &b) != 0)
-        {
-            snprintf(err, err_len, "event %llu does not decode",
-                     (unsigned long long) seq);
-            goto failed;
-        }
-
-        t = pds_cbor_map_get(h, "t");
-        op = pds_cbor_map_get(h, "op");
-        s = pds_cbor_map_get(b, "seq");
-
-        if (t == NULL || t->type != PDS_CBOR_STRING || op == NULL
-            || op->type != PDS_CBOR_INT || op->u.integer != 1
-            || s == NULL || s->type != PDS_CBOR_INT
-            || (uint64_t) s->u.integer != seq)
-        {
-            snprintf(err, err_len, "event %llu: bad header or seq",
-                     (unsigned long long) seq);
-            goto failed;
-        }
-
-        if (strcmp(t->u.str.data, "#commit") == 0) {
-            repo = pds_cbor_map_get(b, "repo");
-            commit = pds_cbor_map_get(b, "commit");
-            rev = pds_cbor_map_get(b, "rev");
-
-            if (repo == NULL || repo->type != PDS_CBOR_STRING
-                || commit == NULL || commit->type != PDS_CBOR_CID
-                || rev == NULL || rev->type != PDS_CBOR_STRING
-                || rev->u.str.len != PDS_TID_LEN)
-            {
-                snprintf(err, err_len, "event %llu: bad #commit",
-                         (unsigned long long) seq);
-                goto failed;
-            }
-
-            for (i = 0; i < nlast; i++) {
-                if (strcmp(last[i].did, repo->u.str.data) == 0) {
-                    break;
-                }
-            }
-
-            if (i == nlast) {
-                if (nlast == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    nl = realloc(last, cap * sizeof(pds_verify_last_t));
-                    if (nl == NULL) {
-                        snprintf(err, err_len, "out of memory");
-                        goto failed;
-                    }
-
-                    last = nl;
-                }
-
-                last[i].did = strdup(repo->u.str.data);
-                last[i].rev[0] = '\0';
-                nlast++;
-
-                if (last[i].did == NULL) {
-                    snprintf(err, err_len, "out of memory");
-                    goto failed;
-                }
-
-            } else if (strcmp(rev->u.str.data, last[i].rev) <= 0) {
-                snprintf(err, err_len, "event %llu: rev %s not after %s",
-                         (unsigned long long) seq, rev->u.str.data,
-                         last[i].rev);
-                goto failed;
-            }
-
-            last[i].commit = commit->u.cid;
-            memcpy(last[i].rev, rev->u.str.data, PDS_TID_BUF);
-        }
-
-        pds_arena_destroy(arena);
-        arena = NULL;
-    }
-
-    if (rc != MDB_NOTFOUND) {
-        snprintf(err, err_len, "cursor error");
-        goto failed;
-    }
-
-    for (i = 0; i < nlast; i++) {
-        if (pds_repo_uid(store, txn, last[i].did, strlen(last[i].did), &uid)
-            != 0)
-        {
-            continue;
-        }
-
-        if (pds_repo_get_root(store, txn, uid, &root) != 0
-            || !pds_cid_equal(&root.commit, &last[i].commit)
-            || strcmp(root.rev, last[i].rev) != 0)
-        {
-            snprintf(err, err_len, "%s: root is not its last #commit event",
-                     last[i].did);
-            goto failed;
+        if (pds_verify_event(&log, seq, &val) != 0) {
+            break;
         }
     }
 
-    rc = 0;
-    goto done;
+    pds_store_iter_close(&it);
 
-failed:
+    /* 0: a check failed and said why */
 
-    rc = -1;
+    if (rc == PDS_NOTFOUND) {
+        rc = pds_verify_roots(store, txn, &log);
 
-done:
-
-    if (arena) {
-        pds_arena_destroy(arena);
+    } else {
+        if (rc != 0) {
+            snprintf(err, err_len, "cursor error");
+        }
+        rc = -1;
     }
 
-    for (i = 0; i < nlast; i++) {
-        free(last[i].did);
+    for (i = 0; i < log.n; i++) {
+        free(log.last[i].did);
     }
 
-    free(last);
-    mdb_cursor_close(c);
+    free(log.last);
 
     return rc;
 }
