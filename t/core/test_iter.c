@@ -552,24 +552,30 @@ damage(MDB_dbi dbi, const MDB_val *k, const MDB_val *v, int events,
 static void
 test_verify(void)
 {
-    char            err[256];
-    size_t          n;
-    MDB_txn        *txn;
-    MDB_val         k, v;
-    uint8_t         kb[64], vb[4096];
-    uint64_t        rev;
-    pds_cid_t       cid;
-    const uint8_t  *p;
-    pds_repo_block_iter_t  it;
+    char                    err[256];
+    size_t                  n;
+    MDB_txn                *txn;
+    MDB_val                 k, v;
+    uint8_t                 kb[64], vb[4096];
+    uint64_t                rev;
+    pds_cid_t               cid;
+    const uint8_t          *p;
+    pds_repo_root_t         root;
+    pds_repo_block_iter_t   it;
 
     pds_store_read_begin(store, &txn);
     ok(pds_repo_verify(store, txn, uid_a, NULL, err, sizeof(err)) == 0
        && pds_repo_verify_events(store, txn, err, sizeof(err)) == 0,
        "the repo and the log verify");
 
-    /* the first block of A, with its refcount raised */
+    /* a block of A other than the commit (checked first), refcount raised */
+    pds_repo_get_root(store, txn, uid_a, &root);
     pds_repo_block_iter_open(store, txn, uid_a, &it);
-    pds_repo_block_iter_next(&it, &cid, &rev, &p, &n);
+    while (pds_repo_block_iter_next(&it, &cid, &rev, &p, &n) == 0
+           && pds_cid_equal(&cid, &root.commit))
+    {
+        /* the next one */
+    }
     pds_repo_block_iter_close(&it);
 
     pds_store_put_u64(kb, uid_a);

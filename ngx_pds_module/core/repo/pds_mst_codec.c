@@ -206,34 +206,33 @@ mst_stub_init(mst_node_t *stub, const pds_cid_t *cid, int layer)
 }
 
 
-/*
- * Fills node from its block.  Pass one checks the structure and sizes the
- * keys and subtrees, pass two fills one allocation holding the entries,
- * the keys and the subtree stubs.  Keys must be valid, strictly ascending
- * and compressed exactly as the encoder would.
- */
-int
-mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
-{
-    int           has_l, layer;
-    char         *keys, *kp, *prev;
-    size_t        count, i, nkeys, nchild, plen, klen, size;
-    uint8_t      *mem;
-    mst_rd_t      r;
-    mst_raw_t     raw;
-    pds_cid_t     l;
-    mst_node_t   *stubs;
-    mst_entry_t  *e;
+/* what pass one of a decode learns: the sizes of the node's parts */
+typedef struct {
+    size_t       count;             /* entries */
+    size_t       nkeys;             /* bytes of the full keys */
+    size_t       nchild;            /* subtrees */
+    int          has_l;
+    pds_cid_t    l;                 /* the left subtree */
+} mst_sizes_t;
 
-    if (mst_rd_begin(&r, p, n, &count) != 0) {
+
+/* pass one: the structure, the prefix lengths, the sizes */
+static int
+mst_decode_sizes(const uint8_t *p, size_t n, mst_sizes_t *sz)
+{
+    size_t      i, plen, klen;
+    mst_rd_t    r;
+    mst_raw_t   raw;
+
+    if (mst_rd_begin(&r, p, n, &sz->count) != 0) {
         return -1;
     }
 
-    nkeys = 0;
-    nchild = 0;
+    sz->nkeys = 0;
+    sz->nchild = 0;
     plen = 0;
 
-    for (i = 0; i < count; i++) {
+    for (i = 0; i < sz->count; i++) {
         if (mst_rd_entry(&r, &raw) != 0 || raw.prefix > plen
             || (i == 0 && raw.prefix != 0))
         {
@@ -245,29 +244,34 @@ mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
             return -1;
         }
 
-        nkeys += klen;
-        nchild += raw.has_t;
+        sz->nkeys += klen;
+        sz->nchild += raw.has_t;
         plen = klen;
     }
 
-    if (mst_rd_end(&r, &l, &has_l) != 0) {
+    if (mst_rd_end(&r, &sz->l, &sz->has_l) != 0) {
         return -1;
     }
 
-    nchild += has_l;
+    sz->nchild += sz->has_l;
 
-    size = count * sizeof(mst_entry_t) + nchild * sizeof(mst_node_t) + nkeys;
+    return 0;
+}
 
-    mem = pds_alloc(&t->a, size ? size : 1);
-    if (mem == NULL) {
-        return -1;
-    }
 
-    e = (mst_entry_t *) mem;
-    stubs = (mst_node_t *) (mem + count * sizeof(mst_entry_t));
-    keys = (char *) (stubs + nchild);
-
-    /* pass two */
+/*
+ * Pass two: the entries into e, their full keys into keys, their
+ * subtrees into stubs (the left one last).  Keys must be valid, strictly
+ * ascending and compressed exactly as the encoder would.
+ */
+static int
+mst_decode_fill(mst_node_t *node, const uint8_t *p, size_t n,
+    const mst_sizes_t *sz, mst_entry_t *e, mst_node_t *stubs, char *keys)
+{
+    char       *kp, *prev;
+    size_t      i, count, plen, klen;
+    mst_rd_t    r;
+    mst_raw_t   raw;
 
     (void) mst_rd_begin(&r, p, n, &count);
 
@@ -316,19 +320,28 @@ mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
 
     node->left = NULL;
 
-    if (has_l) {
+    if (sz->has_l) {
         node->left = stubs;
-        mst_stub_init(stubs, &l, -1);
+        mst_stub_init(stubs, &sz->l, -1);
     }
 
     node->e = e;
     node->n = count;
     node->cap = count;
 
-    /* the layer: from the first key, checked against the parent's */
+    return 0;
+}
 
-    if (count) {
-        layer = pds_mst_key_layer(e[0].key, e[0].len);
+
+/* the layer: from the first key, checked against the parent's */
+static int
+mst_decode_layer(mst_node_t *node, const mst_sizes_t *sz)
+{
+    int     layer;
+    size_t  i;
+
+    if (node->n) {
+        layer = pds_mst_key_layer(node->e[0].key, node->e[0].len);
 
         if (node->layer >= 0 && node->layer != layer) {
             return -1;
@@ -336,13 +349,13 @@ mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
 
         node->layer = layer;
 
-    } else if (node->layer >= 0 && !has_l) {
+    } else if (node->layer >= 0 && !sz->has_l) {
         /* only the root may be empty */
         return -1;
     }
 
     if (node->layer >= 0) {
-        if (node->layer == 0 && nchild) {
+        if (node->layer == 0 && sz->nchild) {
             return -1;
         }
 
@@ -350,14 +363,53 @@ mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
             node->left->layer = node->layer - 1;
         }
 
-        for (i = 0; i < count; i++) {
-            if (e[i].right) {
-                e[i].right->layer = node->layer - 1;
+        for (i = 0; i < node->n; i++) {
+            if (node->e[i].right) {
+                node->e[i].right->layer = node->layer - 1;
             }
         }
     }
 
     return 0;
+}
+
+
+/*
+ * Fills node from its block.  Pass one checks the structure and sizes the
+ * keys and subtrees, pass two fills one allocation holding the entries,
+ * the keys and the subtree stubs.
+ */
+int
+mst_decode(pds_mst_t *t, mst_node_t *node, const uint8_t *p, size_t n)
+{
+    char         *keys;
+    size_t        size;
+    uint8_t      *mem;
+    mst_sizes_t   sz;
+    mst_node_t   *stubs;
+    mst_entry_t  *e;
+
+    if (mst_decode_sizes(p, n, &sz) != 0) {
+        return -1;
+    }
+
+    size = sz.count * sizeof(mst_entry_t) + sz.nchild * sizeof(mst_node_t)
+           + sz.nkeys;
+
+    mem = pds_alloc(&t->a, size ? size : 1);
+    if (mem == NULL) {
+        return -1;
+    }
+
+    e = (mst_entry_t *) mem;
+    stubs = (mst_node_t *) (mem + sz.count * sizeof(mst_entry_t));
+    keys = (char *) (stubs + sz.nchild);
+
+    if (mst_decode_fill(node, p, n, &sz, e, stubs, keys) != 0) {
+        return -1;
+    }
+
+    return mst_decode_layer(node, &sz);
 }
 
 
