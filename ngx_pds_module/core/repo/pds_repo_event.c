@@ -271,6 +271,38 @@ pds_repo_event_sync(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 }
 
 
+/* one op of a #commit: {cid, path, prev (if any), action} */
+static int
+pds_event_op(pds_buf_t *b, const pds_repo_op_t *op)
+{
+    const char  *action;
+
+    action = op->done_action == PDS_REPO_CREATE ? "create"
+             : op->done_action == PDS_REPO_UPDATE ? "update" : "delete";
+
+    if (pds_cbor_put_map(b, op->has_prev ? 4 : 3) != 0
+        || pds_cbor_put_str(b, "cid") != 0
+        || (op->done_action == PDS_REPO_DELETE
+            ? pds_cbor_put_null(b) : pds_cbor_put_cid(b, &op->cid)) != 0
+        || pds_cbor_put_str(b, "path") != 0
+        || pds_cbor_put_text_head(b, op->collection_len + 1 + op->rkey_len)
+           != 0
+        || pds_buf_append(b, op->collection, op->collection_len) != 0
+        || pds_buf_putc(b, '/') != 0
+        || pds_buf_append(b, op->rkey, op->rkey_len) != 0
+        || (op->has_prev
+            && (pds_cbor_put_str(b, "prev") != 0
+                || pds_cbor_put_cid(b, &op->prev) != 0))
+        || pds_cbor_put_str(b, "action") != 0
+        || pds_cbor_put_str(b, action) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* the #commit frame */
 int
 pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did, size_t did_len,
@@ -278,11 +310,8 @@ pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did, size_t did_len,
     const pds_buf_t *car, pds_repo_op_t *ops, size_t nops,
     const pds_cid_t *prev_data)
 {
-    int             has_prev;
-    char            now[PDS_REPO_TIME_BUF];
-    size_t          i, nout;
-    const char     *action;
-    pds_repo_op_t  *op;
+    char    now[PDS_REPO_TIME_BUF];
+    size_t  i, nout;
 
     pds_repo_time_now(now);
 
@@ -307,32 +336,8 @@ pds_event_commit(pds_buf_t *b, uint64_t seq, const char *did, size_t did_len,
     }
 
     for (i = 0; i < nops; i++) {
-        op = &ops[i];
-
-        if (op->done_action == PDS_REPO_NOOP) {
-            continue;
-        }
-
-        action = op->done_action == PDS_REPO_CREATE ? "create"
-                 : op->done_action == PDS_REPO_UPDATE ? "update" : "delete";
-        has_prev = op->has_prev;
-
-        /* cid, path, prev, action */
-        if (pds_cbor_put_map(b, has_prev ? 4 : 3) != 0
-            || pds_cbor_put_str(b, "cid") != 0
-            || (op->done_action == PDS_REPO_DELETE
-                ? pds_cbor_put_null(b) : pds_cbor_put_cid(b, &op->cid)) != 0
-            || pds_cbor_put_str(b, "path") != 0
-            || pds_cbor_put_text_head(b, op->collection_len + 1
-                                         + op->rkey_len) != 0
-            || pds_buf_append(b, op->collection, op->collection_len) != 0
-            || pds_buf_putc(b, '/') != 0
-            || pds_buf_append(b, op->rkey, op->rkey_len) != 0
-            || (has_prev
-                && (pds_cbor_put_str(b, "prev") != 0
-                    || pds_cbor_put_cid(b, &op->prev) != 0))
-            || pds_cbor_put_str(b, "action") != 0
-            || pds_cbor_put_str(b, action) != 0)
+        if (ops[i].done_action != PDS_REPO_NOOP
+            && pds_event_op(b, &ops[i]) != 0)
         {
             return -1;
         }
