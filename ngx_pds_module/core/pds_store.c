@@ -492,6 +492,23 @@ pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
 
 
 int
+pds_store_get_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_val *val)
+{
+    int      rc;
+    uint8_t  k[8];
+    MDB_val  key;
+
+    pds_store_put_u64(k, id);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_get(txn, dbi, &key, val);
+
+    return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
+}
+
+
+int
 pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count)
 {

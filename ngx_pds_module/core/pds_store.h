@@ -134,6 +134,12 @@ int pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 /* the last sequence number handed out (0: none) */
 int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 
+/*
+ * The value under the 8-byte big-endian key id (uid or seq) of dbi: 0,
+ * PDS_NOTFOUND or an LMDB error code.
+ */
+int pds_store_get_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_val *val);
+
 /* the number of keys that start with prefix (a scan: for rare calls) */
 int pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count);

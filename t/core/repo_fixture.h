@@ -328,6 +328,21 @@ coll_cb(void *ctx, const char *name, size_t len)
 }
 
 
+typedef struct {
+    pds_buf_t   buf;
+} out_t;
+
+
+/* a CAR writer's output into a buffer */
+static TAP_UNUSED int
+out_cb(void *ctx, const uint8_t *p, size_t n)
+{
+    out_t  *o = ctx;
+
+    return pds_buf_append(&o->buf, p, n);
+}
+
+
 /* the store, the keys and the arena of a test program (dir: a mkdtemp) */
 static TAP_UNUSED int
 fixture_begin(char *dir)

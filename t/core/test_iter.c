@@ -6,34 +6,20 @@
  * preferences table, and that the verifiers still catch damage.
  */
 
-#include <stddef.h>
-#include <unistd.h>
-
 #include "tap.h"
+#include "repo_fixture.h"
 
 #include "pds_account.h"
 #include "pds_blob.h"
-#include "pds_car.h"
-#include "pds_cbor.h"
-#include "pds_keys.h"
 #include "pds_prefs.h"
-#include "pds_repo.h"
-#include "pds_store.h"
 
 
-#define COLL     "app.bsky.feed.post"
 #define NRECS    40
 
-static const char  did_a[] = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
-static const char  did_b[] = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb";
 static const char  did_c[] = "did:plc:cccccccccccccccccccccccc";
 
-static pds_store_t  *store;
-static pds_key_t    *key;
-static uint64_t      uid_a, uid_b, uid_c;
+static uint64_t      uid_c;
 static char          rev_mid[PDS_TID_BUF];
-static pds_arena_t  *arena;
-static pds_alloc_t   A;
 
 
 /* creates the repos of did_a and did_b, then NRECS records in A */
@@ -44,7 +30,6 @@ fill(void)
     char              rkey[16], text[32];
     size_t            i;
     MDB_txn          *txn;
-    pds_buf_t         b;
     pds_repo_op_t     op;
     pds_repo_write_t  res, req;
 
@@ -52,10 +37,11 @@ fill(void)
         return -1;
     }
 
-    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key, &uid_a, &res);
+    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key_a, &uid_a,
+                         &res);
     if (rc == 0) {
-        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key, &uid_b,
-                             &res);
+        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key_b,
+                             &uid_b, &res);
     }
 
     if (rc != 0 || mdb_txn_commit(txn) != 0) {
@@ -66,29 +52,10 @@ fill(void)
         snprintf(rkey, sizeof(rkey), "r%04zu", i);
         snprintf(text, sizeof(text), "post number %zu", i);
 
-        pds_buf_init(&b, &A);
-        pds_cbor_put_map(&b, 2);
-        pds_cbor_put_str(&b, "text");
-        pds_cbor_put_str(&b, text);
-        pds_cbor_put_str(&b, "$type");
-        pds_cbor_put_str(&b, COLL);
+        op = op_make(PDS_REPO_CREATE, COLL, rkey, text);
+        req = req_make(uid_a, key_a, &op, 1);
 
-        memset(&op, 0, sizeof(op));
-        op.action = PDS_REPO_CREATE;
-        op.collection = COLL;
-        op.collection_len = strlen(COLL);
-        op.rkey = rkey;
-        op.rkey_len = strlen(rkey);
-        op.record = b.data;
-        op.record_len = b.len;
-
-        memset(&req, 0, sizeof(req));
-        req.uid = uid_a;
-        req.key = key;
-        req.ops = &op;
-        req.nops = 1;
-
-        if (pds_repo_write_batch(store, &req, 1) != 0 || req.status != 0) {
+        if (write1(&req) != 0) {
             return -1;
         }
 
@@ -222,20 +189,6 @@ test_events(void)
            && found == 6, "a missing seq: the next event");
         mdb_txn_abort(txn);
     }
-}
-
-
-typedef struct {
-    pds_buf_t   buf;
-} out_t;
-
-
-static int
-out_cb(void *ctx, const uint8_t *p, size_t n)
-{
-    out_t  *o = ctx;
-
-    return pds_buf_append(&o->buf, p, n);
 }
 
 
@@ -622,18 +575,15 @@ test_verify(void)
 int
 main(void)
 {
-    char  dir[] = "/tmp/test_iter.XXXXXX", err[256], cmd[128];
+    char  dir[] = "/tmp/test_iter.XXXXXX", sub[64], err[256];
 
-    arena = pds_arena_create();
-    A = pds_arena_allocator(arena);
-
-    if (mkdtemp(dir) == NULL) {
+    if (fixture_begin(dir) != 0) {
         return 1;
     }
 
-    key = pds_key_generate(PDS_KEY_K256);
+    snprintf(sub, sizeof(sub), "%s/main", dir);
 
-    if (!ok(pds_store_open(dir, 64 * 1024 * 1024, 16, &store, err,
+    if (!ok(pds_store_open(sub, 64 * 1024 * 1024, 16, &store, err,
                            sizeof(err)) == 0, "store opens")
         || !ok(fill() == 0, "two repos, %d records", NRECS))
     {
@@ -648,14 +598,7 @@ main(void)
     test_prefs();
     test_verify();
 
-    pds_store_close(store);
-    pds_key_free(key);
-    pds_arena_destroy(arena);
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) {
-        tap_diag("cannot remove %s", dir);
-    }
+    fixture_end(dir);
 
     return tap_done();
 }

@@ -142,20 +142,6 @@ test_reads(void)
 }
 
 
-typedef struct {
-    pds_buf_t   buf;
-} out_t;
-
-
-static int
-out_cb(void *ctx, const uint8_t *p, size_t n)
-{
-    out_t  *o = ctx;
-
-    return pds_buf_append(&o->buf, p, n);
-}
-
-
 static void
 test_export(void)
 {

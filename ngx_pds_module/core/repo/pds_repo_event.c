@@ -418,16 +418,11 @@ pds_repo_event_get(pds_store_t *store, MDB_txn *txn, uint64_t seq,
     const uint8_t **frame, size_t *len)
 {
     int      rc;
-    uint8_t  k[PDS_SEQ_LEN];
-    MDB_val  key, val;
+    MDB_val  val;
 
-    pds_store_put_u64(k, seq);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_get(txn, store->db_events, &key, &val);
+    rc = pds_store_get_id(txn, store->db_events, seq, &val);
     if (rc != 0) {
-        return pds_store_rc(rc);
+        return rc == PDS_NOTFOUND ? PDS_NOTFOUND : PDS_STORE_ERROR;
     }
 
     *frame = val.mv_data;

@@ -184,17 +184,12 @@ pds_repo_get_root(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     pds_repo_root_t *root)
 {
     int             rc;
-    uint8_t         k[PDS_UID_LEN];
-    MDB_val         key, val;
+    MDB_val         val;
     const uint8_t  *p;
 
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_get(txn, store->db_repos, &key, &val);
+    rc = pds_store_get_id(txn, store->db_repos, uid, &val);
     if (rc != 0) {
-        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : -1;
+        return rc == PDS_NOTFOUND ? PDS_NOTFOUND : -1;
     }
 
     p = val.mv_data;
