@@ -606,6 +606,19 @@ pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
 
 
 int
+pds_store_iter_open_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, int within,
+    pds_store_iter_t *it)
+{
+    uint8_t  k[8];
+
+    pds_store_put_u64(k, id);
+
+    return pds_store_iter_open(txn, dbi, k, sizeof(k), within ? sizeof(k) : 0,
+                               it);
+}
+
+
+int
 pds_store_iter_next(pds_store_iter_t *it, MDB_val *key, MDB_val *val)
 {
     int  rc;

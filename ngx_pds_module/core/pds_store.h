@@ -171,6 +171,9 @@ int pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
     size_t len, size_t prefix_len, pds_store_iter_t *it);
 /* 0 (key, val set), PDS_NOTFOUND after the last key, or PDS_STORE_ERROR */
 int pds_store_iter_next(pds_store_iter_t *it, MDB_val *key, MDB_val *val);
+/* the same from the 8-byte key id (uid, seq); within: only keys under it */
+int pds_store_iter_open_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id,
+    int within, pds_store_iter_t *it);
 /* closes the cursor; harmless on a closed (or never opened, zeroed) one */
 void pds_store_iter_close(pds_store_iter_t *it);
 

@@ -343,6 +343,34 @@ out_cb(void *ctx, const uint8_t *p, size_t n)
 }
 
 
+/* repos A and B, in one transaction of the open store */
+static TAP_UNUSED int
+fixture_repos(void)
+{
+    int                rc;
+    MDB_txn           *txn;
+    pds_repo_write_t   res;
+
+    if (pds_store_write_begin(store, &txn) != 0) {
+        return -1;
+    }
+
+    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key_a, &uid_a,
+                         &res);
+    if (rc == 0) {
+        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key_b,
+                             &uid_b, &res);
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    return mdb_txn_commit(txn) == 0 ? 0 : -1;
+}
+
+
 /* the store, the keys and the arena of a test program (dir: a mkdtemp) */
 static TAP_UNUSED int
 fixture_begin(char *dir)

@@ -26,25 +26,12 @@ static char          rev_mid[PDS_TID_BUF];
 static int
 fill(void)
 {
-    int               rc;
     char              rkey[16], text[32];
     size_t            i;
-    MDB_txn          *txn;
     pds_repo_op_t     op;
-    pds_repo_write_t  res, req;
+    pds_repo_write_t  req;
 
-    if (pds_store_write_begin(store, &txn) != 0) {
-        return -1;
-    }
-
-    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key_a, &uid_a,
-                         &res);
-    if (rc == 0) {
-        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key_b,
-                             &uid_b, &res);
-    }
-
-    if (rc != 0 || mdb_txn_commit(txn) != 0) {
+    if (fixture_repos() != 0) {
         return -1;
     }
 

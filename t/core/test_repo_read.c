@@ -14,26 +14,14 @@
 static int
 setup(const char *dir)
 {
-    int                i, rc;
+    int                i;
     char               err[256], rkey[16];
-    MDB_txn           *txn;
     pds_repo_op_t      op;
-    pds_repo_write_t   res, req;
+    pds_repo_write_t   req;
 
     if (pds_store_open(dir, 64 << 20, 16, &store, err, sizeof(err)) != 0
-        || pds_store_write_begin(store, &txn) != 0)
+        || fixture_repos() != 0)
     {
-        return -1;
-    }
-
-    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key_a, &uid_a,
-                         &res);
-    if (rc == 0) {
-        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key_b,
-                             &uid_b, &res);
-    }
-
-    if (rc != 0 || mdb_txn_commit(txn) != 0) {
         return -1;
     }
 

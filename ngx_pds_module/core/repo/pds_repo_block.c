@@ -235,12 +235,8 @@ int
 pds_repo_block_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     pds_repo_block_iter_t *it)
 {
-    uint8_t  k[PDS_UID_LEN];
-
-    pds_store_put_u64(k, uid);
-
-    return pds_store_iter_open(txn, store->db_blocks, k, sizeof(k),
-                               sizeof(k), &it->it);
+    /* block keys begin with the uid */
+    return pds_store_iter_open_id(txn, store->db_blocks, uid, 1, &it->it);
 }
 
 

@@ -436,12 +436,8 @@ int
 pds_event_iter_open(pds_store_t *store, MDB_txn *txn, uint64_t from_seq,
     pds_event_iter_t *it)
 {
-    uint8_t  k[PDS_SEQ_LEN];
-
-    pds_store_put_u64(k, from_seq);
-
-    return pds_store_iter_open(txn, store->db_events, k, sizeof(k), 0,
-                               &it->it);
+    return pds_store_iter_open_id(txn, store->db_events, from_seq, 0,
+                                  &it->it);
 }
 
 

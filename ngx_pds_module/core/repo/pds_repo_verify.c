@@ -254,7 +254,6 @@ pds_verify_blocks(pds_verify_t *v)
     int               rc;
     char              s[PDS_CID_STR_SIZE];
     size_t            i, n, bn;
-    uint8_t           k[PDS_UID_LEN];
     MDB_val           key, val;
     uint32_t          refs;
     uint64_t          rev;
@@ -264,10 +263,8 @@ pds_verify_blocks(pds_verify_t *v)
 
     qsort(v->refs, v->nrefs, sizeof(pds_cid_t), pds_verify_cid_cmp);
 
-    pds_store_put_u64(k, v->uid);
-
-    if (pds_store_iter_open(v->txn, v->store->db_blocks, k, sizeof(k),
-                            sizeof(k), &it) != 0)
+    if (pds_store_iter_open_id(v->txn, v->store->db_blocks, v->uid, 1, &it)
+        != 0)
     {
         snprintf(v->err, v->err_len, "cursor");
         return -1;
