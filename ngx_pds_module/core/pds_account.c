@@ -485,12 +485,7 @@ int
 pds_account_iter_open(pds_store_t *s, MDB_txn *txn, uint64_t from_uid,
     pds_account_iter_t *it)
 {
-    uint8_t  k[PDS_UID_LEN];
-
-    pds_store_put_u64(k, from_uid);
-
-    return pds_store_iter_open(txn, s->db_accounts, k, sizeof(k), 0,
-                               &it->it);
+    return pds_store_iter_open_id(txn, s->db_accounts, from_uid, 0, &it->it);
 }
 
 

@@ -351,32 +351,15 @@ pds_blob_drop(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 }
 
 
-int
-pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
-    const char *path, size_t path_len, const pds_cid_t *cids, size_t n,
-    pds_blob_gone_t *gone, const pds_cid_t **missing)
+/* the record's references to old[] (both directions) are removed */
+static int
+pds_blob_unref(pds_store_t *s, MDB_txn *txn, uint64_t uid, const char *path,
+    size_t path_len, const pds_cid_t *old, size_t nold)
 {
     int          rc;
-    size_t       i, j, nold;
-    MDB_val      key, val;
-    pds_bkey_t   k, prefix;
-    pds_blob_t   b;
-    pds_cid_t   *old;
-
-    *missing = NULL;
-
-    /* the blobs the record referenced so far */
-
-    if (pds_bkey(&prefix, 'p', uid, NULL, path, path_len, 1) != 0) {
-        return EINVAL;
-    }
-
-    rc = pds_blob_scan(txn, s->db_blob_refs, &prefix, NULL, NULL, &old, &nold);
-    if (rc != 0) {
-        return rc;
-    }
-
-    /* drop the old references */
+    size_t       i;
+    MDB_val      key;
+    pds_bkey_t   k;
 
     for (i = 0; i < nold; i++) {
         pds_bkey(&k, 'p', uid, &old[i], path, path_len, 1);
@@ -392,59 +375,69 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         }
 
         if (rc != 0 && rc != MDB_NOTFOUND) {
-            free(old);
             return rc;
         }
     }
 
-    /* add the new ones: each must have been uploaded */
+    return 0;
+}
 
-    for (i = 0; i < n; i++) {
-        pds_bkey(&k, 0, uid, &cids[i], NULL, 0, 0);
 
-        rc = pds_blob_get_row(s, txn, &k, &b);
-        if (rc == PDS_NOTFOUND) {
-            *missing = &cids[i];
-            free(old);
-            return rc;
-        }
+/*
+ * The record references cid: the blob must have been uploaded
+ * (PDS_NOTFOUND otherwise) and becomes permanent.
+ */
+static int
+pds_blob_ref(pds_store_t *s, MDB_txn *txn, uint64_t uid, const char *path,
+    size_t path_len, const pds_cid_t *cid)
+{
+    int          rc;
+    MDB_val      key, val;
+    pds_bkey_t   k;
+    pds_blob_t   b;
 
+    pds_bkey(&k, 0, uid, cid, NULL, 0, 0);
+
+    rc = pds_blob_get_row(s, txn, &k, &b);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (b.temp) {
+        b.temp = 0;
+        rc = pds_blob_put_row(s, txn, &k, &b);
         if (rc != 0) {
-            free(old);
             return rc;
         }
+    }
 
-        if (b.temp) {
-            b.temp = 0;
-            rc = pds_blob_put_row(s, txn, &k, &b);
-            if (rc != 0) {
-                free(old);
-                return rc;
-            }
-        }
+    val.mv_data = "";
+    val.mv_size = 0;
 
-        val.mv_data = "";
-        val.mv_size = 0;
+    pds_bkey(&k, 'r', uid, cid, path, path_len, 0);
+    key.mv_data = k.data;
+    key.mv_size = k.len;
+    rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
 
-        pds_bkey(&k, 'r', uid, &cids[i], path, path_len, 0);
+    if (rc == 0) {
+        pds_bkey(&k, 'p', uid, cid, path, path_len, 1);
         key.mv_data = k.data;
         key.mv_size = k.len;
         rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
-
-        if (rc == 0) {
-            pds_bkey(&k, 'p', uid, &cids[i], path, path_len, 1);
-            key.mv_data = k.data;
-            key.mv_size = k.len;
-            rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
-        }
-
-        if (rc != 0) {
-            free(old);
-            return rc;
-        }
     }
 
-    /* old blobs nothing references any more are deleted */
+    return rc;
+}
+
+
+/* old blobs that neither cids[] nor any other record references go */
+static int
+pds_blob_drop_unused(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *old, size_t nold, const pds_cid_t *cids, size_t n,
+    pds_blob_gone_t *gone)
+{
+    int     rc;
+    size_t  i, j;
 
     for (i = 0; i < nold; i++) {
         for (j = 0; j < n; j++) {
@@ -459,14 +452,56 @@ pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 
         rc = pds_blob_drop(s, txn, uid, &old[i], gone);
         if (rc != 0) {
-            free(old);
             return rc;
         }
     }
 
+    return 0;
+}
+
+
+int
+pds_blob_set_refs(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const char *path, size_t path_len, const pds_cid_t *cids, size_t n,
+    pds_blob_gone_t *gone, const pds_cid_t **missing)
+{
+    int          rc;
+    size_t       i, nold;
+    pds_bkey_t   prefix;
+    pds_cid_t   *old;
+
+    *missing = NULL;
+
+    /* the blobs the record referenced so far */
+
+    if (pds_bkey(&prefix, 'p', uid, NULL, path, path_len, 1) != 0) {
+        return EINVAL;
+    }
+
+    rc = pds_blob_scan(txn, s->db_blob_refs, &prefix, NULL, NULL, &old, &nold);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_blob_unref(s, txn, uid, path, path_len, old, nold);
+
+    /* the new ones: each must have been uploaded */
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = pds_blob_ref(s, txn, uid, path, path_len, &cids[i]);
+
+        if (rc == PDS_NOTFOUND) {
+            *missing = &cids[i];
+        }
+    }
+
+    if (rc == 0) {
+        rc = pds_blob_drop_unused(s, txn, uid, old, nold, cids, n, gone);
+    }
+
     free(old);
 
-    return 0;
+    return rc;
 }
 
 

@@ -10,16 +10,11 @@ pds_prefs_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const uint8_t **json, size_t *len)
 {
     int      rc;
-    uint8_t  k[PDS_UID_LEN];
-    MDB_val  key, val;
+    MDB_val  val;
 
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_get(txn, s->db_prefs, &key, &val);
+    rc = pds_store_get_id(txn, s->db_prefs, uid, &val);
     if (rc != 0) {
-        return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
+        return rc;
     }
 
     *json = val.mv_data;

@@ -57,16 +57,130 @@ pds_store_fail(char *err, size_t err_len, const char *what, int rc)
 }
 
 
+/* sizes and opens the environment (created by the caller) */
+static int
+pds_store_env(pds_store_t *s, const char *dir, size_t map_size,
+    unsigned max_readers, char *err, size_t err_len)
+{
+    int  rc;
+
+    mdb_env_set_maxdbs(s->env, PDS_STORE_MAX_DBS);
+    mdb_env_set_maxreaders(s->env, max_readers);
+
+    rc = mdb_env_set_mapsize(s->env, map_size);
+    if (rc != 0) {
+        return pds_store_fail(err, err_len, "mdb_env_set_mapsize", rc);
+    }
+
+    /*
+     * MDB_NOTLS: read transactions belong to the transaction object, not
+     * to the thread, so an event loop may hold several at once and thread
+     * pool tasks may run write transactions.
+     */
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    if (rc != 0) {
+        return pds_store_fail(err, err_len, "mdb_env_open", rc);
+    }
+
+    mdb_reader_check(s->env, &s->dead_readers);
+
+    return 0;
+}
+
+
+/* checks (or, in a new store, writes) the schema version in meta */
+static int
+pds_store_schema(pds_store_t *s, MDB_txn *txn, const char *dir, char *err,
+    size_t err_len)
+{
+    int      rc;
+    char     ver[16];
+    MDB_val  key, val;
+
+    key.mv_data = (void *) pds_schema_key;
+    key.mv_size = sizeof(pds_schema_key) - 1;
+
+    rc = mdb_get(txn, s->meta, &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        val.mv_size = (size_t) snprintf(ver, sizeof(ver), "%d",
+                                        PDS_STORE_SCHEMA);
+        val.mv_data = ver;
+        rc = mdb_put(txn, s->meta, &key, &val, 0);
+
+    } else if (rc == 0) {
+        if (val.mv_size >= sizeof(ver)) {
+            val.mv_size = sizeof(ver) - 1;
+        }
+        memcpy(ver, val.mv_data, val.mv_size);
+        ver[val.mv_size] = '\0';
+
+        if (atoi(ver) != PDS_STORE_SCHEMA) {
+            snprintf(err, err_len, "unknown schema version \"%s\" in %s",
+                     ver, dir);
+            return -1;
+        }
+    }
+
+    if (rc != 0) {
+        return pds_store_fail(err, err_len, "schema", rc);
+    }
+
+    return 0;
+}
+
+
+/* opens (creates) meta and every named database, checks the schema */
+static int
+pds_store_open_dbs(pds_store_t *s, const char *dir, char *err, size_t err_len)
+{
+    int       rc;
+    size_t    i;
+    MDB_dbi  *dbi;
+    MDB_txn  *txn;
+
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return pds_store_fail(err, err_len, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return pds_store_fail(err, err_len, "mdb_dbi_open meta", rc);
+    }
+
+    for (i = 0; i < sizeof(pds_store_dbs) / sizeof(pds_store_dbs[0]); i++) {
+        dbi = (MDB_dbi *) ((char *) s + pds_store_dbs[i].offset);
+
+        rc = mdb_dbi_open(txn, pds_store_dbs[i].name, MDB_CREATE, dbi);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            snprintf(err, err_len, "mdb_dbi_open %s: %s",
+                     pds_store_dbs[i].name, mdb_strerror(rc));
+            return -1;
+        }
+    }
+
+    if (pds_store_schema(s, txn, dir, err, err_len) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return pds_store_fail(err, err_len, "mdb_txn_commit", rc);
+    }
+
+    return 0;
+}
+
+
 int
 pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
     pds_store_t **out, char *err, size_t err_len)
 {
     int           rc;
-    char          ver[16];
-    size_t        i;
-    MDB_val       key, val;
-    MDB_dbi      *dbi;
-    MDB_txn      *txn;
     pds_store_t  *s;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -94,100 +208,17 @@ pds_store_open(const char *dir, size_t map_size, unsigned max_readers,
         return pds_store_fail(err, err_len, "mdb_env_create", rc);
     }
 
-    mdb_env_set_maxdbs(s->env, PDS_STORE_MAX_DBS);
-    mdb_env_set_maxreaders(s->env, max_readers);
-
-    rc = mdb_env_set_mapsize(s->env, map_size);
-    if (rc != 0) {
-        pds_store_fail(err, err_len, "mdb_env_set_mapsize", rc);
-        goto failed;
-    }
-
-    /*
-     * MDB_NOTLS: read transactions belong to the transaction object, not
-     * to the thread, so an event loop may hold several at once and thread
-     * pool tasks may run write transactions.
-     */
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
-    if (rc != 0) {
-        pds_store_fail(err, err_len, "mdb_env_open", rc);
-        goto failed;
-    }
-
-    mdb_reader_check(s->env, &s->dead_readers);
-
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        pds_store_fail(err, err_len, "mdb_txn_begin", rc);
-        goto failed;
-    }
-
-    rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        pds_store_fail(err, err_len, "mdb_dbi_open meta", rc);
-        goto failed;
-    }
-
-    for (i = 0; i < sizeof(pds_store_dbs) / sizeof(pds_store_dbs[0]); i++) {
-        dbi = (MDB_dbi *) ((char *) s + pds_store_dbs[i].offset);
-
-        rc = mdb_dbi_open(txn, pds_store_dbs[i].name, MDB_CREATE, dbi);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-            snprintf(err, err_len, "mdb_dbi_open %s: %s",
-                     pds_store_dbs[i].name, mdb_strerror(rc));
-            goto failed;
-        }
-    }
-
-    key.mv_data = (void *) pds_schema_key;
-    key.mv_size = sizeof(pds_schema_key) - 1;
-
-    rc = mdb_get(txn, s->meta, &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        val.mv_size = (size_t) snprintf(ver, sizeof(ver), "%d",
-                                        PDS_STORE_SCHEMA);
-        val.mv_data = ver;
-        rc = mdb_put(txn, s->meta, &key, &val, 0);
-
-    } else if (rc == 0) {
-        if (val.mv_size >= sizeof(ver)) {
-            val.mv_size = sizeof(ver) - 1;
-        }
-        memcpy(ver, val.mv_data, val.mv_size);
-        ver[val.mv_size] = '\0';
-
-        if (atoi(ver) != PDS_STORE_SCHEMA) {
-            mdb_txn_abort(txn);
-            snprintf(err, err_len, "unknown schema version \"%s\" in %s",
-                     ver, dir);
-            goto failed;
-        }
-    }
-
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        pds_store_fail(err, err_len, "schema", rc);
-        goto failed;
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        pds_store_fail(err, err_len, "mdb_txn_commit", rc);
-        goto failed;
+    if (pds_store_env(s, dir, map_size, max_readers, err, err_len) != 0
+        || pds_store_open_dbs(s, dir, err, err_len) != 0)
+    {
+        mdb_env_close(s->env);
+        pthread_mutex_destroy(&s->tid_lock);
+        free(s);
+        return -1;
     }
 
     *out = s;
     return 0;
-
-failed:
-
-    mdb_env_close(s->env);
-    pthread_mutex_destroy(&s->tid_lock);
-    free(s);
-    return -1;
 }
 
 
@@ -492,6 +523,23 @@ pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
 
 
 int
+pds_store_get_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_val *val)
+{
+    int      rc;
+    uint8_t  k[8];
+    MDB_val  key;
+
+    pds_store_put_u64(k, id);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_get(txn, dbi, &key, val);
+
+    return rc == MDB_NOTFOUND ? PDS_NOTFOUND : rc;
+}
+
+
+int
 pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count)
 {
@@ -554,6 +602,19 @@ pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
     it->state = PDS_STORE_ITER_NEW;
 
     return 0;
+}
+
+
+int
+pds_store_iter_open_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, int within,
+    pds_store_iter_t *it)
+{
+    uint8_t  k[8];
+
+    pds_store_put_u64(k, id);
+
+    return pds_store_iter_open(txn, dbi, k, sizeof(k), within ? sizeof(k) : 0,
+                               it);
 }
 
 

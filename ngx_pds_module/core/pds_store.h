@@ -134,6 +134,12 @@ int pds_store_seq_next(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 /* the last sequence number handed out (0: none) */
 int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
 
+/*
+ * The value under the 8-byte big-endian key id (uid or seq) of dbi: 0,
+ * PDS_NOTFOUND or an LMDB error code.
+ */
+int pds_store_get_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_val *val);
+
 /* the number of keys that start with prefix (a scan: for rare calls) */
 int pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     size_t len, uint64_t *count);
@@ -165,6 +171,9 @@ int pds_store_iter_open(MDB_txn *txn, MDB_dbi dbi, const void *start,
     size_t len, size_t prefix_len, pds_store_iter_t *it);
 /* 0 (key, val set), PDS_NOTFOUND after the last key, or PDS_STORE_ERROR */
 int pds_store_iter_next(pds_store_iter_t *it, MDB_val *key, MDB_val *val);
+/* the same from the 8-byte key id (uid, seq); within: only keys under it */
+int pds_store_iter_open_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id,
+    int within, pds_store_iter_t *it);
 /* closes the cursor; harmless on a closed (or never opened, zeroed) one */
 void pds_store_iter_close(pds_store_iter_t *it);
 

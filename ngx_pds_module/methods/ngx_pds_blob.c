@@ -447,7 +447,7 @@ ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
     for (i = 0; i < w->nops; i++) {
         op = &w->ops[i];
 
-        if (op->done_action == 0 || op->unchanged) {
+        if (op->done_action == PDS_REPO_NOOP || op->unchanged) {
             continue;
         }
 

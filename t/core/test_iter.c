@@ -2,63 +2,36 @@
  * The core's table walks and small tables on a real LMDB store: the
  * generic store iterator, the event iterator (firehose, backfill), a
  * repo's block iterator and the resumable CAR export (getRepo), the
- * account iterator (listRepos), usage counts (checkAccountStatus) and the
- * preferences table.
+ * account iterator (listRepos), usage counts (checkAccountStatus), the
+ * preferences table, and that the verifiers still catch damage.
  */
 
-#include <stddef.h>
-#include <unistd.h>
-
 #include "tap.h"
+#include "repo_fixture.h"
 
 #include "pds_account.h"
 #include "pds_blob.h"
-#include "pds_car.h"
-#include "pds_cbor.h"
-#include "pds_keys.h"
 #include "pds_prefs.h"
-#include "pds_repo.h"
-#include "pds_store.h"
 
 
-#define COLL     "app.bsky.feed.post"
 #define NRECS    40
 
-static const char  did_a[] = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
-static const char  did_b[] = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb";
 static const char  did_c[] = "did:plc:cccccccccccccccccccccccc";
 
-static pds_store_t  *store;
-static pds_key_t    *key;
-static uint64_t      uid_a, uid_b, uid_c;
+static uint64_t      uid_c;
 static char          rev_mid[PDS_TID_BUF];
-static pds_arena_t  *arena;
-static pds_alloc_t   A;
 
 
 /* creates the repos of did_a and did_b, then NRECS records in A */
 static int
 fill(void)
 {
-    int               rc;
     char              rkey[16], text[32];
     size_t            i;
-    MDB_txn          *txn;
-    pds_buf_t         b;
     pds_repo_op_t     op;
-    pds_repo_write_t  res, req;
+    pds_repo_write_t  req;
 
-    if (pds_store_write_begin(store, &txn) != 0) {
-        return -1;
-    }
-
-    rc = pds_repo_create(store, txn, did_a, strlen(did_a), key, &uid_a, &res);
-    if (rc == 0) {
-        rc = pds_repo_create(store, txn, did_b, strlen(did_b), key, &uid_b,
-                             &res);
-    }
-
-    if (rc != 0 || mdb_txn_commit(txn) != 0) {
+    if (fixture_repos() != 0) {
         return -1;
     }
 
@@ -66,29 +39,10 @@ fill(void)
         snprintf(rkey, sizeof(rkey), "r%04zu", i);
         snprintf(text, sizeof(text), "post number %zu", i);
 
-        pds_buf_init(&b, &A);
-        pds_cbor_put_map(&b, 2);
-        pds_cbor_put_str(&b, "text");
-        pds_cbor_put_str(&b, text);
-        pds_cbor_put_str(&b, "$type");
-        pds_cbor_put_str(&b, COLL);
+        op = op_make(PDS_REPO_CREATE, COLL, rkey, text);
+        req = req_make(uid_a, key_a, &op, 1);
 
-        memset(&op, 0, sizeof(op));
-        op.action = PDS_REPO_CREATE;
-        op.collection = COLL;
-        op.collection_len = strlen(COLL);
-        op.rkey = rkey;
-        op.rkey_len = strlen(rkey);
-        op.record = b.data;
-        op.record_len = b.len;
-
-        memset(&req, 0, sizeof(req));
-        req.uid = uid_a;
-        req.key = key;
-        req.ops = &op;
-        req.nops = 1;
-
-        if (pds_repo_write_batch(store, &req, 1) != 0 || req.status != 0) {
+        if (write1(&req) != 0) {
             return -1;
         }
 
@@ -222,20 +176,6 @@ test_events(void)
            && found == 6, "a missing seq: the next event");
         mdb_txn_abort(txn);
     }
-}
-
-
-typedef struct {
-    pds_buf_t   buf;
-} out_t;
-
-
-static int
-out_cb(void *ctx, const uint8_t *p, size_t n)
-{
-    out_t  *o = ctx;
-
-    return pds_buf_append(&o->buf, p, n);
 }
 
 
@@ -519,21 +459,118 @@ test_prefs(void)
 }
 
 
+/* a damaged copy of row (key k in dbi) is caught, then the row is put back */
+static void
+damage(MDB_dbi dbi, const MDB_val *k, const MDB_val *v, int events,
+    const char *want, const char *what)
+{
+    int        rc;
+    char       err[256];
+    MDB_txn   *txn;
+    MDB_val    key, val;
+
+    pds_store_write_begin(store, &txn);
+    key = *k;
+
+    if (v) {
+        val = *v;
+        mdb_put(txn, dbi, &key, &val, 0);
+
+    } else {
+        mdb_del(txn, dbi, &key, NULL);
+    }
+
+    err[0] = '\0';
+    rc = events ? pds_repo_verify_events(store, txn, err, sizeof(err))
+                : pds_repo_verify(store, txn, uid_a, NULL, err, sizeof(err));
+    ok(rc != 0 && strstr(err, want) != NULL, "%s: \"%s\"", what, err);
+
+    mdb_txn_abort(txn);
+}
+
+
+static void
+test_verify(void)
+{
+    char                    err[256];
+    size_t                  n;
+    MDB_txn                *txn;
+    MDB_val                 k, v;
+    uint8_t                 kb[64], vb[4096];
+    uint64_t                rev;
+    pds_cid_t               cid;
+    const uint8_t          *p;
+    pds_repo_root_t         root;
+    pds_repo_block_iter_t   it;
+
+    pds_store_read_begin(store, &txn);
+    ok(pds_repo_verify(store, txn, uid_a, NULL, err, sizeof(err)) == 0
+       && pds_repo_verify_events(store, txn, err, sizeof(err)) == 0,
+       "the repo and the log verify");
+
+    /* a block of A other than the commit (checked first), refcount raised */
+    pds_repo_get_root(store, txn, uid_a, &root);
+    pds_repo_block_iter_open(store, txn, uid_a, &it);
+    while (pds_repo_block_iter_next(&it, &cid, &rev, &p, &n) == 0
+           && pds_cid_equal(&cid, &root.commit))
+    {
+        /* the next one */
+    }
+    pds_repo_block_iter_close(&it);
+
+    pds_store_put_u64(kb, uid_a);
+    kb[8] = cid.codec;
+    memcpy(kb + 9, cid.digest, 32);
+    pds_store_put_u64(vb, rev);
+    vb[8] = 0; vb[9] = 0; vb[10] = 0; vb[11] = 99;
+    memcpy(vb + 12, p, n);
+    mdb_txn_abort(txn);
+
+    k.mv_data = kb;
+    k.mv_size = 41;
+    v.mv_data = vb;
+    v.mv_size = 12 + n;
+    damage(store->db_blocks, &k, &v, 0, "refcount 99", "a wrong refcount");
+
+    vb[12] ^= 1;
+    damage(store->db_blocks, &k, &v, 0, "does not match its CID",
+           "a changed block");
+
+    damage(store->db_blocks, &k, NULL, 0, "missing", "a missing block");
+
+    /* a record index entry too many */
+    memcpy(kb + 8, COLL "\0zzz", sizeof(COLL) + 3);
+    k.mv_size = 8 + sizeof(COLL) + 3;
+    v.mv_size = 41;
+    damage(store->db_records, &k, &v, 0, "record index has",
+           "an extra record index entry");
+
+    /* the log: an event past meta last_seq, an event that does not decode */
+    pds_store_put_u64(kb, 1000);
+    k.mv_size = 8;
+    memcpy(vb, "\xa2", 1);
+    v.mv_size = 1;
+    damage(store->db_events, &k, &v, 1, "out of order", "an event past"
+           " last_seq");
+
+    pds_store_put_u64(kb, 3);
+    damage(store->db_events, &k, &v, 1, "does not decode",
+           "a frame that does not decode");
+}
+
+
 int
 main(void)
 {
-    char  dir[] = "/tmp/test_iter.XXXXXX", err[256], cmd[128];
+    char  dir[] = "/tmp/test_iter.XXXXXX", sub[64], err[256];
 
-    arena = pds_arena_create();
-    A = pds_arena_allocator(arena);
-
-    if (mkdtemp(dir) == NULL) {
+    if (fixture_begin(dir) != 0) {
         return 1;
     }
 
-    key = pds_key_generate(PDS_KEY_K256);
+    snprintf(sub, sizeof(sub), "%s/main", dir);
 
-    if (!ok(pds_store_open(dir, 64 * 1024 * 1024, 16, &store, err,
+    if (!ok(pds_store_open(sub, 64 * 1024 * 1024, 16, &store, err,
                            sizeof(err)) == 0, "store opens")
         || !ok(fill() == 0, "two repos, %d records", NRECS))
     {
@@ -546,15 +583,9 @@ main(void)
     test_accounts();
     test_usage();
     test_prefs();
+    test_verify();
 
-    pds_store_close(store);
-    pds_key_free(key);
-    pds_arena_destroy(arena);
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) {
-        tap_diag("cannot remove %s", dir);
-    }
+    fixture_end(dir);
 
     return tap_done();
 }

@@ -59,16 +59,25 @@
 #define PDS_REPO_EBUSY          -12     /* batch not run (txn failed) */
 #define PDS_REPO_EHOOK          -13     /* refused by the request's hook */
 
-/* op actions */
-#define PDS_REPO_CREATE           1
-#define PDS_REPO_UPDATE           2
-#define PDS_REPO_DELETE           3
-#define PDS_REPO_PUT              4     /* update if present, else create */
+/*
+ * The kinds of writes: what an op asks for (action), and what it did
+ * (done_action: PUT resolves to CREATE or UPDATE; NOOP for a delete of a
+ * missing record with PDS_REPO_OP_IF_EXISTS, or before the op ran).
+ */
+typedef enum {
+    PDS_REPO_NOOP = 0,
+    PDS_REPO_CREATE,
+    PDS_REPO_UPDATE,
+    PDS_REPO_DELETE,
+    PDS_REPO_PUT                        /* update if present, else create */
+} pds_repo_action_t;
 
 /* swapRecord */
-#define PDS_REPO_SWAP_NONE        0     /* no check */
-#define PDS_REPO_SWAP_CID         1     /* the record must be at swap_cid */
-#define PDS_REPO_SWAP_ABSENT      2     /* the record must not exist */
+typedef enum {
+    PDS_REPO_SWAP_NONE = 0,             /* no check */
+    PDS_REPO_SWAP_CID,                  /* the record must be at swap_cid */
+    PDS_REPO_SWAP_ABSENT                /* the record must not exist */
+} pds_repo_swap_t;
 
 /* op flags */
 #define PDS_REPO_OP_IF_EXISTS     0x1   /* delete of a missing record: no-op */
@@ -78,7 +87,7 @@
 
 
 typedef struct {
-    int                 action;         /* PDS_REPO_CREATE... */
+    pds_repo_action_t   action;
     unsigned            flags;
     const char         *collection;
     size_t              collection_len;
@@ -86,11 +95,11 @@ typedef struct {
     size_t              rkey_len;
     const uint8_t      *record;         /* DAG-CBOR, create/update/put */
     size_t              record_len;
-    int                 swap;           /* PDS_REPO_SWAP_* */
+    pds_repo_swap_t     swap;
     pds_cid_t           swap_cid;
 
     /* results */
-    int                 done_action;    /* CREATE/UPDATE/DELETE, 0: no-op */
+    pds_repo_action_t   done_action;    /* CREATE, UPDATE, DELETE or NOOP */
     int                 unchanged;      /* update to the same CID */
     int                 has_prev;
     pds_cid_t           cid;            /* the new record (not for delete) */
