@@ -260,6 +260,14 @@ ngx_table_elt_t *ngx_pds_request_header(ngx_http_request_t *r,
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);
 
+/* ngx_pds_conf.c: a tenant's configuration */
+void *ngx_pds_create_main_conf(ngx_conf_t *cf);
+void *ngx_pds_create_srv_conf(ngx_conf_t *cf);
+char *ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
+char *ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_pds_set_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_pds_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
 /* ngx_pds_xrpc.c: dispatch (the method tables: ngx_pds_methods.h) */
 ngx_int_t ngx_pds_xrpc_init(ngx_conf_t *cf);
 ngx_int_t ngx_pds_xrpc_handler(ngx_http_request_t *r);
