@@ -256,6 +256,8 @@ char *ngx_pds_iso_now(ngx_pool_t *pool);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_pds_request_header(ngx_http_request_t *r,
     const char *name);
+/* the authenticated caller's account: 0, PDS_NOTFOUND or -1 */
+int ngx_pds_caller_account(ngx_pds_ctx_t *ctx, pds_account_t *acc);
 /* the account a "repo" parameter names: NGX_OK or NGX_DECLINED (failed) */
 ngx_int_t ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
     pds_account_t *acc, ngx_uint_t allow_inactive);

@@ -223,7 +223,6 @@ static ngx_int_t
 ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
 {
     int                  rc;
-    MDB_txn             *txn;
     ngx_uint_t           flags;
     pds_account_t        acc;
 
@@ -233,13 +232,7 @@ ngx_pds_auth_status(ngx_pds_ctx_t *ctx)
         return NGX_OK;
     }
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, &acc);
+    rc = ngx_pds_caller_account(ctx, &acc);
 
     if (rc == PDS_NOTFOUND) {
         return ngx_pds_fail(ctx, NGX_HTTP_FORBIDDEN, "AccountNotFound",

@@ -668,3 +668,22 @@ ngx_pds_request_header(ngx_http_request_t *r, const char *name)
         }
     }
 }
+
+
+/*
+ * The account of the authenticated caller, in the request's read
+ * transaction: 0, PDS_NOTFOUND, or -1 when storage cannot be read.
+ */
+int
+ngx_pds_caller_account(ngx_pds_ctx_t *ctx, pds_account_t *acc)
+{
+    MDB_txn  *txn;
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL || ctx->auth.did == NULL) {
+        return -1;
+    }
+
+    return pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
+                                  &ctx->alloc, acc);
+}

@@ -176,16 +176,9 @@ ngx_pds_session_account(ngx_pds_ctx_t *ctx, pds_account_t *acc,
 {
     int         rc;
     long        n;
-    MDB_txn    *txn;
     pds_key_t  *key;
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return -1;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, acc);
+    rc = ngx_pds_caller_account(ctx, acc);
     if (rc != 0) {
         return rc;
     }

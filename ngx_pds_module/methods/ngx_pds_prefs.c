@@ -95,16 +95,9 @@ static ngx_int_t
 ngx_pds_pref_uid(ngx_pds_ctx_t *ctx, uint64_t *uid)
 {
     int             rc;
-    MDB_txn        *txn;
     pds_account_t   acc;
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, &acc);
+    rc = ngx_pds_caller_account(ctx, &acc);
 
     if (rc == PDS_NOTFOUND) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
@@ -188,6 +181,7 @@ ngx_pds_prefs_load(ngx_pds_ctx_t *ctx, json_t **stored)
     ngx_http_request_t  *r = ctx->request;
 
     *stored = NULL;
+    uid = 0;
 
     status = ngx_pds_pref_uid(ctx, &uid);
     if (status != NGX_OK) {

@@ -590,7 +590,6 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
 {
     int                  rc;
     int64_t              grace = 0;
-    MDB_txn             *txn;
     ngx_int_t            nrc;
     ngx_pds_login_t     *st;
 
@@ -601,13 +600,7 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
 
     ctx->data = st;
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, &st->account);
+    rc = ngx_pds_caller_account(ctx, &st->account);
 
     if (rc == PDS_NOTFOUND) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
@@ -652,16 +645,9 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
 {
     int             rc;
     json_t         *answer;
-    MDB_txn        *txn;
     pds_account_t   acc;
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, &acc);
+    rc = ngx_pds_caller_account(ctx, &acc);
 
     if (rc == PDS_NOTFOUND || (rc == 0 && acc.takedown_ref)) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",

@@ -114,13 +114,7 @@ ngx_pds_service_jwt(ngx_pds_ctx_t *ctx, const char *aud, const char *lxm,
     pds_key_t      *key;
     pds_account_t   acc;
 
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NULL;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, ctx->auth.did,
-                                &ctx->alloc, &acc);
+    rc = ngx_pds_caller_account(ctx, &acc);
     if (rc != 0 || acc.signing_key == NULL) {
         ngx_pds_read_done(ctx);
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
