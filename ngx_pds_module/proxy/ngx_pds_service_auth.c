@@ -110,7 +110,6 @@ ngx_pds_service_jwt(ngx_pds_ctx_t *ctx, const char *aud, const char *lxm,
 {
     int             rc;
     char           *token;
-    MDB_txn        *txn;
     pds_key_t      *key;
     pds_account_t   acc;
 
