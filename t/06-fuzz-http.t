@@ -37,10 +37,15 @@ my $pds = start_pds(extra => "pds_rate_limits off; resolver 127.0.0.1:$dns; reso
 my $shared = $ENV{PDS_SHARED_DIR} || "$root/../shared";
 my @cmd = ("$root/tools/fuzz-http", '--url', $pds->{url}, '--admin', $pds->{admin},
            '--seed', $seed, '--requests', $requests, '--seconds', $seconds,
-           '--lexicons', "$shared/lexicons", '--log', $pds->{log}, '--out', $out,
-           '--quiet');
-my $t0 = time;
-system(@cmd);
+           '--lexicons', "$shared/lexicons", '--log', $pds->{log}, '--out', $out);
+# its progress and each first failure, as it goes, in run.log
+my $pid = fork() // die "fork: $!";
+if ($pid == 0) {
+    open STDOUT, '>', "$out/run.log" or die;
+    open STDERR, '>&', \*STDOUT;
+    exec @cmd or die "exec: $!";
+}
+waitpid $pid, 0;
 my $rc = $? >> 8;
 my $summary = eval { json()->decode(slurp("$out/summary.json")) };
 ok($summary && $rc != 2, 'fuzz-http ran (setup: accounts, records, a blob, an app password)')
@@ -90,5 +95,5 @@ check('no other kind of failure', grep { !$known{$_} } keys %f);
 
 stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts, crashes or sanitizer reports in the error log');
-diag "failing inputs: $out" if @distinct;
+diag "failing inputs and the run's log: $out" if @distinct;
 done_testing();
