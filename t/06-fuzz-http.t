@@ -88,7 +88,8 @@ check('WebSocket protocol violations fail the connection with close 1002/1007',
       'ws-ignored', 'ws-no-close-frame', 'ws-wrong-code', 'ws-not-closed');
 check('WebSocket pings are answered and valid frames keep the subscription',
       'ws-no-pong', 'ws-not-alive', 'ws-handshake');
-my %known = map { $_ => 1 } qw(5xx non-json-error garbage-message bad-json no-answer crash log
+check('a plain request after a hostile one on the same connection is answered', 'keep-alive');
+my %known = map { $_ => 1 } qw(5xx keep-alive non-json-error garbage-message bad-json no-answer crash log
                                 ws-ignored ws-no-close-frame ws-wrong-code ws-not-closed
                                 ws-no-pong ws-not-alive ws-handshake);
 check('no other kind of failure', grep { !$known{$_} } keys %f);
