@@ -205,7 +205,7 @@ distclean: clean
 
 # ---- HTTP fuzzing of a live server (tools/fuzz-http) -----------------------
 #
-# The long run of t/06-fuzz-http.t: FUZZ_HTTP_REQUESTS hostile requests (or
+# The long run of t/05-fuzz-http.t: FUZZ_HTTP_REQUESTS hostile requests (or
 # FUZZ_HTTP_SECONDS, whichever comes first) with seed FUZZ_HTTP_SEED; with
 # SANITIZE=1 against the ASan/UBSan build, as `make test SANITIZE=1`.
 # Failing inputs are kept under $(BUILD)/fuzz-http/seed-$(FUZZ_HTTP_SEED).
@@ -221,4 +221,4 @@ fuzz-http: deps
 	$(TEST_ENV) PDS_FUZZ_HTTP_REQUESTS=$(FUZZ_HTTP_REQUESTS) \
 	    PDS_FUZZ_HTTP_SECONDS=$(FUZZ_HTTP_SECONDS) \
 	    PDS_FUZZ_HTTP_SEED=$(FUZZ_HTTP_SEED) \
-	    prove -v -I t/lib $(PROVE_FLAGS) t/06-fuzz-http.t
+	    prove -v -I t/lib $(PROVE_FLAGS) t/05-fuzz-http.t

@@ -1,6 +1,6 @@
 package PDSFuzz;
 
-# Helpers of the hardening tests (t/06-fuzz-http.t, t/07-tenant-isolation.t,
+# Helpers of the hardening tests (t/05-fuzz-http.t, t/07-tenant-isolation.t,
 # t/42-server-kill.t) that t/lib/PDSTest.pm does not have: a plain
 # WebSocket client for subscribeRepos (raw frames, any Host header), an
 # nginx configuration with several tenants, accounts in one call, and a
