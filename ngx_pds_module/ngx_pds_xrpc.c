@@ -111,7 +111,10 @@ ngx_pds_xrpc_handler(ngx_http_request_t *r)
     last = nsid.data + nsid.len;
     for (p = nsid.data; p < last; p++) {
         if (*p == '/') {
-            return NGX_HTTP_NOT_FOUND;
+            /* no method has a path below it */
+            ngx_http_discard_request_body(r);
+            return ngx_pds_send_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                      "Not Found");
         }
     }
 

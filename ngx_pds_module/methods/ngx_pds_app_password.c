@@ -11,6 +11,10 @@
 
 #include "ngx_pds_methods_int.h"
 
+
+/* longer names cannot be keys of the app password table */
+#define NGX_PDS_APP_PASSWORD_NAME_MAX  256
+
 #include "pds_password.h"
 
 
@@ -65,8 +69,14 @@ ngx_pds_app_password_stored(ngx_pds_ctx_t *ctx)
     json_t            *answer;
     ngx_pds_app_pw_t  *st = ctx->data;
 
+    if (st->result == PDS_EXISTS) {
+        /* (the reference lets its database's constraint answer 500) */
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "could not create app-specific password: the "
+                             "name is already used");
+    }
+
     if (st->result != 0) {
-        /* a duplicate name is a plain 500 in the reference too */
         return ngx_pds_store_failed(ctx, st->result);
     }
 
@@ -125,6 +135,14 @@ ngx_pds_create_app_password(ngx_pds_ctx_t *ctx)
     if (priv && !json_is_boolean(priv)) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Input/privileged must be a boolean");
+    }
+
+    if (json_string_length(name) == 0
+        || json_string_length(name) > NGX_PDS_APP_PASSWORD_NAME_MAX)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input/name must be 1 to %d bytes",
+                             NGX_PDS_APP_PASSWORD_NAME_MAX);
     }
 
     st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_app_pw_t));
@@ -227,6 +245,15 @@ ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx)
     result = ngx_palloc(ctx->request->pool, sizeof(int));
     if (rv == NULL || result == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (json_string_length(name) == 0
+        || json_string_length(name) > NGX_PDS_APP_PASSWORD_NAME_MAX)
+    {
+        /* no app password has such a name: nothing to revoke */
+        *result = 0;
+        ctx->data = result;
+        return ngx_pds_written_empty(ctx);
     }
 
     rv->did = ctx->auth.did;

@@ -275,6 +275,25 @@ ngx_pds_upload_done(ngx_pds_ctx_t *ctx)
 }
 
 
+static ngx_uint_t
+ngx_pds_mime_valid(ngx_str_t *ct)
+{
+    size_t  i;
+
+    if (ct->len > 255) {
+        return 0;
+    }
+
+    for (i = 0; i < ct->len; i++) {
+        if (ct->data[i] < 0x20 || ct->data[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_pds_upload_blob(ngx_pds_ctx_t *ctx)
 {
@@ -314,6 +333,13 @@ ngx_pds_upload_blob(ngx_pds_ctx_t *ctx)
     if (r->headers_in.content_type && r->headers_in.content_type->value.len)
     {
         ct = &r->headers_in.content_type->value;
+
+        /* kept as the blob's mimeType: printable ASCII, like any MIME type */
+        if (!ngx_pds_mime_valid(ct)) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Invalid Content-Type");
+        }
+
         up->mime = ngx_pnalloc(r->pool, ct->len + 1);
         if (up->mime == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -9,6 +9,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "pds_syntax.h"
 
 #include "pds_enc.h"
 #include "pds_hash.h"
@@ -146,6 +147,21 @@ ngx_pds_invites_create(ngx_pds_ctx_t *ctx, const char **accounts,
 }
 
 
+/*
+ * forAccount, as the lexicon says, is a DID (the reference checks the
+ * format); "admin" is what the module itself files codes under.  A DID
+ * longer than a table key allows cannot be a local account.
+ */
+static ngx_uint_t
+ngx_pds_invite_for_valid(json_t *v)
+{
+    const char  *s = json_string_value(v);
+    size_t       n = json_string_length(v);
+
+    return n <= 256 && pds_did_valid(s, n);
+}
+
+
 ngx_int_t
 ngx_pds_create_invite_code(ngx_pds_ctx_t *ctx)
 {
@@ -164,6 +180,11 @@ ngx_pds_create_invite_code(ngx_pds_ctx_t *ctx)
     if (for_account && !json_is_string(for_account)) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Input/forAccount must be a string");
+    }
+
+    if (for_account && !ngx_pds_invite_for_valid(for_account)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input/forAccount must be a valid did");
     }
 
     account = for_account ? json_string_value(for_account) : "admin";
@@ -242,6 +263,13 @@ ngx_pds_create_invite_codes(ngx_pds_ctx_t *ctx)
                 return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST,
                                      "InvalidRequest",
                                      "Input/forAccounts must be strings");
+            }
+
+            if (!ngx_pds_invite_for_valid(item)) {
+                return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "InvalidRequest",
+                                     "Input/forAccounts/%uz must be a valid "
+                                     "did", i);
             }
             accounts[i] = json_string_value(item);
 
