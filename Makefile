@@ -67,6 +67,7 @@ DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
               liburi-perl libprotocol-websocket-perl nodejs npm wrk
 
 .PHONY: all module core tests tools deps run test core-test fuzz bench clean \
+        install \
         distclean node-deps
 
 all: module tests tools
@@ -196,6 +197,28 @@ fuzz:
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
+
+# ---- install into Debian's nginx ------------------------------------------
+#
+# The module goes in by a rename, never by writing over the file a running
+# nginx has mapped (that crashes it); a reload keeps the old module, so the
+# README says how to restart or upgrade the binary without downtime.
+
+MODULES_DIR ?= /usr/lib/nginx/modules
+MODULES_CONF ?= /etc/nginx/modules-available/50-mod-pds.conf
+
+install: module
+	install -d $(MODULES_DIR)
+	install -m 0644 $(MODULE) $(MODULES_DIR)/.ngx_pds_module.so.new
+	mv -f $(MODULES_DIR)/.ngx_pds_module.so.new $(MODULES_DIR)/ngx_pds_module.so
+	@if [ -d $$(dirname $(MODULES_CONF)) ] && [ ! -e $(MODULES_CONF) ]; then \
+	    printf 'load_module modules/ngx_pds_module.so;\nthread_pool pds threads=4;\n' \
+	        > $(MODULES_CONF); \
+	    ln -sf $(MODULES_CONF) /etc/nginx/modules-enabled/50-mod-pds.conf; \
+	    echo "wrote $(MODULES_CONF) (load_module, thread_pool pds)"; \
+	fi
+	@echo "installed $(MODULES_DIR)/ngx_pds_module.so: restart nginx (or upgrade" \
+	      "its binary in place, see README) to load it"
 
 clean:
 	rm -rf build build-san
