@@ -1,5 +1,8 @@
 /*
- * ngx_pds_module core: the account tables of a tenant.
+ * ngx_pds_module core: the account tables of a tenant: accounts, their
+ * handle and email indexes, and invite codes.  Refresh tokens and app
+ * passwords are in pds_credential.c; the key building, reads, writes and
+ * scans both use are here (pds_account_int.h).
  *
  * Key layouts (LMDB keys are at most 511 bytes: long names are refused):
  *   accounts       uid (8, big-endian)               -> row
@@ -8,93 +11,25 @@
  *   invites        'c' code                          -> row
  *                  'u' code 0 used_by                -> used_at
  *                  'a' account 0 created_at 0 code   -> (empty)
- *   tokens         't' jti                           -> row
- *                  'd' did 0 jti                     -> (empty)
- *   app_passwords  did 0 name                        -> row
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pds_account.h"
+#include "pds_account_int.h"
 #include "pds_blob.h"
 #include "pds_repo.h"
 #include "pds_row.h"
 
 
-#define PDS_KEY_MAX  511
+/* ---- shared with pds_credential.c (pds_account_int.h) ------------------ */
 
 
-/* a key of the account tables being built (not a pds_keys.h key) */
-typedef struct {
-    uint8_t   data[PDS_KEY_MAX];
-    size_t    len;
-    int       overflow;
-} pds_akey_t;
-
-
-static void
-pds_key_init(pds_akey_t *k, char tag)
-{
-    k->len = 0;
-    k->overflow = 0;
-
-    if (tag) {
-        k->data[k->len++] = (uint8_t) tag;
-    }
-}
-
-
-static void
-pds_key_add(pds_akey_t *k, const char *s, size_t n)
-{
-    if (k->len + n > PDS_KEY_MAX) {
-        k->overflow = 1;
-        return;
-    }
-
-    memcpy(k->data + k->len, s, n);
-    k->len += n;
-}
-
-
-static void
-pds_key_str(pds_akey_t *k, const char *s)
-{
-    pds_key_add(k, s, strlen(s));
-}
-
-
-static void
-pds_key_lower(pds_akey_t *k, const char *s)
-{
-    size_t  i, n;
-
-    n = strlen(s);
-
-    if (k->len + n > PDS_KEY_MAX) {
-        k->overflow = 1;
-        return;
-    }
-
-    for (i = 0; i < n; i++) {
-        k->data[k->len++] = (uint8_t) tolower((unsigned char) s[i]);
-    }
-}
-
-
-static void
-pds_key_sep(pds_akey_t *k)
-{
-    pds_key_add(k, "", 1);
-}
-
-
-static int
-pds_put(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, const void *v, size_t n,
-    unsigned flags)
+int
+pds_acct_put(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *k, const void *v,
+    size_t n, unsigned flags)
 {
     MDB_val  key, val;
 
@@ -111,12 +46,11 @@ pds_put(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, const void *v, size_t n,
 }
 
 
-static int
-pds_get(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, MDB_val *val)
+int
+pds_acct_get(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *k, MDB_val *val)
 {
-    MDB_val  key;
-
     int      rc;
+    MDB_val  key;
 
     if (k->overflow) {
         return PDS_NOTFOUND;
@@ -131,8 +65,8 @@ pds_get(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k, MDB_val *val)
 }
 
 
-static int
-pds_del(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k)
+int
+pds_acct_del(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *k)
 {
     int      rc;
     MDB_val  key;
@@ -150,24 +84,9 @@ pds_del(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *k)
 }
 
 
-static const char *
-pds_dup(const pds_alloc_t *a, const char *s)
-{
-    return s ? pds_strndup(a, s, strlen(s)) : NULL;
-}
-
-
-/*
- * Calls cb for every key of dbi that starts with prefix, in key order,
- * with the rest of the key after the prefix; a non-zero return of cb
- * stops the scan and is returned.
- */
-typedef int (*pds_scan_cb)(void *ctx, const uint8_t *rest, size_t len,
-    MDB_val *val);
-
-static int
-pds_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *prefix, pds_scan_cb cb,
-    void *ctx)
+int
+pds_acct_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *prefix,
+    pds_acct_scan_cb cb, void *ctx)
 {
     int          rc;
     MDB_val      key, val;
@@ -208,18 +127,19 @@ pds_scan_prefix(MDB_txn *txn, MDB_dbi dbi, pds_akey_t *prefix, pds_scan_cb cb,
 }
 
 
-/* a growable array from an allocator: room for one more element */
-typedef struct {
-    void               *elts;
-    size_t              n;
-    size_t              cap;
-    size_t              size;
-    const pds_alloc_t  *a;
-} pds_list_t;
+void
+pds_acct_list_init(pds_acct_list_t *l, const pds_alloc_t *a, size_t size)
+{
+    l->elts = NULL;
+    l->n = 0;
+    l->cap = 0;
+    l->size = size;
+    l->a = a;
+}
 
 
-static void *
-pds_list_push(pds_list_t *l)
+void *
+pds_acct_list_push(pds_acct_list_t *l)
 {
     void    *more;
     size_t   cap;
@@ -238,17 +158,6 @@ pds_list_push(pds_list_t *l)
     }
 
     return (uint8_t *) l->elts + l->size * l->n++;
-}
-
-
-static void
-pds_list_init(pds_list_t *l, const pds_alloc_t *a, size_t size)
-{
-    l->elts = NULL;
-    l->n = 0;
-    l->cap = 0;
-    l->size = size;
-    l->a = a;
 }
 
 
@@ -276,11 +185,11 @@ pds_account_row(const pds_account_t *acc, pds_row_t *row)
 int
 pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
 {
-    int        rc;
-    uint8_t    uid[PDS_UID_LEN];
-    pds_akey_t  k;
+    int             rc;
+    uint8_t         uid[PDS_UID_LEN];
+    pds_acct_key_t  k;
 
-    MDB_val    v;
+    MDB_val         v;
 
     /*
      * The uid may already exist when the repo was created first in this
@@ -295,10 +204,10 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
     pds_store_put_u64(uid, acc->uid);
 
     if (rc == PDS_EXISTS) {
-        pds_key_init(&k, 0);
-        pds_key_add(&k, (char *) uid, sizeof(uid));
+        pds_acct_key_init(&k, 0);
+        pds_acct_key_add(&k, (char *) uid, sizeof(uid));
 
-        rc = pds_get(txn, s->db_accounts, &k, &v);
+        rc = pds_acct_get(txn, s->db_accounts, &k, &v);
         if (rc == 0) {
             return PDS_ACCOUNT_DID_TAKEN;
         }
@@ -307,9 +216,10 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
         }
     }
 
-    pds_key_init(&k, 0);
-    pds_key_lower(&k, acc->handle);
-    rc = pds_put(txn, s->db_handles, &k, uid, sizeof(uid), MDB_NOOVERWRITE);
+    pds_acct_key_init(&k, 0);
+    pds_acct_key_lower(&k, acc->handle);
+    rc = pds_acct_put(txn, s->db_handles, &k, uid, sizeof(uid),
+                      MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
         return PDS_ACCOUNT_HANDLE_TAKEN;
     }
@@ -318,10 +228,10 @@ pds_account_insert(pds_store_t *s, MDB_txn *txn, pds_account_t *acc)
     }
 
     if (acc->email) {
-        pds_key_init(&k, 0);
-        pds_key_lower(&k, acc->email);
-        rc = pds_put(txn, s->db_emails, &k, uid, sizeof(uid),
-                     MDB_NOOVERWRITE);
+        pds_acct_key_init(&k, 0);
+        pds_acct_key_lower(&k, acc->email);
+        rc = pds_acct_put(txn, s->db_emails, &k, uid, sizeof(uid),
+                          MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             return PDS_ACCOUNT_EMAIL_TAKEN;
         }
@@ -409,14 +319,14 @@ static int
 pds_account_uid_by(MDB_txn *txn, MDB_dbi dbi, const char *name,
     uint64_t *uid)
 {
-    int        rc;
-    MDB_val    v;
-    pds_akey_t  k;
+    int             rc;
+    MDB_val         v;
+    pds_acct_key_t  k;
 
-    pds_key_init(&k, 0);
-    pds_key_lower(&k, name);
+    pds_acct_key_init(&k, 0);
+    pds_acct_key_lower(&k, name);
 
-    rc = pds_get(txn, dbi, &k, &v);
+    rc = pds_acct_get(txn, dbi, &k, &v);
     if (rc != 0) {
         return rc;
     }
@@ -451,15 +361,16 @@ int
 pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
     const char *handle)
 {
-    int        rc;
-    uint8_t    uid[PDS_UID_LEN];
-    pds_akey_t  k;
+    int             rc;
+    uint8_t         uid[PDS_UID_LEN];
+    pds_acct_key_t  k;
 
     pds_store_put_u64(uid, acc->uid);
 
-    pds_key_init(&k, 0);
-    pds_key_lower(&k, handle);
-    rc = pds_put(txn, s->db_handles, &k, uid, sizeof(uid), MDB_NOOVERWRITE);
+    pds_acct_key_init(&k, 0);
+    pds_acct_key_lower(&k, handle);
+    rc = pds_acct_put(txn, s->db_handles, &k, uid, sizeof(uid),
+                      MDB_NOOVERWRITE);
 
     if (rc == MDB_KEYEXIST) {
         return PDS_ACCOUNT_HANDLE_TAKEN;
@@ -468,9 +379,9 @@ pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
         return rc;
     }
 
-    pds_key_init(&k, 0);
-    pds_key_lower(&k, acc->handle);
-    rc = pds_del(txn, s->db_handles, &k);
+    pds_acct_key_init(&k, 0);
+    pds_acct_key_lower(&k, acc->handle);
+    rc = pds_acct_del(txn, s->db_handles, &k);
     if (rc != 0) {
         return rc;
     }
@@ -537,9 +448,9 @@ pds_account_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 int
 pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv)
 {
-    int        rc;
-    pds_akey_t  k;
-    pds_row_t  row;
+    int             rc;
+    pds_acct_key_t  k;
+    pds_row_t       row;
 
     row.n = 0;
     pds_row_int(&row, "available", inv->available);
@@ -548,8 +459,8 @@ pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv)
     pds_row_str(&row, "createdBy", inv->created_by);
     pds_row_str(&row, "createdAt", inv->created_at);
 
-    pds_key_init(&k, 'c');
-    pds_key_str(&k, inv->code);
+    pds_acct_key_init(&k, 'c');
+    pds_acct_key_str(&k, inv->code);
 
     if (k.overflow) {
         return EINVAL;
@@ -560,24 +471,24 @@ pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv)
         return rc;
     }
 
-    pds_key_init(&k, 'a');
-    pds_key_str(&k, inv->for_account);
-    pds_key_sep(&k);
-    pds_key_str(&k, inv->created_at);
-    pds_key_sep(&k);
-    pds_key_str(&k, inv->code);
+    pds_acct_key_init(&k, 'a');
+    pds_acct_key_str(&k, inv->for_account);
+    pds_acct_key_sep(&k);
+    pds_acct_key_str(&k, inv->created_at);
+    pds_acct_key_sep(&k);
+    pds_acct_key_str(&k, inv->code);
 
-    return pds_put(txn, s->db_invites, &k, "", 0, 0);
+    return pds_acct_put(txn, s->db_invites, &k, "", 0, 0);
 }
 
 
 static int
 pds_invite_use_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 {
-    pds_list_t        *l = ctx;
+    pds_acct_list_t   *l = ctx;
     pds_invite_use_t  *u;
 
-    u = pds_list_push(l);
+    u = pds_acct_list_push(l);
     if (u == NULL) {
         return ENOMEM;
     }
@@ -593,21 +504,21 @@ static int
 pds_invite_uses(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv)
 {
-    int         rc;
-    pds_akey_t   k;
-    pds_list_t  l;
+    int              rc;
+    pds_acct_key_t   k;
+    pds_acct_list_t  l;
 
-    pds_key_init(&k, 'u');
-    pds_key_str(&k, code);
-    pds_key_sep(&k);
+    pds_acct_key_init(&k, 'u');
+    pds_acct_key_str(&k, code);
+    pds_acct_key_sep(&k);
 
     if (k.overflow) {
         return EINVAL;
     }
 
-    pds_list_init(&l, a, sizeof(pds_invite_use_t));
+    pds_acct_list_init(&l, a, sizeof(pds_invite_use_t));
 
-    rc = pds_scan_prefix(txn, s->db_invites, &k, pds_invite_use_cb, &l);
+    rc = pds_acct_scan_prefix(txn, s->db_invites, &k, pds_invite_use_cb, &l);
     if (rc != 0) {
         return rc;
     }
@@ -623,12 +534,12 @@ int
 pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv)
 {
-    int          rc;
-    pds_akey_t    k;
-    pds_cbor_t  *row;
+    int             rc;
+    pds_acct_key_t  k;
+    pds_cbor_t     *row;
 
-    pds_key_init(&k, 'c');
-    pds_key_str(&k, code);
+    pds_acct_key_init(&k, 'c');
+    pds_acct_key_str(&k, code);
 
     if (k.overflow) {
         return PDS_NOTFOUND;
@@ -641,7 +552,7 @@ pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
 
     memset(inv, 0, sizeof(pds_invite_t));
 
-    inv->code = pds_dup(a, code);
+    inv->code = pds_acct_dup(a, code);
     inv->available = pds_row_get_int(row, "available", 0);
     inv->disabled = pds_row_get_bool(row, "disabled");
     inv->for_account = pds_row_get_str(row, "forAccount");
@@ -656,11 +567,11 @@ int
 pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
     const char *used_by, const char *used_at)
 {
-    int           rc;
-    pds_akey_t     k;
-    pds_arena_t  *arena;
-    pds_alloc_t   a;
-    pds_invite_t  inv;
+    int             rc;
+    pds_acct_key_t  k;
+    pds_arena_t    *arena;
+    pds_alloc_t     a;
+    pds_invite_t    inv;
 
     arena = pds_arena_create();
     if (arena == NULL) {
@@ -681,19 +592,19 @@ pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
         return rc;
     }
 
-    pds_key_init(&k, 'u');
-    pds_key_str(&k, code);
-    pds_key_sep(&k);
-    pds_key_str(&k, used_by);
+    pds_acct_key_init(&k, 'u');
+    pds_acct_key_str(&k, code);
+    pds_acct_key_sep(&k);
+    pds_acct_key_str(&k, used_by);
 
-    return pds_put(txn, s->db_invites, &k, used_at, strlen(used_at), 0);
+    return pds_acct_put(txn, s->db_invites, &k, used_at, strlen(used_at), 0);
 }
 
 
 typedef struct {
     pds_store_t        *store;
     MDB_txn            *txn;
-    pds_list_t          list;
+    pds_acct_list_t     list;
 } pds_invites_scan_t;
 
 
@@ -715,7 +626,7 @@ pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 
     code = pds_strndup(sc->list.a, (const char *) sep + 1,
                        len - (size_t) (sep + 1 - rest));
-    inv = pds_list_push(&sc->list);
+    inv = pds_acct_list_push(&sc->list);
     if (code == NULL || inv == NULL) {
         return ENOMEM;
     }
@@ -732,21 +643,21 @@ int
 pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
     const pds_alloc_t *a, pds_invite_t **list, size_t *n)
 {
-    int                  rc;
-    size_t               i, cnt;
-    pds_akey_t            k;
-    pds_invite_t        *out, t;
-    pds_invites_scan_t   sc;
+    int                 rc;
+    size_t              i, cnt;
+    pds_acct_key_t      k;
+    pds_invite_t       *out, t;
+    pds_invites_scan_t  sc;
 
-    pds_key_init(&k, 'a');
-    pds_key_str(&k, account);
-    pds_key_sep(&k);
+    pds_acct_key_init(&k, 'a');
+    pds_acct_key_str(&k, account);
+    pds_acct_key_sep(&k);
 
     sc.store = s;
     sc.txn = txn;
-    pds_list_init(&sc.list, a, sizeof(pds_invite_t));
+    pds_acct_list_init(&sc.list, a, sizeof(pds_invite_t));
 
-    rc = pds_scan_prefix(txn, s->db_invites, &k, pds_invite_list_cb, &sc);
+    rc = pds_acct_scan_prefix(txn, s->db_invites, &k, pds_invite_list_cb, &sc);
     if (rc != 0) {
         return rc;
     }
@@ -763,288 +674,6 @@ pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
 
     *list = out;
     *n = cnt;
-
-    return 0;
-}
-
-
-/* ---- refresh tokens ---------------------------------------------------- */
-
-
-int
-pds_token_put(pds_store_t *s, MDB_txn *txn, const pds_token_t *tok)
-{
-    int        rc;
-    pds_akey_t  k;
-    pds_row_t  row;
-
-    row.n = 0;
-    pds_row_str(&row, "did", tok->did);
-    pds_row_str(&row, "appPasswordName", tok->app_password_name);
-    pds_row_int(&row, "expiresAt", tok->expires_at);
-    pds_row_str(&row, "nextId", tok->next_id);
-
-    pds_key_init(&k, 't');
-    pds_key_str(&k, tok->id);
-
-    if (k.overflow) {
-        return EINVAL;
-    }
-
-    rc = pds_row_put(txn, s->db_tokens, k.data, k.len, &row);
-    if (rc != 0) {
-        return rc;
-    }
-
-    pds_key_init(&k, 'd');
-    pds_key_str(&k, tok->did);
-    pds_key_sep(&k);
-    pds_key_str(&k, tok->id);
-
-    return pds_put(txn, s->db_tokens, &k, "", 0, 0);
-}
-
-
-int
-pds_token_get(pds_store_t *s, MDB_txn *txn, const char *id,
-    const pds_alloc_t *a, pds_token_t *tok)
-{
-    int          rc;
-    pds_akey_t    k;
-    pds_cbor_t  *row;
-
-    pds_key_init(&k, 't');
-    pds_key_str(&k, id);
-
-    if (k.overflow) {
-        return PDS_NOTFOUND;
-    }
-
-    rc = pds_row_get(txn, s->db_tokens, k.data, k.len, a, &row);
-    if (rc != 0) {
-        return rc;
-    }
-
-    tok->id = pds_dup(a, id);
-    tok->did = pds_row_get_str(row, "did");
-    tok->app_password_name = pds_row_get_str(row, "appPasswordName");
-    tok->expires_at = pds_row_get_int(row, "expiresAt", 0);
-    tok->next_id = pds_row_get_str(row, "nextId");
-
-    return tok->did ? 0 : MDB_CORRUPTED;
-}
-
-
-int
-pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id)
-{
-    int           rc;
-    pds_akey_t     k;
-    pds_token_t   tok;
-    pds_arena_t  *arena;
-    pds_alloc_t   a;
-
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_token_get(s, txn, id, &a, &tok);
-
-    if (rc == 0) {
-        pds_key_init(&k, 'd');
-        pds_key_str(&k, tok.did);
-        pds_key_sep(&k);
-        pds_key_str(&k, id);
-        rc = pds_del(txn, s->db_tokens, &k);
-
-        if (rc == 0) {
-            pds_key_init(&k, 't');
-            pds_key_str(&k, id);
-            rc = pds_del(txn, s->db_tokens, &k);
-        }
-    }
-
-    pds_arena_destroy(arena);
-
-    return rc == PDS_NOTFOUND ? 0 : rc;
-}
-
-
-static int
-pds_token_id_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
-{
-    char       **id;
-    pds_list_t  *l = ctx;
-
-    (void) val;
-
-    id = pds_list_push(l);
-    if (id == NULL) {
-        return ENOMEM;
-    }
-
-    *id = pds_strndup(l->a, (const char *) rest, len);
-
-    return *id ? 0 : ENOMEM;
-}
-
-
-int
-pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
-    const char *app_password_name)
-{
-    int           rc;
-    char        **ids;
-    size_t        i;
-    pds_akey_t     k;
-    pds_list_t    l;
-    pds_token_t   tok;
-    pds_arena_t  *arena;
-    pds_alloc_t   a;
-
-    pds_key_init(&k, 'd');
-    pds_key_str(&k, did);
-    pds_key_sep(&k);
-
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-    pds_list_init(&l, &a, sizeof(char *));
-
-    /* the ids first: deleting while the cursor walks would skip keys */
-    rc = pds_scan_prefix(txn, s->db_tokens, &k, pds_token_id_cb, &l);
-
-    ids = l.elts;
-
-    for (i = 0; rc == 0 && i < l.n; i++) {
-        if (app_password_name != NULL) {
-            if (pds_token_get(s, txn, ids[i], &a, &tok) != 0
-                || tok.app_password_name == NULL
-                || strcmp(tok.app_password_name, app_password_name) != 0)
-            {
-                continue;
-            }
-        }
-
-        rc = pds_token_delete(s, txn, ids[i]);
-    }
-
-    pds_arena_destroy(arena);
-
-    return rc;
-}
-
-
-/* ---- app passwords ----------------------------------------------------- */
-
-
-int
-pds_app_password_put(pds_store_t *s, MDB_txn *txn, const char *did,
-    const pds_app_password_t *ap)
-{
-    int        rc;
-    MDB_val    val;
-    pds_akey_t  k;
-    pds_row_t  row;
-
-    pds_key_init(&k, 0);
-    pds_key_str(&k, did);
-    pds_key_sep(&k);
-    pds_key_str(&k, ap->name);
-
-    if (k.overflow) {
-        return EINVAL;
-    }
-
-    rc = pds_get(txn, s->db_app_passwords, &k, &val);
-    if (rc == 0) {
-        return PDS_ACCOUNT_NAME_TAKEN;
-    }
-    if (rc != PDS_NOTFOUND) {
-        return rc;
-    }
-
-    row.n = 0;
-    pds_row_str(&row, "name", ap->name);
-    pds_row_str(&row, "passwordScrypt", ap->password_scrypt);
-    pds_row_str(&row, "createdAt", ap->created_at);
-    pds_row_bool(&row, "privileged", ap->privileged);
-
-    return pds_row_put(txn, s->db_app_passwords, k.data, k.len, &row);
-}
-
-
-int
-pds_app_password_delete(pds_store_t *s, MDB_txn *txn, const char *did,
-    const char *name)
-{
-    pds_akey_t  k;
-
-    pds_key_init(&k, 0);
-    pds_key_str(&k, did);
-    pds_key_sep(&k);
-    pds_key_str(&k, name);
-
-    return pds_del(txn, s->db_app_passwords, &k);
-}
-
-
-static int
-pds_app_password_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
-{
-    pds_cbor_t          *row;
-    pds_list_t          *l = ctx;
-    pds_app_password_t  *ap;
-
-    (void) rest;
-    (void) len;
-
-    if (pds_cbor_decode(val->mv_data, val->mv_size, l->a, &row) != 0) {
-        return MDB_CORRUPTED;
-    }
-
-    ap = pds_list_push(l);
-    if (ap == NULL) {
-        return ENOMEM;
-    }
-
-    ap->name = pds_row_get_str(row, "name");
-    ap->password_scrypt = pds_row_get_str(row, "passwordScrypt");
-    ap->created_at = pds_row_get_str(row, "createdAt");
-    ap->privileged = pds_row_get_bool(row, "privileged");
-
-    return 0;
-}
-
-
-int
-pds_app_password_list(pds_store_t *s, MDB_txn *txn, const char *did,
-    const pds_alloc_t *a, pds_app_password_t **list, size_t *n)
-{
-    int         rc;
-    pds_akey_t   k;
-    pds_list_t  l;
-
-    pds_key_init(&k, 0);
-    pds_key_str(&k, did);
-    pds_key_sep(&k);
-
-    pds_list_init(&l, a, sizeof(pds_app_password_t));
-
-    rc = pds_scan_prefix(txn, s->db_app_passwords, &k, pds_app_password_cb,
-                         &l);
-    if (rc != 0) {
-        return rc;
-    }
-
-    *list = l.elts;
-    *n = l.n;
 
     return 0;
 }
