@@ -38,6 +38,8 @@
 
 #define NGX_PDS_WS_NORMAL          1000        /* close codes */
 #define NGX_PDS_WS_GOING_AWAY      1001
+#define NGX_PDS_WS_PROTOCOL        1002
+#define NGX_PDS_WS_INVALID_DATA    1007
 #define NGX_PDS_WS_POLICY          1008
 
 
@@ -53,14 +55,20 @@ typedef struct {
 
     u_char                 hdr[14];       /* incoming frame header */
     size_t                 hdr_len;
+    uint64_t               length;        /* of the frame's payload */
     uint64_t               payload;       /* bytes left in the frame */
     u_char                 ctl[125];      /* control frame payload */
     size_t                 ctl_len;
     ngx_uint_t             opcode;
+    u_char                 utf8[3];       /* a text message's incomplete */
+    size_t                 utf8_len;      /* UTF-8 sequence so far */
 
     unsigned               closing:1;     /* a close frame is queued */
     unsigned               alive:1;       /* a frame came in */
     unsigned               in_frame:1;    /* reading a payload */
+    unsigned               message:1;     /* a data message goes on */
+    unsigned               text:1;        /* ... and it is text */
+    unsigned               discard:1;     /* input is read and dropped */
 } ngx_pds_ws_t;
 
 

@@ -8,11 +8,15 @@
  * go into one output buffer that ngx_pds_ws_send() writes with c->send as
  * the socket takes it.  Frames read are parsed as they come: pings are
  * answered, a close frame is echoed, data frames are dropped (the
- * subscriptions take no messages).
+ * subscriptions take no messages; text is checked as UTF-8 on the way,
+ * nothing is kept but an incomplete sequence of up to 3 bytes).  What
+ * RFC 6455 does not allow a client fails the connection: a close frame
+ * with 1002 (1007 for text not in UTF-8), then the connection closes.
  */
 
 #include "ngx_pds_sync.h"
 #include <ngx_sha1.h>
+#include "pds_cbor.h"
 
 
 #define NGX_PDS_WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -335,7 +339,7 @@ ngx_pds_ws_send(ngx_pds_ws_t *ws)
 }
 
 
-/* ---- input ------------------------------------------------------------- */
+/* ---- input ------------------------------------------------------------ */
 
 
 ngx_int_t
@@ -359,6 +363,11 @@ ngx_pds_ws_read(ngx_pds_ws_t *ws)
             return NGX_DONE;
         }
 
+        if (ws->discard) {
+            /* the connection is failed or closed: what comes is dropped */
+            continue;
+        }
+
         rc = ngx_pds_ws_parse(ws, buf, (size_t) n);
 
         if (rc == NGX_DONE) {
@@ -367,7 +376,7 @@ ngx_pds_ws_read(ngx_pds_ws_t *ws)
 
         if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "pds: firehose: WebSocket protocol error");
+                          "pds: websocket: no close frame could be queued");
             return NGX_DONE;
         }
     }
@@ -377,6 +386,49 @@ ngx_pds_ws_read(ngx_pds_ws_t *ws)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Fails the connection (RFC 6455 7.1.7): a close frame with code is
+ * queued, what the client sends from now on is dropped, and the
+ * connection closes once the frame is out.  NGX_OK, NGX_DONE (a close
+ * frame went out already: close now), or NGX_ERROR.
+ */
+static ngx_int_t
+ngx_pds_ws_fail(ngx_pds_ws_t *ws, ngx_uint_t code, const char *why)
+{
+    ngx_log_error(NGX_LOG_INFO, ws->conn->log, 0,
+                  "pds: websocket: client sent %s, closing with %ui",
+                  why, code);
+
+    ws->discard = 1;
+
+    if (ws->closing) {
+        return NGX_DONE;
+    }
+
+    return ngx_pds_ws_close_frame(ws, code);
+}
+
+
+/* a close code a client may send (RFC 6455 7.4) */
+static ngx_uint_t
+ngx_pds_ws_close_code_valid(ngx_uint_t code)
+{
+    if (code < 1000 || code >= 5000) {
+        return 0;
+    }
+
+    if (code >= 3000) {
+        return 1;                       /* registered, or private use */
+    }
+
+    if (code == 1004 || code == 1005 || code == 1006 || code >= 1015) {
+        return 0;                       /* reserved, or not assigned */
+    }
+
+    return 1;
 }
 
 
@@ -401,13 +453,33 @@ ngx_pds_ws_control(ngx_pds_ws_t *ws)
             return NGX_DONE;
         }
 
-        /* echo the status code, and go */
+        if (ws->ctl_len == 0) {
+            code = NGX_PDS_WS_NORMAL;
 
-        code = (ws->ctl_len >= 2) ? ((ngx_uint_t) ws->ctl[0] << 8 | ws->ctl[1])
-                                  : NGX_PDS_WS_NORMAL;
+        } else if (ws->ctl_len == 1) {
+            return ngx_pds_ws_fail(ws, NGX_PDS_WS_PROTOCOL,
+                                   "a 1-byte close frame");
+
+        } else {
+            code = (ngx_uint_t) ws->ctl[0] << 8 | ws->ctl[1];
+
+            if (!ngx_pds_ws_close_code_valid(code)) {
+                return ngx_pds_ws_fail(ws, NGX_PDS_WS_PROTOCOL,
+                                       "an invalid close code");
+            }
+
+            if (!pds_cbor_utf8_valid(ws->ctl + 2, ws->ctl_len - 2)) {
+                return ngx_pds_ws_fail(ws, NGX_PDS_WS_INVALID_DATA,
+                                       "a close reason not in UTF-8");
+            }
+        }
+
+        /* echo the status code, and go */
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->conn->log, 0,
                        "pds: websocket: close %ui from the client", code);
+
+        ws->discard = 1;
 
         return ngx_pds_ws_close_frame(ws, code);
 
@@ -419,19 +491,70 @@ ngx_pds_ws_control(ngx_pds_ws_t *ws)
 
 /*
  * One more byte of a frame header: NGX_AGAIN while incomplete, NGX_OK once
- * the frame is known (ws->opcode, ws->payload), NGX_ERROR if not allowed.
+ * the frame is known (ws->opcode, ws->payload), NGX_ERROR if not allowed
+ * (a protocol error, told as soon as the byte that makes it one is in).
  */
 static ngx_int_t
 ngx_pds_ws_header_byte(ngx_pds_ws_t *ws, u_char ch)
 {
     size_t      need;
     uint64_t    len;
-    ngx_uint_t  i;
+    ngx_uint_t  i, fin;
 
     ws->hdr[ws->hdr_len++] = ch;
 
-    if (ws->hdr_len < 2) {
-        return NGX_AGAIN;
+    fin = ws->hdr[0] & 0x80;
+
+    switch (ws->hdr_len) {
+
+    case 1:
+        if (ch & 0x70) {
+            /* RSV1-3: no extension is negotiated */
+            return NGX_ERROR;
+        }
+
+        ws->opcode = ch & 0x0f;
+
+        switch (ws->opcode) {
+
+        case NGX_PDS_WS_CONT:
+            /* continues a message, if one was started */
+            return ws->message ? NGX_AGAIN : NGX_ERROR;
+
+        case NGX_PDS_WS_TEXT:
+        case NGX_PDS_WS_BINARY:
+            /* no new message in the middle of a fragmented one */
+            return ws->message ? NGX_ERROR : NGX_AGAIN;
+
+        case NGX_PDS_WS_CLOSE:
+        case NGX_PDS_WS_PING:
+        case NGX_PDS_WS_PONG:
+            /* control frames are not fragmented */
+            return fin ? NGX_AGAIN : NGX_ERROR;
+
+        default:
+            return NGX_ERROR;
+        }
+
+    case 2:
+        if (!(ch & 0x80)) {
+            /* clients must mask */
+            return NGX_ERROR;
+        }
+
+        if (ws->opcode >= 0x8 && (ch & 0x7f) > 125) {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case 3:
+        if ((ws->hdr[1] & 0x7f) == 127 && (ch & 0x80)) {
+            /* the most significant bit of a 64-bit length must be 0 */
+            return NGX_ERROR;
+        }
+
+        break;
     }
 
     len = ws->hdr[1] & 0x7f;
@@ -439,11 +562,6 @@ ngx_pds_ws_header_byte(ngx_pds_ws_t *ws, u_char ch)
 
     if (ws->hdr_len < need) {
         return NGX_AGAIN;
-    }
-
-    if (!(ws->hdr[1] & 0x80)) {
-        /* clients must mask */
-        return NGX_ERROR;
     }
 
     if (len == 126) {
@@ -456,24 +574,14 @@ ngx_pds_ws_header_byte(ngx_pds_ws_t *ws, u_char ch)
         }
     }
 
-    ws->opcode = ws->hdr[0] & 0x0f;
+    ws->length = len;
     ws->payload = len;
     ws->ctl_len = 0;
 
-    if (ws->opcode >= 0x8) {
-        if (len > 125 || !(ws->hdr[0] & 0x80)) {
-            return NGX_ERROR;
-        }
-
-        if (ws->opcode != NGX_PDS_WS_CLOSE
-            && ws->opcode != NGX_PDS_WS_PING
-            && ws->opcode != NGX_PDS_WS_PONG)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (ws->opcode > NGX_PDS_WS_BINARY) {
-        return NGX_ERROR;
+    if (ws->opcode == NGX_PDS_WS_TEXT || ws->opcode == NGX_PDS_WS_BINARY) {
+        ws->message = 1;
+        ws->text = (ws->opcode == NGX_PDS_WS_TEXT);
+        ws->utf8_len = 0;
     }
 
     return NGX_OK;
@@ -481,9 +589,63 @@ ngx_pds_ws_header_byte(ngx_pds_ws_t *ws, u_char ch)
 
 
 /*
- * Parses client frames in p..p+n: answers pings and close frames, drops
- * data frames.  NGX_OK, NGX_DONE (close now) or NGX_ERROR (protocol
- * error).
+ * n more payload bytes of a text message (n is at most NGX_PDS_WS_READ):
+ * unmasked and checked as UTF-8; an incomplete sequence at the end is
+ * kept for the next bytes.  NGX_OK, or NGX_DECLINED if not UTF-8.
+ */
+static ngx_int_t
+ngx_pds_ws_text(ngx_pds_ws_t *ws, u_char *p, size_t n)
+{
+    u_char    *mask, ch;
+    u_char     buf[sizeof(ws->utf8) + NGX_PDS_WS_READ];
+    size_t     len, i, need, tail;
+    uint64_t   off;
+
+    mask = ws->hdr + ws->hdr_len - 4;
+    off = ws->length - ws->payload;
+
+    len = ws->utf8_len;
+    ngx_memcpy(buf, ws->utf8, len);
+
+    for (i = 0; i < n; i++) {
+        buf[len++] = p[i] ^ mask[(off + i) & 3];
+    }
+
+    /* a lead byte in the last 3 whose sequence is not complete yet */
+
+    tail = 0;
+
+    for (i = 1; i <= sizeof(ws->utf8) && i <= len; i++) {
+        ch = buf[len - i];
+
+        if ((ch & 0xc0) == 0x80) {
+            continue;
+        }
+
+        need = (ch >= 0xf0) ? 4 : (ch >= 0xe0) ? 3 : (ch >= 0xc0) ? 2 : 1;
+
+        if (need > i) {
+            tail = i;
+        }
+
+        break;
+    }
+
+    if (!pds_cbor_utf8_valid(buf, len - tail)) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(ws->utf8, buf + len - tail, tail);
+    ws->utf8_len = tail;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Parses client frames in p..p+n: answers pings and close frames, checks
+ * text messages, drops data.  NGX_OK (a protocol error too: the close
+ * frame is queued), NGX_DONE (close now) or NGX_ERROR.
  */
 static ngx_int_t
 ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n)
@@ -491,6 +653,7 @@ ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n)
     u_char     *last, *mask;
     size_t      take, i;
     ngx_int_t   rc;
+    ngx_uint_t  fin;
 
     last = p + n;
 
@@ -504,7 +667,8 @@ ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n)
             }
 
             if (rc != NGX_OK) {
-                return rc;
+                return ngx_pds_ws_fail(ws, NGX_PDS_WS_PROTOCOL,
+                                       "a frame not allowed");
             }
 
             ws->in_frame = 1;
@@ -520,6 +684,12 @@ ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n)
                 ws->ctl[ws->ctl_len] = p[i] ^ mask[ws->ctl_len & 3];
                 ws->ctl_len++;
             }
+
+        } else if (ws->text && take) {
+            if (ngx_pds_ws_text(ws, p, take) != NGX_OK) {
+                return ngx_pds_ws_fail(ws, NGX_PDS_WS_INVALID_DATA,
+                                       "a text message not in UTF-8");
+            }
         }
 
         p += take;
@@ -529,15 +699,35 @@ ngx_pds_ws_parse(ngx_pds_ws_t *ws, u_char *p, size_t n)
             continue;
         }
 
+        fin = ws->hdr[0] & 0x80;
+
         ws->in_frame = 0;
         ws->hdr_len = 0;
 
         if (ws->opcode >= 0x8) {
             rc = ngx_pds_ws_control(ws);
-            if (rc != NGX_OK) {
+
+            if (rc != NGX_OK || ws->discard) {
                 return rc;
             }
+
+            continue;
         }
+
+        if (!fin) {
+            continue;
+        }
+
+        /* the end of a data message: dropped, its bytes were not kept */
+
+        ws->message = 0;
+
+        if (ws->text && ws->utf8_len) {
+            return ngx_pds_ws_fail(ws, NGX_PDS_WS_INVALID_DATA,
+                                   "a text message not in UTF-8");
+        }
+
+        ws->text = 0;
     }
 
     return NGX_OK;
