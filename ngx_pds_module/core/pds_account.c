@@ -52,7 +52,8 @@ pds_acct_get(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *k, MDB_val *val)
     int      rc;
     MDB_val  key;
 
-    if (k->overflow) {
+    /* a key LMDB cannot hold (empty, or over its limit) names nothing */
+    if (k->overflow || k->len == 0) {
         return PDS_NOTFOUND;
     }
 
@@ -71,7 +72,8 @@ pds_acct_del(MDB_txn *txn, MDB_dbi dbi, pds_acct_key_t *k)
     int      rc;
     MDB_val  key;
 
-    if (k->overflow) {
+    /* a key LMDB cannot hold (empty, or over its limit) names nothing */
+    if (k->overflow || k->len == 0) {
         return PDS_NOTFOUND;
     }
 
