@@ -93,6 +93,8 @@ typedef struct {
     ngx_str_t                 thread_pool_name;
     ngx_thread_pool_t        *thread_pool;
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
+    ngx_resolver_t           *resolver;           /* "resolver", if set */
+    ngx_msec_t                resolver_timeout;
     ngx_http_core_loc_conf_t *proxy_location;     /* /_pds_proxy */
     void                     *writer;             /* per worker, lazily */
     void                     *keys;               /* per worker, lazily */

@@ -329,9 +329,14 @@ ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
 {
     ngx_array_t  *ns;
 
-    if (pscf->outbound == NULL || pscf->outbound->resolver == NULL
-        || pscf->outbound->resolver->connections.nelts)
-    {
+    if (pscf->outbound == NULL || pscf->outbound->resolver == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (pscf->outbound->resolver->connections.nelts) {
+        /* "resolver" is configured: outbound names go to it */
+        pscf->resolver = pscf->outbound->resolver;
+        pscf->resolver_timeout = pscf->outbound->resolver_timeout;
         return NGX_CONF_OK;
     }
 
@@ -639,8 +644,25 @@ ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
 
     rc = ngx_pds_outbound_url(ctx, &out->target, out->public_only, &o,
                               ngx_pds_fetch_go);
+
+    if (rc == NGX_DONE) {
+        return NGX_DONE;
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        /*
+         * No address to connect to (a name that does not resolve, a target
+         * the SSRF rules refuse, a bad URL): the caller hears "no answer",
+         * as for a failed connection, and answers as it would then.
+         */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pds: outbound \"%V\": %s", &out->target,
+                      ctx->error.message ? ctx->error.message : "failed");
+
+        ctx->error.name = NULL;
+        ngx_memzero(&ctx->response, sizeof(ngx_pds_response_t));
+
+        return out->resume(ctx);
     }
 
     out->url = o.url;

@@ -9,9 +9,13 @@
  * the address checked against the SSRF rules (core/pds_net.h) is the very
  * address connected to: no DNS-rebinding window.
  *
+ * When the configuration has a "resolver", names go to it instead (nginx's
+ * own asynchronous resolver, as the admin asked), with the same cache and
+ * the same checks.
+ *
  * A step that needs an address calls ngx_pds_resolve(); NGX_DONE means a
- * thread is asking and the request resumes in "done", which calls
- * ngx_pds_resolve() again and finds the answer in the cache.
+ * thread (or the resolver) is asking and the request resumes in "done",
+ * which calls ngx_pds_resolve() again and finds the answer in the cache.
  */
 
 #include "ngx_pds.h"
@@ -41,6 +45,10 @@ typedef struct {
 typedef struct {
     ngx_pds_resolved_t        answer;      /* filled in the thread */
     ngx_pds_resume_pt         done;
+    ngx_pds_ctx_t            *ctx;         /* nginx's resolver: the request */
+    ngx_resolver_ctx_t       *rctx;
+    unsigned                  waiting:1;
+    unsigned                  answered:1;
 } ngx_pds_resolve_job_t;
 
 
@@ -127,13 +135,11 @@ ngx_pds_resolve_work(void *data, ngx_log_t *log)
 }
 
 
-static ngx_int_t
-ngx_pds_resolve_done(ngx_pds_ctx_t *ctx)
+/* an answer into the cache */
+static ngx_pds_resolved_t *
+ngx_pds_resolve_store(ngx_pds_ctx_t *ctx, ngx_pds_resolve_job_t *job)
 {
-    ngx_pds_resolved_t     *e;
-    ngx_pds_resolve_job_t  *job = ctx->job;
-
-    ctx->job = NULL;
+    ngx_pds_resolved_t  *e;
 
     e = &ngx_pds_resolve_cache[ngx_pds_resolve_next++
                                % NGX_PDS_RESOLVE_SLOTS];
@@ -145,7 +151,141 @@ ngx_pds_resolve_done(ngx_pds_ctx_t *ctx)
                    "pds: resolved \"%s\": %ui addresses, error %d",
                    e->host, e->naddrs, e->error);
 
+    return e;
+}
+
+
+/* the request's next step once the answer came (it asks again) */
+static ngx_int_t
+ngx_pds_resolve_done(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_resolve_job_t  *job = ctx->job;
+
+    ctx->job = NULL;
+
+    (void) ngx_pds_resolve_store(ctx, job);
+
     return job->done(ctx);
+}
+
+
+/* the answer of nginx's resolver into the job (on the event loop) */
+static void
+ngx_pds_resolve_answer(ngx_resolver_ctx_t *rctx)
+{
+    ngx_uint_t              i, pass;
+    ngx_pds_ctx_t          *ctx;
+    ngx_pds_resolved_t     *a;
+    ngx_http_request_t     *r;
+    ngx_pds_resolve_job_t  *job = rctx->data;
+
+    a = &job->answer;
+
+    if (rctx->state != NGX_OK || rctx->naddrs == 0) {
+        a->error = EAI_NONAME;
+
+    } else {
+        for (pass = 0; pass < 2; pass++) {
+            for (i = 0; i < rctx->naddrs && a->naddrs < NGX_PDS_RESOLVE_ADDRS;
+                 i++)
+            {
+                if ((pass == 0)
+                    != (rctx->addrs[i].sockaddr->sa_family == AF_INET)
+                    || rctx->addrs[i].socklen > sizeof(ngx_sockaddr_t))
+                {
+                    continue;
+                }
+
+                ngx_memcpy(&a->addrs[a->naddrs], rctx->addrs[i].sockaddr,
+                           rctx->addrs[i].socklen);
+                a->lens[a->naddrs] = rctx->addrs[i].socklen;
+                a->naddrs++;
+            }
+        }
+    }
+
+    ngx_resolve_name_done(rctx);
+
+    job->answered = 1;
+
+    if (!job->waiting) {
+        return;                 /* answered from nginx's cache, in the call */
+    }
+
+    /* the request waits: resume it as a finished thread task would */
+
+    ctx = job->ctx;
+    r = ctx->request;
+
+    ctx->waiting = 0;
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+/* a request that ends before the answer: the resolver must forget it */
+static void
+ngx_pds_resolve_cleanup(void *data)
+{
+    ngx_pds_resolve_job_t  *job = data;
+
+    if (!job->answered && job->rctx) {
+        ngx_resolve_name_done(job->rctx);
+        job->answered = 1;
+    }
+}
+
+
+/* asks nginx's resolver: NGX_OK (answered at once), NGX_DONE, or error */
+static ngx_int_t
+ngx_pds_resolve_nginx(ngx_pds_ctx_t *ctx, ngx_pds_resolve_job_t *job)
+{
+    ngx_str_t            name;
+    ngx_pool_cleanup_t  *cln;
+    ngx_resolver_ctx_t  *rctx;
+    ngx_http_request_t  *r = ctx->request;
+
+    name.data = job->answer.host;
+    name.len = job->answer.host_len;
+
+    rctx = ngx_resolve_start(ctx->conf->resolver, NULL);
+    if (rctx == NULL || rctx == NGX_NO_RESOLVER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_resolve_name_done(rctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_pds_resolve_cleanup;
+    cln->data = job;
+
+    rctx->name = name;
+    rctx->handler = ngx_pds_resolve_answer;
+    rctx->data = job;
+    rctx->timeout = ctx->conf->resolver_timeout;
+
+    job->ctx = ctx;
+    job->rctx = rctx;
+
+    if (ngx_resolve_name(rctx) != NGX_OK) {
+        job->answered = 1;      /* nginx freed rctx */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (job->answered) {
+        return NGX_OK;
+    }
+
+    job->waiting = 1;
+    ctx->resume = ngx_pds_resolve_done;
+    ctx->waiting = 1;
+    r->write_event_handler = ngx_pds_resume_handler;
+    r->main->count++;
+
+    return NGX_DONE;
 }
 
 
@@ -238,10 +378,31 @@ ngx_pds_resolve(ngx_pds_ctx_t *ctx, ngx_str_t *host, ngx_uint_t public_only,
         job->answer.host_len = host->len;
         job->done = done;
 
+        ctx->job = job;
+
+        if (ctx->conf->resolver) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                           ctx->request->connection->log, 0,
+                           "pds: resolving \"%V\" with nginx's resolver",
+                           host);
+
+            rc = ngx_pds_resolve_nginx(ctx, job);
+            if (rc != NGX_OK) {
+                if (rc != NGX_DONE) {
+                    ctx->job = NULL;
+                }
+
+                return rc;
+            }
+
+            /* answered at once (nginx's own cache): on with it */
+            ctx->job = NULL;
+            e = ngx_pds_resolve_store(ctx, job);
+            goto answered;
+        }
+
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                        "pds: resolving \"%V\" in a thread", host);
-
-        ctx->job = job;
 
         rc = ngx_pds_thread_post(ctx, ngx_pds_resolve_work, job,
                                  ngx_pds_resolve_done);
@@ -251,6 +412,8 @@ ngx_pds_resolve(ngx_pds_ctx_t *ctx, ngx_str_t *host, ngx_uint_t public_only,
 
         return rc;
     }
+
+answered:
 
     if (e->error) {
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,

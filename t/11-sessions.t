@@ -134,7 +134,7 @@ ok(!$b->{privileged} && defined $b->{privileged}, '... not privileged');
 my $apw = $b->{password};
 
 ($s, $b) = call(POST => 'com.atproto.server.createAppPassword', { name => 'phone' }, $access);
-is($s, 500, 'a duplicate name (a 500 in the reference too)');
+is($s, 400, 'a duplicate name: 400 (the reference answers 500)');
 
 ($s, $b) = call(POST => 'com.atproto.server.createSession',
                 { identifier => 'dana.test', password => $apw });

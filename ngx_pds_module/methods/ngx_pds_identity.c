@@ -243,8 +243,9 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
 
     ngx_sprintf(url.data, "https://%s/.well-known/atproto-did", handle);
 
-    return ngx_pds_fetch(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
-                         ngx_pds_resolve_handle_remote);
+    /* a name anyone may choose: https, public addresses only */
+    return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
+                                ngx_pds_resolve_handle_remote);
 }
 
 
