@@ -176,6 +176,7 @@ ngx_pds_resolve_answer(ngx_resolver_ctx_t *rctx)
     ngx_uint_t              i, pass;
     ngx_pds_ctx_t          *ctx;
     ngx_pds_resolved_t     *a;
+    ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_pds_resolve_job_t  *job = rctx->data;
 
@@ -216,10 +217,11 @@ ngx_pds_resolve_answer(ngx_resolver_ctx_t *rctx)
 
     ctx = job->ctx;
     r = ctx->request;
+    c = r->connection;          /* r may be gone after its handler */
 
     ctx->waiting = 0;
     r->write_event_handler(r);
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 

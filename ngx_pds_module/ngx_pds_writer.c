@@ -270,14 +270,16 @@ static void
 ngx_pds_writer_fail(ngx_pds_write_item_t *it)
 {
     ngx_pds_ctx_t       *ctx = it->ctx;
+    ngx_connection_t    *c = ctx->request->connection;
     ngx_http_request_t  *r = ctx->request;
 
     it->write->status = PDS_REPO_EBUSY;
 
     ngx_pds_unblock(ctx);
 
+    /* (the request may be freed by its handler: c was taken before) */
     r->write_event_handler(r);
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
