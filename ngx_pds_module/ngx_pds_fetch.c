@@ -528,6 +528,13 @@ ngx_pds_url_split(ngx_str_t *url, ngx_pds_outbound_t *o, ngx_str_t *name,
     rest->data = p;
     rest->len = last - p;
 
+    /* the path and query go into the upstream request line as they are */
+    for ( /* void */ ; p < last; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
     colon = NULL;
 
     if (o->host.len && auth[0] == '[') {

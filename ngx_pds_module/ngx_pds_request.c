@@ -514,7 +514,13 @@ ngx_pds_send_error(ngx_http_request_t *r, ngx_uint_t status,
     json = ngx_pds_json_track(r, json_pack("{s:s, s:s}", "error", error,
                                            "message", message));
     if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* still JSON, never nginx's HTML page */
+        static u_char  fallback[] = "{\"error\":\"InternalServerError\","
+                                    "\"message\":\"Internal Server Error\"}";
+
+        return ngx_pds_send_text(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "application/json; charset=utf-8", fallback,
+                                 sizeof(fallback) - 1);
     }
 
     if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
