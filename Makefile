@@ -64,7 +64,8 @@ MODULE     := $(BUILD)/ngx_pds_module.so
 DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
               libsecp256k1-dev \
               libtest-base-perl libtext-diff-perl libhttp-message-perl \
-              liburi-perl libprotocol-websocket-perl nodejs npm wrk
+              liburi-perl libprotocol-websocket-perl nodejs npm wrk \
+              dnsmasq-base chromium python3-aiosmtpd
 
 .PHONY: all module core tests tools deps run test core-test fuzz bench clean \
         install \
