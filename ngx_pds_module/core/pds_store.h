@@ -76,6 +76,10 @@ struct pds_store_s {
     MDB_dbi           db_prefs;
     MDB_dbi           db_seq_by_did;
 
+    /* mail and the tokens it carries (pds_outbox.c, pds_email_token.c) */
+    MDB_dbi           db_outbox;       /* id -> queued mail */
+    MDB_dbi           db_email_tokens; /* uid, purpose -> token row */
+
     int               dead_readers;    /* stale reader slots cleared */
 
     pthread_mutex_t   tid_lock;
