@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pds_account.h"
 #include "pds_account_int.h"
@@ -180,6 +181,10 @@ pds_account_row(const pds_account_t *acc, pds_row_t *row)
     pds_row_str(row, "takedownRef", acc->takedown_ref);
     pds_row_str(row, "invitedBy", acc->invited_by);
     pds_row_bool(row, "invitesDisabled", acc->invites_disabled);
+    if (acc->email_auth_factor) {
+        pds_row_bool(row, "emailAuthFactor", 1);
+    }
+    pds_row_str(row, "deleteAfter", acc->delete_after);
     pds_row_bytes(row, "signingKey", acc->signing_key, acc->signing_key_len);
 }
 
@@ -287,6 +292,8 @@ pds_account_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     acc->takedown_ref = pds_row_get_str(row, "takedownRef");
     acc->invited_by = pds_row_get_str(row, "invitedBy");
     acc->invites_disabled = pds_row_get_bool(row, "invitesDisabled");
+    acc->email_auth_factor = pds_row_get_bool(row, "emailAuthFactor");
+    acc->delete_after = pds_row_get_str(row, "deleteAfter");
     acc->signing_key = pds_row_get_bytes(row, "signingKey",
                                          &acc->signing_key_len);
 
@@ -389,6 +396,52 @@ pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
     }
 
     acc->handle = handle;
+
+    return pds_account_update(s, txn, acc);
+}
+
+
+int
+pds_account_set_email(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
+    const char *email)
+{
+    int             rc;
+    uint8_t         uid[PDS_UID_LEN];
+    pds_acct_key_t  k;
+
+    pds_store_put_u64(uid, acc->uid);
+
+    if (acc->email != NULL && email != NULL
+        && strcasecmp(acc->email, email) == 0)
+    {
+        acc->email = email;             /* the same address, new case */
+        return pds_account_update(s, txn, acc);
+    }
+
+    if (email != NULL) {
+        pds_acct_key_init(&k, 0);
+        pds_acct_key_lower(&k, email);
+        rc = pds_acct_put(txn, s->db_emails, &k, uid, sizeof(uid),
+                          MDB_NOOVERWRITE);
+
+        if (rc == MDB_KEYEXIST) {
+            return PDS_ACCOUNT_EMAIL_TAKEN;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    if (acc->email != NULL) {
+        pds_acct_key_init(&k, 0);
+        pds_acct_key_lower(&k, acc->email);
+        rc = pds_acct_del(txn, s->db_emails, &k);
+        if (rc != 0 && rc != PDS_NOTFOUND) {
+            return rc;
+        }
+    }
+
+    acc->email = email;
 
     return pds_account_update(s, txn, acc);
 }

@@ -44,6 +44,8 @@ typedef struct {
     const char     *takedown_ref;        /* NULL: not taken down */
     const char     *invited_by;          /* the invite code used */
     int             invites_disabled;
+    int             email_auth_factor;   /* sign-in codes by mail */
+    const char     *delete_after;        /* deactivated until, or NULL */
     const uint8_t  *signing_key;         /* 32-byte secp256k1 private key */
     size_t          signing_key_len;
 } pds_account_t;
@@ -105,6 +107,13 @@ int pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn,
 /* moves the handle index and rewrites the row */
 int pds_account_set_handle(pds_store_t *s, MDB_txn *txn,
     pds_account_t *acc, const char *handle);
+
+/*
+ * moves the email index (email may be NULL: none) and rewrites the row;
+ * PDS_ACCOUNT_EMAIL_TAKEN when another account has the address
+ */
+int pds_account_set_email(pds_store_t *s, MDB_txn *txn,
+    pds_account_t *acc, const char *email);
 
 /*
  * The accounts in uid order (which is creation order) from from_uid on,

@@ -139,6 +139,50 @@ main(void)
     is_str(got.handle, "alice2.test", "row updated");
     mdb_txn_abort(txn);
 
+    /* email changes and the flags kept in the row */
+    pds_store_write_begin(s, &txn);
+    pds_account_get(s, txn, acc2.uid, &a, &got);
+    is_int(pds_account_set_email(s, txn, &got, "ALICE@example.com"),
+           PDS_ACCOUNT_EMAIL_TAKEN, "cannot take another's email");
+    is_int(pds_account_set_email(s, txn, &got, "cc@example.com"), 0,
+           "an account without email gets one");
+    pds_account_get(s, txn, acc.uid, &a, &got);
+    is_int(pds_account_set_email(s, txn, &got, "Alice@Example.com"), 0,
+           "the same address in another case");
+    got.email_auth_factor = 1;
+    got.delete_after = "2030-01-01T00:00:00.000Z";
+    is_int(pds_account_set_email(s, txn, &got, "new@example.com"), 0,
+           "change email");
+    mdb_txn_commit(txn);
+
+    pds_store_read_begin(s, &txn);
+    is_int(pds_account_uid_by_email(s, txn, "alice@example.com", &uid),
+           PDS_NOTFOUND, "old email is free");
+    is_int(pds_account_uid_by_email(s, txn, "NEW@example.com", &uid), 0,
+           "new email found");
+    is_int(uid, acc.uid, "... for the right account");
+    is_int(pds_account_uid_by_email(s, txn, "cc@example.com", &uid), 0,
+           "the other account's new email found");
+    pds_account_get(s, txn, acc.uid, &a, &got);
+    ok(got.email_auth_factor == 1, "email auth factor kept");
+    is_str(got.delete_after, "2030-01-01T00:00:00.000Z", "deleteAfter kept");
+    mdb_txn_abort(txn);
+
+    pds_store_write_begin(s, &txn);
+    pds_account_get(s, txn, acc.uid, &a, &got);
+    is_int(pds_account_set_email(s, txn, &got, NULL), 0, "email removed");
+    mdb_txn_commit(txn);
+    pds_store_read_begin(s, &txn);
+    is_int(pds_account_uid_by_email(s, txn, "new@example.com", &uid),
+           PDS_NOTFOUND, "... and its index");
+    mdb_txn_abort(txn);
+
+    /* put the address back for the tests below */
+    pds_store_write_begin(s, &txn);
+    pds_account_get(s, txn, acc.uid, &a, &got);
+    pds_account_set_email(s, txn, &got, "alice@example.com");
+    mdb_txn_commit(txn);
+
     /* invites */
 
     memset(&inv, 0, sizeof(inv));
