@@ -20,7 +20,7 @@ typedef struct {
 } ngx_pds_crawl_t;
 
 
-static ngx_array_t  *ngx_pds_crawls;      /* ngx_pds_crawl_t, per worker */
+static ngx_array_t  *ngx_pds_crawls;      /* ngx_pds_crawl_t *, per worker */
 
 
 void
@@ -92,36 +92,46 @@ ngx_pds_crawl_request(ngx_pds_ctx_t *ctx, ngx_pds_crawl_t *cr)
 }
 
 
-/* the state of a relay, made on first use */
+/*
+ * The state of a relay, made on first use.  Each lives in its own block
+ * (the array holds pointers): a fetch in flight keeps a pointer to it,
+ * which must stay valid when the array grows.
+ */
 static ngx_pds_crawl_t *
 ngx_pds_crawl_get(ngx_str_t *crawler)
 {
-    ngx_uint_t        i;
-    ngx_pds_crawl_t  *cr;
+    ngx_uint_t         i;
+    ngx_pds_crawl_t   *cr, **crp;
 
     if (ngx_pds_crawls == NULL) {
         ngx_pds_crawls = ngx_array_create(ngx_cycle->pool, 4,
-                                          sizeof(ngx_pds_crawl_t));
+                                          sizeof(ngx_pds_crawl_t *));
         if (ngx_pds_crawls == NULL) {
             return NULL;
         }
     }
 
-    cr = ngx_pds_crawls->elts;
+    crp = ngx_pds_crawls->elts;
 
     for (i = 0; i < ngx_pds_crawls->nelts; i++) {
-        if (cr[i].crawler == crawler) {
-            return &cr[i];
+        if (crp[i]->crawler == crawler) {
+            return crp[i];
         }
     }
 
-    cr = ngx_array_push(ngx_pds_crawls);
+    cr = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_pds_crawl_t));
     if (cr == NULL) {
+        return NULL;
+    }
+
+    crp = ngx_array_push(ngx_pds_crawls);
+    if (crp == NULL) {
         return NULL;
     }
 
     cr->crawler = crawler;
     cr->next = 0;
+    *crp = cr;
 
     return cr;
 }
