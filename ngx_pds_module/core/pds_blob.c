@@ -14,6 +14,10 @@
 #define PDS_BLOB_KEY_MAX  511
 
 
+static int pds_blob_referenced(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid);
+
+
 typedef struct {
     uint8_t   data[PDS_BLOB_KEY_MAX];
     size_t    len;
@@ -169,7 +173,10 @@ pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     snprintf(b.mime, sizeof(b.mime), "%s", mime);
     b.size = size;
     b.created = now;
-    b.temp = 1;
+
+    /* a blob that imported records already reference (a migration's
+     * missing blob) is permanent at once */
+    b.temp = !pds_blob_referenced(s, txn, uid, cid);
 
     return pds_blob_put_row(s, txn, &k, &b);
 }
@@ -663,4 +670,130 @@ pds_blob_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     *expected = n;
 
     return 0;
+}
+
+
+int
+pds_blob_expect(pds_store_t *s, MDB_txn *txn, uint64_t uid, const char *path,
+    size_t path_len, const pds_cid_t *cid)
+{
+    int          rc;
+    MDB_val      key, val;
+    pds_bkey_t   k;
+    pds_blob_t   b;
+
+    pds_bkey(&k, 0, uid, cid, NULL, 0, 0);
+
+    rc = pds_blob_get_row(s, txn, &k, &b);
+
+    if (rc == 0 && b.temp) {
+        b.temp = 0;
+        rc = pds_blob_put_row(s, txn, &k, &b);
+    }
+
+    if (rc != 0 && rc != PDS_NOTFOUND) {
+        return rc;
+    }
+
+    val.mv_data = "";
+    val.mv_size = 0;
+
+    if (pds_bkey(&k, 'r', uid, cid, path, path_len, 0) != 0) {
+        return EINVAL;
+    }
+
+    key.mv_data = k.data;
+    key.mv_size = k.len;
+    rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
+
+    if (rc == 0) {
+        pds_bkey(&k, 'p', uid, cid, path, path_len, 1);
+        key.mv_data = k.data;
+        key.mv_size = k.len;
+        rc = mdb_put(txn, s->db_blob_refs, &key, &val, 0);
+    }
+
+    return rc;
+}
+
+
+long
+pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cursor, size_t limit, pds_blob_missing_cb cb, void *ctx)
+{
+    int               rc;
+    long              n;
+    size_t            at;
+    MDB_val           key, val;
+    uint8_t           last[PDS_CID_BIN_LEN];
+    pds_cid_t         cid;
+    pds_bkey_t        prefix, start, bk;
+    pds_blob_t        b;
+    pds_store_iter_t  it;
+
+    pds_bkey(&prefix, 'r', uid, NULL, NULL, 0, 0);
+    pds_bkey(&start, 'r', uid, cursor, NULL, 0, 0);
+    at = prefix.len;
+
+    if (pds_store_iter_open(txn, s->db_blob_refs, start.data, start.len,
+                            prefix.len, &it)
+        != 0)
+    {
+        return -1;
+    }
+
+    n = 0;
+    memset(last, 0, sizeof(last));
+
+    if (cursor) {
+        pds_cid_to_bytes(cursor, last);
+    }
+
+    /* 'r' keys are in CID order: a blob's references are adjacent */
+
+    while ((size_t) n < limit
+           && (rc = pds_store_iter_next(&it, &key, &val)) == 0)
+    {
+        if (key.mv_size <= at + PDS_CID_BIN_LEN) {
+            continue;
+        }
+
+        if ((cursor || n > 0 || last[0])
+            && memcmp(last, (uint8_t *) key.mv_data + at, PDS_CID_BIN_LEN)
+               == 0)
+        {
+            continue;                   /* the same blob, or the cursor's */
+        }
+
+        memcpy(last, (uint8_t *) key.mv_data + at, PDS_CID_BIN_LEN);
+
+        if (pds_cid_from_bytes(&cid, last, PDS_CID_BIN_LEN) != 0) {
+            continue;
+        }
+
+        pds_bkey(&bk, 0, uid, &cid, NULL, 0, 0);
+        rc = pds_blob_get_row(s, txn, &bk, &b);
+
+        if (rc == 0) {
+            continue;                   /* uploaded */
+        }
+
+        if (rc != PDS_NOTFOUND) {
+            pds_store_iter_close(&it);
+            return -1;
+        }
+
+        n++;
+
+        if (cb(ctx, &cid, (const char *) key.mv_data + at + PDS_CID_BIN_LEN,
+               key.mv_size - at - PDS_CID_BIN_LEN)
+            != 0)
+        {
+            break;
+        }
+    }
+
+    pds_store_iter_close(&it);
+
+    return n;
 }

@@ -88,4 +88,25 @@ int pds_blob_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 
 void pds_blob_gone_free(pds_blob_gone_t *gone);
 
+/*
+ * Migration: notes that the record at path references cid whether or not
+ * the blob was uploaded yet (an imported repo's blobs come afterwards);
+ * an uploaded blob becomes permanent.  0 or an error.
+ */
+int pds_blob_expect(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const char *path, size_t path_len, const pds_cid_t *cid);
+
+/* receives a missing blob and the path of one record referencing it */
+typedef int (*pds_blob_missing_cb)(void *ctx, const pds_cid_t *cid,
+    const char *path, size_t path_len);
+
+/*
+ * The blobs records reference that were never uploaded, in CID order after
+ * cursor (NULL: from the start), at most limit: the count given to cb, or
+ * -1 on error.
+ */
+long pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cursor, size_t limit, pds_blob_missing_cb cb,
+    void *ctx);
+
 #endif /* PDS_BLOB_H */
