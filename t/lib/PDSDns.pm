@@ -12,7 +12,8 @@ package PDSDns;
 #   stop_dns($dns);
 #
 # "address" maps a domain (and every name under it) to an address, as
-# dnsmasq's --address; "txt" gives TXT records.  Its pid file and query
+# dnsmasq's --address (the other family: no record); "txt" gives TXT
+# records.  The log has a line "config NAME is ADDRESS" for each answer.  Its pid file and query
 # log are in $dir (dnsmasq.pid, dnsmasq.log: every query it was asked).
 # start_dns returns undef when dnsmasq is not installed; it is stopped by
 # stop_dns or at exit.
@@ -48,7 +49,12 @@ sub start_dns {
     # as root it would drop to "nobody", who may not write the log here
     push @args, '--user=' . (getpwuid($>) // 'root') if $> == 0;
     my $address = $o{address} || {};
-    push @args, "--address=/$_/$address->{$_}" for sort keys %$address;
+    # --local: the domain is answered here only, so that a query of the
+    # other address family gets "no such record" rather than REFUSED
+    # (there is no upstream to forward it to), which nginx's resolver
+    # would take as a failure of the whole name
+    push @args, "--address=/$_/$address->{$_}", "--local=/$_/"
+        for sort keys %$address;
     my $txt = $o{txt} || {};
     push @args, "--txt-record=$_,$txt->{$_}" for sort keys %$txt;
 
