@@ -6,8 +6,8 @@
 # - a did:plc registered at the local PLC directory (the real
 #   @did-plc/server, the genesis operation signed with @did-plc/lib by
 #   t/js/plc_register.mjs) whose services sit on loopback (IPv4, IPv6,
-#   IPv4-mapped), on a private address, on the cloud-metadata link-local
-#   address, or over plain http: each refused with an XRPC error, nothing
+#   IPv4-mapped, the name localhost), on a private address, on the
+#   cloud-metadata link-local address, or over plain http: each refused with an XRPC error, nothing
 #   reaches the service, the error log says why;
 #
 # and "pds_disable_ssrf_protection on" (the reference's
@@ -56,6 +56,10 @@ my %plc_svc = (
     private2 => ['https://192.168.77.1', '192.168.77.1'],
     metadata => ['https://169.254.169.254', '169.254.169.254'],
     plain    => ["http://127.0.0.1:$svc", undef],
+    # a name, resolved the system's way (no "resolver" here: getaddrinfo in
+    # the thread pool, /etc/hosts); names through a DNS server are
+    # t/44-ssrf-names.t
+    name     => ["https://localhost:$svc", 'localhost'],
 );
 
 sub register_plc {
