@@ -776,6 +776,13 @@ ngx_pds_fetch_background_done(ngx_http_request_t *sr, void *data,
 /*
  * A call that the request does not wait for (it may finish first):
  * done, when not NULL, hears the answer's status (0: none) with data.
+ *
+ * For configured, trusted targets only: the URL goes to the proxy location
+ * as given and nginx's resolver resolves its host, with no SSRF check (no
+ * https-only rule, no address check).  Its one caller is requestCrawl to
+ * the relays of "pds_crawlers" (sync/ngx_pds_crawl.c), whose URL is the
+ * admin's and whose body carries only our hostname.  A URL that a user,
+ * a DID document or a handle chose must go through ngx_pds_fetch_public.
  */
 ngx_int_t
 ngx_pds_fetch_background(ngx_pds_ctx_t *ctx, ngx_uint_t method,

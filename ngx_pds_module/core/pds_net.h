@@ -6,9 +6,12 @@
  * resolved, it must not lead the server to itself or into the network
  * behind it (SSRF).  Only globally routable unicast addresses pass:
  * loopback, private, shared (CGNAT), link-local, multicast, documentation,
- * benchmarking, reserved and unspecified ranges are refused, and IPv6
- * forms that embed an IPv4 address (mapped, NAT64, 6to4) are judged by
- * that address.
+ * benchmarking, reserved, unspecified, anycast-service (AS112, AMT),
+ * local-use NAT64 (64:ff9b:1::/48), IPv4-translated, Teredo, ORCHID and
+ * segment-routing ranges are refused, and IPv6 forms that embed an IPv4
+ * address (mapped, NAT64 64:ff9b::/96, 6to4) are judged by that address.
+ * That is the reference PDS's rule (every ipaddr.js range but "unicast"),
+ * except that the reference refuses NAT64 and 6to4 addresses outright.
  */
 
 #ifndef PDS_NET_H
