@@ -721,44 +721,52 @@ long
 pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cursor, size_t limit, pds_blob_missing_cb cb, void *ctx)
 {
-    int               rc;
-    long              n;
-    size_t            at;
-    MDB_val           key, val;
-    uint8_t           last[PDS_CID_BIN_LEN];
-    pds_cid_t         cid;
-    pds_bkey_t        prefix, start, bk;
-    pds_blob_t        b;
-    pds_store_iter_t  it;
+    int          rc, have;
+    long         n;
+    size_t       at;
+    MDB_val      key, val;
+    uint8_t      last[PDS_CID_BIN_LEN];
+    pds_cid_t    cid;
+    pds_bkey_t   prefix, start, bk;
+    pds_blob_t   b;
+    MDB_cursor  *cur;
 
     pds_bkey(&prefix, 'r', uid, NULL, NULL, 0, 0);
     pds_bkey(&start, 'r', uid, cursor, NULL, 0, 0);
     at = prefix.len;
 
-    if (pds_store_iter_open(txn, s->db_blob_refs, start.data, start.len,
-                            prefix.len, &it)
-        != 0)
-    {
+    if (mdb_cursor_open(txn, s->db_blob_refs, &cur) != 0) {
         return -1;
     }
 
     n = 0;
-    memset(last, 0, sizeof(last));
+    have = 0;
 
     if (cursor) {
         pds_cid_to_bytes(cursor, last);
+        have = 1;
     }
+
+    key.mv_data = start.data;
+    key.mv_size = start.len;
 
     /* 'r' keys are in CID order: a blob's references are adjacent */
 
-    while ((size_t) n < limit
-           && (rc = pds_store_iter_next(&it, &key, &val)) == 0)
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && (size_t) n < limit;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
+        if (key.mv_size < prefix.len
+            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
+        {
+            break;
+        }
+
         if (key.mv_size <= at + PDS_CID_BIN_LEN) {
             continue;
         }
 
-        if ((cursor || n > 0 || last[0])
+        if (have
             && memcmp(last, (uint8_t *) key.mv_data + at, PDS_CID_BIN_LEN)
                == 0)
         {
@@ -766,6 +774,7 @@ pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         }
 
         memcpy(last, (uint8_t *) key.mv_data + at, PDS_CID_BIN_LEN);
+        have = 1;
 
         if (pds_cid_from_bytes(&cid, last, PDS_CID_BIN_LEN) != 0) {
             continue;
@@ -779,10 +788,10 @@ pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         }
 
         if (rc != PDS_NOTFOUND) {
-            pds_store_iter_close(&it);
-            return -1;
+            break;
         }
 
+        rc = 0;
         n++;
 
         if (cb(ctx, &cid, (const char *) key.mv_data + at + PDS_CID_BIN_LEN,
@@ -793,7 +802,7 @@ pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
         }
     }
 
-    pds_store_iter_close(&it);
+    mdb_cursor_close(cur);
 
-    return n;
+    return (rc == 0 || rc == MDB_NOTFOUND) ? n : -1;
 }

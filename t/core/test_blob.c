@@ -52,6 +52,29 @@ count_cb(void *ctx, const pds_cid_t *cid)
 }
 
 
+typedef struct {
+    pds_cid_t   cids[8];
+    char        paths[8][64];
+    size_t      n;
+} missing_t;
+
+
+static int
+missing_cb(void *ctx, const pds_cid_t *cid, const char *path, size_t len)
+{
+    missing_t  *m = ctx;
+
+    if (m->n < 8 && len < 64) {
+        m->cids[m->n] = *cid;
+        memcpy(m->paths[m->n], path, len);
+        m->paths[m->n][len] = '\0';
+        m->n++;
+    }
+
+    return 0;
+}
+
+
 static size_t
 listed(pds_store_t *s, MDB_txn *txn)
 {
@@ -184,6 +207,58 @@ main(void)
     is_int((int) gone.n, MANY, "many old temporary blobs collected");
     is_int(listed(s, txn), 2, "a and c remain");
     pds_blob_gone_free(&gone);
+
+    /* migration: references to blobs not uploaded yet */
+    {
+        int          cmp;
+        long         n;
+        pds_cid_t    x, y;
+        pds_blob_t   got;
+        missing_t    m;
+        const char  *px = "app.bsky.feed.post/imported1";
+        const char  *py = "app.bsky.actor.profile/self";
+
+        blob_cid(&x, 1001);
+        blob_cid(&y, 1002);
+        cmp = pds_cid_cmp(&x, &y);
+
+        is_int(pds_blob_expect(s, txn, UID, px, strlen(px), &x), 0,
+               "an imported record references a blob not uploaded");
+        is_int(pds_blob_expect(s, txn, UID, py, strlen(py), &y), 0,
+               "another one");
+        is_int(pds_blob_expect(s, txn, UID, py, strlen(py), &x), 0,
+               "and a second reference to the first");
+
+        memset(&m, 0, sizeof(m));
+        n = pds_blob_list_missing(s, txn, UID, NULL, 100, missing_cb, &m);
+        is_int(n, 2, "two missing blobs (each once)");
+        ok(m.n == 2 && pds_cid_equal(&m.cids[0], cmp < 0 ? &x : &y),
+           "in CID order");
+
+        memset(&m, 0, sizeof(m));
+        n = pds_blob_list_missing(s, txn, UID, NULL, 1, missing_cb, &m);
+        is_int(n, 1, "limit 1");
+        memset(&m, 0, sizeof(m));
+        n = pds_blob_list_missing(s, txn, UID, cmp < 0 ? &x : &y, 100,
+                                  missing_cb, &m);
+        ok(n == 1 && pds_cid_equal(&m.cids[0], cmp < 0 ? &y : &x),
+           "the rest after the cursor");
+
+        is_int(pds_blob_put(s, txn, UID, &x, "image/jpeg", 5, 10), 0,
+               "the first is uploaded");
+        ok(pds_blob_get(s, txn, UID, &x, &got) == 0 && !got.temp,
+           "and is permanent at once");
+        memset(&m, 0, sizeof(m));
+        n = pds_blob_list_missing(s, txn, UID, NULL, 100, missing_cb, &m);
+        ok(n == 1 && pds_cid_equal(&m.cids[0], &y)
+           && strcmp(m.paths[0], py) == 0,
+           "one missing left, with its record path");
+        is_int(pds_blob_collect(s, txn, UID, 1 << 30, &gone), 0,
+               "collect");
+        ok(pds_blob_get(s, txn, UID, &x, &got) == 0,
+           "a referenced upload is not collected");
+        pds_blob_gone_free(&gone);
+    }
 
     mdb_txn_abort(txn);
     pds_store_close(s);
