@@ -1,0 +1,225 @@
+
+/*
+ * ngx_pds_module: DID documents fetched fresh through nginx's outbound
+ * path (the configured PLC directory for did:plc, trusted; the host itself
+ * for did:web, under the SSRF rules), read by core/pds_diddoc.c.  For the
+ * checks that must see the document as it is now (migration: the signing
+ * key an imported repo must be signed with, where the DID points before an
+ * account is activated); the proxy keeps its own short cache of endpoints.
+ */
+
+#include "ngx_pds.h"
+#include "ngx_pds_did.h"
+
+#include "pds_syntax.h"
+
+
+/* a request waiting for a DID document */
+typedef struct {
+    ngx_pds_did_t            *out;
+    ngx_pds_resume_pt         done;
+    void                     *data;          /* the handler's ctx->data */
+} ngx_pds_did_wait_t;
+
+
+static ngx_int_t ngx_pds_did_fetched(ngx_pds_ctx_t *ctx);
+
+
+/* did:plc:x -> <PLC directory>/did:plc:x */
+static ngx_int_t
+ngx_pds_did_plc_url(ngx_pds_ctx_t *ctx, ngx_str_t *did, ngx_str_t *url)
+{
+    u_char     *p;
+    size_t      n;
+    ngx_str_t  *plc;
+
+    plc = &ctx->conf->plc_url;
+    n = plc->len;
+
+    while (n && plc->data[n - 1] == '/') {
+        n--;
+    }
+
+    url->data = ngx_pnalloc(ctx->request->pool, n + 1 + did->len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url->data, plc->data, n);
+    *p++ = '/';
+    p = ngx_cpymem(p, did->data, did->len);
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * did:web:host%3Aport:path:to -> https://host:port/path/to/did.json (http
+ * for localhost, as the spec allows for development)
+ */
+static ngx_int_t
+ngx_pds_did_web_url(ngx_pds_ctx_t *ctx, ngx_str_t *did, ngx_str_t *url)
+{
+    u_char      *p, *s, *last;
+    ngx_uint_t   localhost, path;
+
+    s = did->data + 8;
+    last = did->data + did->len;
+
+    url->data = ngx_pnalloc(ctx->request->pool,
+                            sizeof("https://") + did->len
+                            + sizeof("/.well-known/did.json"));
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    localhost = (last - s >= 9 && ngx_strncmp(s, "localhost", 9) == 0
+                 && (last - s == 9 || s[9] == '%' || s[9] == ':'));
+
+    p = ngx_cpymem(url->data, localhost ? "http://" : "https://",
+                   localhost ? 7 : 8);
+    path = 0;
+
+    while (s < last) {
+        if (*s == ':') {
+            *p++ = '/';
+            path = 1;
+            s++;
+
+        } else if (*s == '%' && last - s >= 3 && s[1] == '3'
+                   && (s[2] == 'A' || s[2] == 'a') && !path)
+        {
+            *p++ = ':';
+            s += 3;
+
+        } else if (*s == '%' || *s == '/' || *s == '?' || *s == '#'
+                   || *s == '@')
+        {
+            return NGX_DECLINED;
+
+        } else {
+            *p++ = *s++;
+        }
+    }
+
+    if (path) {
+        p = ngx_cpymem(p, "/did.json", sizeof("/did.json") - 1);
+
+    } else {
+        p = ngx_cpymem(p, "/.well-known/did.json",
+                       sizeof("/.well-known/did.json") - 1);
+    }
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_pds_did_doc_url(ngx_pds_ctx_t *ctx, ngx_str_t *did, ngx_str_t *url)
+{
+    if (!pds_did_valid((char *) did->data, did->len)) {
+        return NGX_DECLINED;
+    }
+
+    if (did->len > 8 && ngx_strncmp(did->data, "did:plc:", 8) == 0) {
+        return ngx_pds_did_plc_url(ctx, did, url);
+    }
+
+    if (did->len > 8 && ngx_strncmp(did->data, "did:web:", 8) == 0) {
+        return ngx_pds_did_web_url(ctx, did, url);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_pds_did_resolve(ngx_pds_ctx_t *ctx, const char *did, ngx_pds_did_t *out,
+    ngx_pds_resume_pt done)
+{
+    ngx_int_t            rc;
+    ngx_str_t            d, url;
+    ngx_pds_did_wait_t  *w;
+
+    ngx_memzero(out, sizeof(ngx_pds_did_t));
+    out->did = did;
+
+    d.data = (u_char *) did;
+    d.len = ngx_strlen(did);
+
+    rc = ngx_pds_did_doc_url(ctx, &d, &url);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        out->status = NGX_PDS_DID_UNRESOLVED;
+        return done(ctx);
+    }
+
+    w = ngx_palloc(ctx->request->pool, sizeof(ngx_pds_did_wait_t));
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->out = out;
+    w->done = done;
+    w->data = ctx->data;
+    ctx->data = w;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: DID document of %s from \"%V\"", did, &url);
+
+    if (ngx_strncmp(did, "did:web:", 8) == 0) {
+        return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL,
+                                    NULL, ngx_pds_did_fetched);
+    }
+
+    return ngx_pds_fetch(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
+                         ngx_pds_did_fetched);
+}
+
+
+static ngx_int_t
+ngx_pds_did_fetched(ngx_pds_ctx_t *ctx)
+{
+    json_t              *doc;
+    ngx_pds_did_t       *out;
+    ngx_pds_did_wait_t  *w = ctx->data;
+
+    ctx->data = w->data;
+    out = w->out;
+
+    if (ctx->response.status == NGX_HTTP_NOT_FOUND
+        || ctx->response.status == 410)
+    {
+        out->status = NGX_PDS_DID_NOTFOUND;
+        return w->done(ctx);
+    }
+
+    if (ctx->response.status != NGX_HTTP_OK || ctx->response.body.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "pds: DID document of %s: status %ui", out->did,
+                      ctx->response.status);
+        out->status = NGX_PDS_DID_UNRESOLVED;
+        return w->done(ctx);
+    }
+
+    doc = ngx_pds_json_track(ctx->request,
+                             json_loadb((char *) ctx->response.body.data,
+                                        ctx->response.body.len, 0, NULL));
+
+    if (doc == NULL || pds_diddoc_read(doc, out->did, &out->doc) != 0) {
+        out->status = NGX_PDS_DID_UNRESOLVED;
+        return w->done(ctx);
+    }
+
+    out->json = doc;
+    out->status = NGX_PDS_DID_OK;
+
+    return w->done(ctx);
+}

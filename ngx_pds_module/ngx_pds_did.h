@@ -1,0 +1,43 @@
+
+/*
+ * ngx_pds_module: DID documents fetched fresh (see ngx_pds_did.c).
+ */
+
+#ifndef _NGX_PDS_DID_H_INCLUDED_
+#define _NGX_PDS_DID_H_INCLUDED_
+
+#include "ngx_pds.h"
+
+#include "pds_diddoc.h"
+
+
+typedef enum {
+    NGX_PDS_DID_OK = 0,
+    NGX_PDS_DID_NOTFOUND,           /* the directory or host has none */
+    NGX_PDS_DID_UNRESOLVED          /* not a DID we can resolve, no answer,
+                                       or not a document of that DID */
+} ngx_pds_did_status_e;
+
+
+typedef struct {
+    const char               *did;
+    ngx_pds_did_status_e      status;
+    pds_diddoc_t              doc;           /* when NGX_PDS_DID_OK */
+    json_t                   *json;          /* the document (request's) */
+} ngx_pds_did_t;
+
+
+/* where the document of did is: NGX_OK, NGX_DECLINED (not resolvable) or
+ * NGX_ERROR */
+ngx_int_t ngx_pds_did_doc_url(ngx_pds_ctx_t *ctx, ngx_str_t *did,
+    ngx_str_t *url);
+
+/*
+ * Fetches and reads the document of did into *out, then runs done (also
+ * when it cannot be resolved: see out->status).  The handler's ctx->data
+ * is kept.  NGX_DONE while fetching, done's result, or an error status.
+ */
+ngx_int_t ngx_pds_did_resolve(ngx_pds_ctx_t *ctx, const char *did,
+    ngx_pds_did_t *out, ngx_pds_resume_pt done);
+
+#endif /* _NGX_PDS_DID_H_INCLUDED_ */
