@@ -17,6 +17,7 @@ extern const ngx_pds_method_t  ngx_pds_session_methods[];
 extern const ngx_pds_method_t  ngx_pds_identity_methods[];
 extern const ngx_pds_method_t  ngx_pds_repo_methods[];
 extern const ngx_pds_method_t  ngx_pds_blob_methods[];
+extern const ngx_pds_method_t  ngx_pds_migrate_methods[];
 extern const ngx_pds_method_t  ngx_pds_sync_methods[];
 extern const ngx_pds_method_t  ngx_pds_prefs_methods[];
 extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
@@ -29,6 +30,7 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
     ngx_pds_identity_methods,                                               \
     ngx_pds_repo_methods,                                                   \
     ngx_pds_blob_methods,                                                   \
+    ngx_pds_migrate_methods,                                                \
     ngx_pds_sync_methods,                                                   \
     ngx_pds_prefs_methods,                                                  \
     ngx_pds_proxy_methods
