@@ -1,6 +1,11 @@
 # com.atproto.identity.* and the handle's well-known document: the answers
-# that need no account.  The flows (updateHandle through the PLC
-# directory, resolveHandle after it) are in t/16-identity.t.
+# that need no account, and the handle policy as createAccount applies it
+# (the reference's answers, compared against @atproto/pds 0.5.35: a
+# handle's syntax is the Lexicon's to refuse, InvalidRequest with the
+# value's preview; then the TLD, the domain, the label, reserved names).
+# The flows (updateHandle through the PLC directory, resolveHandle after
+# it, updateHandle's own refusals) are in t/16-identity.t and
+# t/13-input-order.t.
 use Test::Nginx::Socket;
 
 repeat_each(2);
@@ -16,7 +21,7 @@ our $Tenant = <<'_EOC_';
         location / { pds; }
 _EOC_
 
-plan tests => repeat_each() * 2;
+plan tests => repeat_each() * 28;
 
 run_tests();
 
@@ -31,3 +36,169 @@ GET /.well-known/atproto-did
 --- error_code: 404
 --- response_body chomp
 User not found
+
+
+
+=== TEST 2: createAccount: a handle that is not one (its syntax): InvalidRequest
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"bad_handle!.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid handle (got \"bad_handle!.test\") at $.handle"}
+
+
+
+=== TEST 3: createAccount: one label is no handle
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"nodot","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid handle (got \"nodot\") at $.handle"}
+
+
+
+=== TEST 4: createAccount: a numeric TLD is no handle
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"carol.123","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid handle (got \"carol.123\") at $.handle"}
+
+
+
+=== TEST 5: createAccount: a handle that is not a string
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":5,"email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Expected string value type (got 5) at $.handle"}
+
+
+
+=== TEST 6: createAccount: a disallowed TLD (valid syntax): InvalidHandle
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"carol.local","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidHandle","message":"Handle TLD is invalid or disallowed"}
+
+
+
+=== TEST 7: createAccount: another domain
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"carol.example.com","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"UnsupportedDomain","message":"Not a supported handle domain"}
+
+
+
+=== TEST 8: createAccount: a label over 18 characters
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"abcdefghijklmnopqrstuvwxyz.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidHandle","message":"Handle too long"}
+
+
+
+=== TEST 9: createAccount: a label under 3 characters
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"ab.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidHandle","message":"Handle too short"}
+
+
+
+=== TEST 10: createAccount: two labels in front of the domain
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"a.carol.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidHandle","message":"Invalid characters in handle"}
+
+
+
+=== TEST 11: createAccount: a reserved name
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"admin.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"HandleNotAvailable","message":"Reserved handle"}
+
+
+
+=== TEST 12: createAccount: a long value, its preview cut as the reference cuts it
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"handle":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test","email":"carol@example.com","password":"carol-password","inviteCode":"localhost-aaaaa-bbbbb"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid handle (got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…\") at $.handle"}
+
+
+
+=== TEST 13: createAccount without a handle: the Lexicon's wording
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.createAccount
+{"email":"carol@example.com","password":"carol-password"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Missing required key \"handle\" at $"}
+
+
+
+=== TEST 14: checkSignupQueue needs a session
+--- config eval: $::Tenant
+--- request
+GET /xrpc/com.atproto.temp.checkSignupQueue
+--- error_code: 401
+--- response_body chomp
+{"error":"AuthMissing","message":"Authentication Required"}

@@ -1,8 +1,13 @@
 # The service proxy's refusals, which need no account and no running
 # AppView (the AppView's address is a closed port here): no session, a
 # protected method, a method other than GET, HEAD and POST, a path that is
-# not an NSID, the internal location; and a tenant without an AppView.  The
-# proxying itself, against stand-in services, is t/interop/50-proxy-appview.t.
+# not an NSID, the internal location; and a tenant without an AppView.
+# The AppView methods served here (getFeed, registerPush, unregisterPush):
+# getFeed's parameters are checked before the session, as the reference
+# does; without an AppView they are not served.  getRecord of a repo not
+# hosted here is forwarded (502 from the closed port).  The proxying
+# itself, against stand-in services that verify the tokens, is
+# t/interop/50-proxy-appview.t.
 use Test::Nginx::Socket;
 
 repeat_each(2);
@@ -29,7 +34,7 @@ our $Bare = <<'_EOC_';
         location / { pds; }
 _EOC_
 
-plan tests => repeat_each() * 12;
+plan tests => repeat_each() * 42;
 
 run_tests();
 
@@ -98,3 +103,165 @@ GET /xrpc/app.bsky.feed.getTimeline
 GET /xrpc/tools.ozone.moderation.getRepo?did=x
 --- error_code: 400
 --- response_body_like: "message":"No service configured for tools\.ozone\.moderation\.getRepo"
+
+
+
+=== TEST 8: getFeed: the parameters before the session (a feed that is no AT-URI)
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=notauri
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid app.bsky.feed.getFeed params: Invalid at-uri (got \"notauri\")"}
+
+
+
+=== TEST 9: getFeed without feed
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid app.bsky.feed.getFeed params: Missing required key \"feed\""}
+
+
+
+=== TEST 10: getFeed: limit over 100
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats&limit=500
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid app.bsky.feed.getFeed params: integer too big (maximum 100, got 500)"}
+
+
+
+=== TEST 11: getFeed: limit under 1
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats&limit=0
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid app.bsky.feed.getFeed params: integer too small (minimum 1, got 0)"}
+
+
+
+=== TEST 12: getFeed: limit not an integer
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats&limit=1.5
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid app.bsky.feed.getFeed params: Expected integer value type (got \"1.5\")"}
+
+
+
+=== TEST 13: getFeed with good parameters needs a session
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats
+--- error_code: 401
+--- response_body chomp
+{"error":"AuthMissing","message":"Authentication Required"}
+
+
+
+=== TEST 14: getFeed is a query
+--- config eval: $::AppView
+--- request
+POST /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Incorrect HTTP method (POST) expected GET"}
+
+
+
+=== TEST 15: registerPush needs a session
+--- config eval: $::AppView
+--- request
+POST /xrpc/app.bsky.notification.registerPush
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 401
+--- response_body chomp
+{"error":"AuthMissing","message":"Authentication Required"}
+
+
+
+=== TEST 16: registerPush is a procedure
+--- config eval: $::AppView
+--- request
+GET /xrpc/app.bsky.notification.registerPush
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Incorrect HTTP method (GET) expected POST"}
+
+
+
+=== TEST 17: unregisterPush needs a session
+--- config eval: $::AppView
+--- request
+POST /xrpc/app.bsky.notification.unregisterPush
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 401
+--- response_body chomp
+{"error":"AuthMissing","message":"Authentication Required"}
+
+
+
+=== TEST 18: checkSignupQueue is a query
+--- config eval: $::AppView
+--- request
+POST /xrpc/com.atproto.temp.checkSignupQueue
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Incorrect HTTP method (POST) expected GET"}
+
+
+
+=== TEST 19: no AppView: getFeed is not served
+--- config eval: $::Bare
+--- request
+GET /xrpc/app.bsky.feed.getFeed?feed=at://did:plc:zzzzzzzzzzzzzzzzzzzzzzzz/app.bsky.feed.generator/cats
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"No service configured for app.bsky.feed.getFeed"}
+
+
+
+=== TEST 20: no AppView: registerPush is not served
+--- config eval: $::Bare
+--- request
+POST /xrpc/app.bsky.notification.registerPush
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"No service configured for app.bsky.notification.registerPush"}
+
+
+
+=== TEST 21: getRecord of a repo hosted elsewhere goes to the AppView (unreachable here)
+--- config eval: $::AppView
+--- request
+GET /xrpc/com.atproto.repo.getRecord?repo=did:plc:zzzzzzzzzzzzzzzzzzzzzzzz&collection=app.bsky.feed.post&rkey=abc
+--- error_code: 502
+--- response_body chomp
+{"error":"UpstreamFailure","message":"Upstream service unreachable"}
+
+
+
+=== TEST 22: getRecord: its parameters checked before it is forwarded
+--- config eval: $::AppView
+--- request
+GET /xrpc/com.atproto.repo.getRecord?repo=did:plc:zzzzzzzzzzzzzzzzzzzzzzzz&collection=bad&rkey=abc
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid com.atproto.repo.getRecord params: Invalid NSID (got \"bad\")"}

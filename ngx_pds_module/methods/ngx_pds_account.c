@@ -13,6 +13,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
 
 #include "pds_hash.h"
 
@@ -229,6 +230,13 @@ ngx_pds_create_work(void *data, ngx_log_t *log)
 }
 
 
+static const ngx_pds_field_t  ngx_pds_create_handle_input[] = {
+    { "handle", NGX_PDS_V_STRING, NGX_PDS_FMT_HANDLE, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+
 /*
  * The input of createAccount, checked in the reference's order: NGX_OK,
  * or the refusal's status (recorded).
@@ -236,7 +244,14 @@ ngx_pds_create_work(void *data, ngx_log_t *log)
 static ngx_int_t
 ngx_pds_create_account_input(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
 {
-    ngx_int_t  bad;
+    ngx_int_t  bad, rc;
+
+    /* the handle's shape first: its syntax is the Lexicon's to refuse */
+    rc = ngx_pds_check_input(ctx, ctx->body, "$",
+                             ngx_pds_create_handle_input);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     bad = 0;
     st->email = ngx_pds_body_str(ctx, "email", &bad);

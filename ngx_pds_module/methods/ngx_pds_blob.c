@@ -17,6 +17,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
 
 #include "pds_hash.h"
 
@@ -560,6 +561,13 @@ ngx_pds_set_header(ngx_http_request_t *r, const char *key, u_char *value,
 
 
 
+static const ngx_pds_field_t  ngx_pds_get_blob_params[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { "cid", NGX_PDS_V_STRING, NGX_PDS_FMT_CID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+
 /*
  * The blob a getBlob names ("did", "cid"): its row into blob, its file
  * name into name.  NGX_OK, or the refusal's status.
@@ -571,6 +579,12 @@ ngx_pds_get_blob_find(ngx_pds_ctx_t *ctx, ngx_str_t *cidp, pds_blob_t *blob,
     int             rc;
     pds_cid_t       cid;
     pds_account_t   acc;
+    ngx_int_t       nrc;
+
+    nrc = ngx_pds_check_params(ctx, ngx_pds_get_blob_params);
+    if (nrc != NGX_OK) {
+        return nrc;
+    }
 
     if (ngx_pds_repo_account(ctx, "did", &acc, 0) != NGX_OK) {
         return ctx->sent_rc;
@@ -589,7 +603,8 @@ ngx_pds_get_blob_find(ngx_pds_ctx_t *ctx, ngx_str_t *cidp, pds_blob_t *blob,
     ngx_pds_read_done(ctx);
 
     if (rc == PDS_NOTFOUND) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
+        /* the reference's name, not the Lexicon's BlobNotFound */
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Blob not found");
     }
 
@@ -628,7 +643,7 @@ ngx_pds_get_blob_open(ngx_pds_ctx_t *ctx, char *name, ngx_fd_t *fd,
     if (*fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
                       "pds: blob file \"%s\" is missing", name);
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "BlobNotFound",
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Blob not found");
     }
 

@@ -2,7 +2,8 @@
  * ngx_pds_module: identity.
  *
  *   com.atproto.identity.resolveHandle / getRecommendedDidCredentials /
- *   updateHandle, com.atproto.server.reserveSigningKey, and
+ *   updateHandle, com.atproto.server.reserveSigningKey,
+ *   com.atproto.temp.checkSignupQueue (no queue: activated), and
  *   GET /.well-known/atproto-did (the handle from the Host header);
  *   in this table, describeRepo and checkAccountStatus of
  *   ngx_pds_describe.c.
@@ -12,6 +13,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
 
 #include "pds_plc.h"
 #include "pds_repo.h"
@@ -22,6 +24,7 @@ static ngx_int_t ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_check_signup_queue(ngx_pds_ctx_t *ctx);
 
 
 const ngx_pds_method_t  ngx_pds_identity_methods[] = {
@@ -47,6 +50,10 @@ const ngx_pds_method_t  ngx_pds_identity_methods[] = {
     { ngx_string("com.atproto.server.reserveSigningKey"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_NONE, NGX_PDS_IN_JSON, 0, 0,
       ngx_pds_reserve_signing_key, NULL },
+
+    { ngx_string("com.atproto.temp.checkSignupQueue"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_ACCESS, NGX_PDS_IN_NONE, NGX_PDS_ALLOW_SIGNUP_QUEUED, 0,
+      ngx_pds_check_signup_queue, NULL },
 
     { ngx_null_string, 0, 0, 0, 0, 0, NULL, NULL }
 };
@@ -313,14 +320,23 @@ typedef struct {
 } ngx_pds_handle_t;
 
 
+/* the input's shape (a syntax error is the Lexicon's InvalidRequest) */
+static const ngx_pds_field_t  ngx_pds_update_handle_input[] = {
+    { "handle", NGX_PDS_V_STRING, NGX_PDS_FMT_HANDLE, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+
 static ngx_int_t ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
 
 
 /*
- * The new handle: valid, lower-cased, one of the service's, acceptable to
- * the handle policy.  NGX_OK, or the refusal's status.
+ * The new handle (its syntax checked): lower-cased, with an allowed TLD,
+ * one of the service's, acceptable to the handle policy, in the
+ * reference's order.  NGX_OK, or the refusal's status.
  */
 static ngx_int_t
 ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
@@ -343,6 +359,11 @@ ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
 
     st->handle[len] = '\0';
 
+    if (pds_handle_is_reserved_tld(st->handle, len)) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
+                             "Handle TLD is invalid or disallowed");
+    }
+
     if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
         /* an own domain must already point at the DID: not supported yet */
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
@@ -364,11 +385,13 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
     ngx_str_t         *url;
     ngx_pds_handle_t  *st;
 
-    v = json_object_get(ctx->body, "handle");
-    if (!json_is_string(v)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Input must have the property \"handle\"");
+    nrc = ngx_pds_check_input(ctx, ctx->body, "$",
+                              ngx_pds_update_handle_input);
+    if (nrc != NGX_OK) {
+        return nrc;
     }
+
+    v = json_object_get(ctx->body, "handle");
 
     st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_t));
     if (st == NULL) {
@@ -539,6 +562,25 @@ ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx)
 
     answer = ngx_pds_json_track(ctx->request,
                                 json_pack("{s:s}", "signingKey", didkey));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
+}
+
+
+/* ---- checkSignupQueue -------------------------------------------------- */
+
+
+/* no signup queue here (nor an entryway): every account is activated */
+static ngx_int_t
+ngx_pds_check_signup_queue(ngx_pds_ctx_t *ctx)
+{
+    json_t  *answer;
+
+    answer = ngx_pds_json_track(ctx->request,
+                                json_pack("{s:b}", "activated", 1));
     if (answer == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -2,11 +2,15 @@
  * ngx_pds_module: records over XRPC.
  *
  *   com.atproto.repo.getRecord / listRecords (short LMDB read transactions
- *   on the loop), and in this table the writes of ngx_pds_repo_write.c:
+ *   on the loop; getRecord of a repo hosted elsewhere goes to the AppView,
+ *   as the reference's, without the caller's credentials), and in this
+ *   table the writes of ngx_pds_repo_write.c:
  *   createRecord / putRecord / deleteRecord / applyWrites.
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
+#include "ngx_pds_forward.h"
 
 #include "pds_json.h"
 #include "pds_repo.h"
@@ -19,6 +23,18 @@
 
 static ngx_int_t ngx_pds_get_record(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_list_records(ngx_pds_ctx_t *ctx);
+
+
+static const ngx_pds_field_t  ngx_pds_get_record_params[] = {
+    { "repo", NGX_PDS_V_STRING, NGX_PDS_FMT_AT_ID, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { "collection", NGX_PDS_V_STRING, NGX_PDS_FMT_NSID, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { "rkey", NGX_PDS_V_STRING, NGX_PDS_FMT_RKEY, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { "cid", NGX_PDS_V_STRING, NGX_PDS_FMT_CID, 0, 0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
 
 
 const ngx_pds_method_t  ngx_pds_repo_methods[] = {
@@ -90,22 +106,22 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
     const uint8_t       *p;
     char                 cids[PDS_CID_STR_SIZE];
 
+    rc = ngx_pds_check_params(ctx, ngx_pds_get_record_params);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_pds_arg(ctx->request, "repo", &repo) != NGX_OK
         || ngx_pds_arg(ctx->request, "collection", &collection) != NGX_OK
         || ngx_pds_arg(ctx->request, "rkey", &rkey) != NGX_OK)
     {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Params must have the properties \"repo\", "
-                             "\"collection\" and \"rkey\"");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&cidp);
-
-    if (ngx_pds_arg(ctx->request, "cid", &cidp) == NGX_OK
-        && pds_cid_parse(&want, (char *) cidp.data, cidp.len) != 0)
+    if (ngx_pds_arg(ctx->request, "cid", &cidp) != NGX_OK
+        || pds_cid_parse(&want, (char *) cidp.data, cidp.len) != 0)
     {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "cid must be a cid");
+        ngx_str_null(&cidp);
     }
 
     txn = ngx_pds_read_txn(ctx);
@@ -116,8 +132,14 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
     did = ngx_pds_local_did(ctx, txn, &repo, &uid);
     if (did == NULL) {
         ngx_pds_read_done(ctx);
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Could not locate record");
+
+        if (ctx->conf->appview_url.len == 0) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Could not locate record");
+        }
+
+        /* not hosted here: the AppView's copy, asked without credentials */
+        return ngx_pds_proxy_forward_as(ctx, NULL, NULL, 1);
     }
 
     uri = ngx_pds_at_uri(ctx->request->pool, did, (char *) collection.data,

@@ -12,6 +12,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_repo_input.h"
 
 #include "pds_json.h"
 #include "pds_lexicon.h"
@@ -331,7 +332,8 @@ ngx_pds_parse_cid(ngx_pds_ctx_t *ctx, json_t *v, const char *name,
 
 
 /*
- * What every write has: the caller's repo and signing key, the ops, their
+ * What every write has (once ngx_pds_writable_repo() found the caller's
+ * repo and signing key): the ops, their
  * blob lists, the blob hook and swapCommit.  NGX_OK, or the refusal's
  * status.
  */
@@ -342,11 +344,6 @@ ngx_pds_prepare_write(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st,
     json_t     *swap;
     pds_cid_t  *cid;
     ngx_int_t   rc;
-
-    rc = ngx_pds_writable_repo(ctx, st);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     st->ops = ngx_pcalloc(ctx->request->pool, nops * sizeof(pds_repo_op_t));
     st->recs = ngx_pcalloc(ctx->request->pool, nops * sizeof(ngx_pds_rec_t));
@@ -671,6 +668,21 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, int action)
     ctx->data = st;
     st->action = action;
 
+    /* the input's shape, then whose repo it is, as the reference */
+
+    rc = ngx_pds_check_input(ctx, ctx->body, "$",
+                             action == PDS_REPO_CREATE ? ngx_pds_create_input
+                             : action == PDS_REPO_PUT ? ngx_pds_put_input
+                             : ngx_pds_delete_input);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_pds_writable_repo(ctx, st);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     rc = ngx_pds_prepare_write(ctx, st, 1);
     if (rc != NGX_OK) {
         return rc;
@@ -857,10 +869,28 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
 
     ctx->data = st;
 
+    /* the input's shape, then whose repo it is, then how many writes */
+
     writes = json_object_get(ctx->body, "writes");
-    if (!json_is_array(writes)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Input must have the property \"writes\"");
+
+    rc = ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_apply_input);
+
+    if (rc == NGX_OK) {
+        rc = ngx_pds_check_union_items(ctx, writes, "$.writes",
+                                       ngx_pds_apply_variants);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_pds_check_input(ctx, ctx->body, "$",
+                                 ngx_pds_apply_input_tail);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_pds_writable_repo(ctx, st);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     n = json_array_size(writes);

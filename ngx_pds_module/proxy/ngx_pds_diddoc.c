@@ -204,8 +204,7 @@ ngx_pds_diddoc_web_url(ngx_pds_ctx_t *ctx, ngx_str_t *did, ngx_str_t *url)
 }
 
 
-/* where the DID document of did is: NGX_OK, NGX_DECLINED, NGX_ERROR */
-static ngx_int_t
+ngx_int_t
 ngx_pds_diddoc_url(ngx_pds_ctx_t *ctx, ngx_str_t *did, ngx_str_t *url)
 {
     if (!pds_did_valid((char *) did->data, did->len)) {
@@ -289,7 +288,7 @@ ngx_pds_diddoc_endpoint(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t,
 
 
 /* a URL the proxy can use: http(s)://host... without spaces */
-static ngx_uint_t
+ngx_uint_t
 ngx_pds_diddoc_endpoint_ok(const char *s, size_t n)
 {
     size_t  i;
@@ -314,13 +313,14 @@ ngx_pds_diddoc_endpoint_ok(const char *s, size_t n)
 }
 
 
-/* the serviceEndpoint of the entry "#<serviceId>" (or "<did>#...") */
-static json_t *
-ngx_pds_diddoc_service(json_t *doc, ngx_pds_target_t *t)
+/* the serviceEndpoint of the entry "#<id>" (or "<did>#<id>") */
+json_t *
+ngx_pds_diddoc_service(json_t *doc, ngx_str_t *did, ngx_str_t *sid,
+    const char *type)
 {
     size_t       n, i;
     json_t      *services, *svc, *id;
-    const char  *sid;
+    const char  *s;
 
     services = json_object_get(doc, "service");
 
@@ -334,19 +334,26 @@ ngx_pds_diddoc_service(json_t *doc, ngx_pds_target_t *t)
             continue;
         }
 
-        sid = json_string_value(id);
+        s = json_string_value(id);
         n = json_string_length(id);
 
-        if (n > t->did.len
-            && ngx_strncmp(sid, t->did.data, t->did.len) == 0)
-        {
-            sid += t->did.len;
-            n -= t->did.len;
+        if (n > did->len && ngx_strncmp(s, did->data, did->len) == 0) {
+            s += did->len;
+            n -= did->len;
         }
 
-        if (n == t->service_id.len + 1 && sid[0] == '#'
-            && ngx_strncmp(sid + 1, t->service_id.data, n - 1) == 0)
+        if (n == sid->len + 1 && s[0] == '#'
+            && ngx_strncmp(s + 1, sid->data, n - 1) == 0)
         {
+            if (type != NULL
+                && (!json_is_string(json_object_get(svc, "type"))
+                    || ngx_strcmp(json_string_value(json_object_get(svc,
+                                                                "type")),
+                                  type) != 0))
+            {
+                return NULL;
+            }
+
             return json_object_get(svc, "serviceEndpoint");
         }
     }
@@ -381,7 +388,7 @@ ngx_pds_diddoc_read(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
         return ngx_pds_diddoc_unresolved(ctx, "");
     }
 
-    ep = ngx_pds_diddoc_service(doc, t);
+    ep = ngx_pds_diddoc_service(doc, &t->did, &t->service_id, NULL);
 
     if (!json_is_string(ep)
         || !ngx_pds_diddoc_endpoint_ok(json_string_value(ep),

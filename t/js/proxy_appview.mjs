@@ -4,7 +4,13 @@
 // directory with @atproto/identity), @atproto/api talks to our PDS only.
 // Also preferences, getServiceAuth, the atproto-proxy header (a did:plc
 // registered here with service entries), upstream failures, and a 50 MB
-// response streamed with the nginx worker's memory watched.  Prints TAP.
+// response streamed with the nginx worker's memory watched.  The calls
+// whose token is not the plain proxy's, checked as their receivers would:
+// getFeed (a token for the feed generator, verified as the generator
+// would), registerPush/unregisterPush (for the body's serviceDid: the
+// AppView or a push service found by its DID document), getRecord of a
+// repo hosted elsewhere (to the AppView, without credentials), and
+// checkSignupQueue (answered locally).  Prints TAP.
 //
 // Environment: PDS_URL, PLC_URL, PDS_ADMIN, APPVIEW_PORT, APPVIEW_DID,
 // SVC_PORT, DEAD_PORT, WORKER_PID.
@@ -14,7 +20,7 @@ import fs from 'node:fs'
 import { AtpAgent } from '@atproto/api'
 import { verifyJwt, createServiceJwt } from '@atproto/xrpc-server'
 import { IdResolver } from '@atproto/identity'
-import { Secp256k1Keypair } from '@atproto/crypto'
+import { Secp256k1Keypair, verifySignature } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -39,13 +45,16 @@ const plcUrl = process.env.PLC_URL
 const admin = process.env.PDS_ADMIN
 const appviewDid = process.env.APPVIEW_DID
 const BIG = 50 * 1024 * 1024
+const FEEDGEN_DID = 'did:web:feedgen.test'
 
 const idResolver = new IdResolver({ plcUrl })
 const getSigningKey = (iss, force) => idResolver.did.resolveAtprotoKey(iss, force)
 
 // A stand-in XRPC service: every call must carry a service JWT for ownDid
-// and the called method, or it gets 401.
-function standIn(port, ownDid, handlers) {
+// and the called method, or it gets 401; expect[nsid] changes that for a
+// method: 'anonymous' (no Authorization at all) or { aud, lxm } (a token
+// meant for another service, which this one hands on).
+function standIn(port, ownDid, handlers, expect = {}) {
   const seen = []
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://stand-in')
@@ -57,7 +66,12 @@ function standIn(port, ownDid, handlers) {
     rec.body = Buffer.concat(chunks).toString('utf8')
     seen.push(rec)
     try {
-      rec.payload = await verifyJwt(token, ownDid, nsid, getSigningKey)
+      const want = expect[nsid]
+      if (want === 'anonymous') {
+        if (req.headers.authorization !== undefined) throw new Error('credentials sent')
+      } else {
+        rec.payload = await verifyJwt(token, want?.aud ?? ownDid, want?.lxm ?? nsid, getSigningKey)
+      }
     } catch (err) {
       rec.err = err
       res.writeHead(401, { 'content-type': 'application/json' })
@@ -131,6 +145,53 @@ async function main() {
         displayName: 'Alice (stand-in)',
         followersCount: 7,
       }, { 'content-language': 'en' }),
+    // the feed generator's record, as the AppView indexed it
+    'com.atproto.repo.getRecord': (req, res, rec) => {
+      const q = rec.url.searchParams
+      if (q.get('collection') === 'app.bsky.feed.generator') {
+        if (q.get('rkey') === 'gone') {
+          return json(res, 400, { error: 'RecordNotFound', message: 'Could not locate record' })
+        }
+        return json(res, 200, {
+          uri: `at://${q.get('repo')}/app.bsky.feed.generator/${q.get('rkey')}`,
+          cid,
+          value: q.get('rkey') === 'nodid'
+            ? { $type: 'app.bsky.feed.generator', displayName: 'no did' }
+            : { $type: 'app.bsky.feed.generator', did: FEEDGEN_DID, displayName: 'Cats',
+                createdAt: '2024-01-01T00:00:00.000Z' },
+        })
+      }
+      json(res, 200, {
+        uri: `at://${q.get('repo')}/${q.get('collection')}/${q.get('rkey')}`,
+        cid,
+        value: { $type: 'app.bsky.feed.post', text: 'a post hosted elsewhere',
+                 createdAt: '2024-01-01T00:00:00.000Z' },
+      })
+    },
+    // the AppView hands the token on to the feed generator, which checks it
+    'app.bsky.feed.getFeed': async (req, res, rec) => {
+      try {
+        rec.feedgen = await verifyJwt(rec.token, FEEDGEN_DID, 'app.bsky.feed.getFeedSkeleton', getSigningKey)
+      } catch (err) {
+        rec.feedgenErr = err
+        return json(res, 401, { error: 'AuthenticationRequired', message: String(err.message) })
+      }
+      json(res, 200, {
+        cursor: 'next-page',
+        feed: [{
+          post: {
+            uri: `at://${aliceDid}/app.bsky.feed.post/3kabcdefghi22`,
+            cid,
+            author: { did: aliceDid, handle: 'alice.test' },
+            record: { $type: 'app.bsky.feed.post', text: 'from the feed generator',
+                      createdAt: '2024-01-01T00:00:00.000Z' },
+            indexedAt: '2024-01-01T00:00:00.000Z',
+          },
+        }],
+      })
+    },
+    'app.bsky.notification.registerPush': (req, res) => { res.writeHead(200); res.end() },
+    'app.bsky.notification.unregisterPush': (req, res) => { res.writeHead(200); res.end() },
     'app.bsky.unspecced.getFail500': (req, res) =>
       json(res, 500, { error: 'InternalServerError', message: 'boom' }),
     'app.bsky.unspecced.getFail400': (req, res) =>
@@ -145,6 +206,9 @@ async function main() {
       }
       res.end()
     },
+  }, {
+    'app.bsky.feed.getFeed': { aud: FEEDGEN_DID, lxm: 'app.bsky.feed.getFeedSkeleton' },
+    'com.atproto.repo.getRecord': 'anonymous',
   })
 
   // ---- an account ----------------------------------------------------------
@@ -220,6 +284,110 @@ async function main() {
   is(rec.headers.cookie, undefined, '... nor cookies')
   is(rec.headers['atproto-proxy'], undefined, '... nor atproto-proxy')
 
+  // ---- getFeed: a token for the feed generator ------------------------------
+
+  let ans
+  const feedUri = `at://${aliceDid}/app.bsky.feed.generator/cats`
+  let seenBefore = appview.seen.length
+  const feed = await agent.app.bsky.feed.getFeed({ feed: feedUri, limit: 7 })
+  is(feed.data.feed[0]?.post?.uri, `at://${aliceDid}/app.bsky.feed.post/3kabcdefghi22`,
+     'agent.app.bsky.feed.getFeed() answers with the feed')
+  const feedCalls = appview.seen.slice(seenBefore)
+  is(feedCalls.map((c) => c.nsid).join(' '), 'com.atproto.repo.getRecord app.bsky.feed.getFeed',
+     'getFeed: the generator record from the AppView, then the feed from the AppView')
+  const grec = feedCalls[0]
+  is(grec?.headers.authorization, undefined, '... the record asked for without credentials')
+  is(`${grec?.url.searchParams.get('repo')} ${grec?.url.searchParams.get('collection')} ${grec?.url.searchParams.get('rkey')}`,
+     `${aliceDid} app.bsky.feed.generator cats`, '... the record the feed URI names')
+  rec = feedCalls[1]
+  is(rec?.feedgenErr, undefined, 'the feed generator\'s verifyJwt accepts the token the AppView hands on')
+  is(rec?.feedgen?.aud, FEEDGEN_DID, 'aud = the generator DID from its record')
+  is(rec?.feedgen?.lxm, 'app.bsky.feed.getFeedSkeleton', 'lxm = app.bsky.feed.getFeedSkeleton')
+  is(rec?.feedgen?.iss, aliceDid, 'iss = the account')
+  ok(rec?.url.searchParams.get('feed') === feedUri && rec?.url.searchParams.get('limit') === '7',
+     '... the parameters forwarded as sent')
+  {
+    // the signature, checked by hand against the key of the account's DID document
+    const [h, p, sg] = rec.token.split('.')
+    const didKey = await idResolver.did.resolveAtprotoKey(aliceDid, true)
+    ok(await verifySignature(didKey, Buffer.from(`${h}.${p}`), Buffer.from(sg, 'base64url')),
+       '@atproto/crypto verifies the token\'s signature with the DID document\'s #atproto key')
+    const forger = await Secp256k1Keypair.create()
+    const forged = await createServiceJwt({ iss: aliceDid, aud: FEEDGEN_DID,
+                                            lxm: 'app.bsky.feed.getFeedSkeleton', keypair: forger })
+    const [fh, fp, fs] = forged.split('.')
+    ok(!(await verifySignature(didKey, Buffer.from(`${fh}.${fp}`), Buffer.from(fs, 'base64url'))),
+       '... and refuses one signed with another key')
+    await rejects(verifyJwt(rec.token, appviewDid, 'app.bsky.feed.getFeedSkeleton', getSigningKey),
+                  /BadJwtAudience|audience/i, 'the token is not the AppView\'s own (aud)')
+    await rejects(verifyJwt(rec.token, FEEDGEN_DID, 'app.bsky.feed.getFeed', getSigningKey),
+                  /BadJwtLexiconMethod|lxm/i, '... nor for getFeed itself (lxm)')
+  }
+  await rejects(agent.app.bsky.feed.getFeed({ feed: `at://${aliceDid}/app.bsky.feed.generator/nodid` }),
+                /could not resolve feed did/, 'a generator record without a did: the reference\'s refusal')
+  await rejects(agent.app.bsky.feed.getFeed({ feed: `at://${aliceDid}/app.bsky.feed.generator/gone` }),
+                /RecordNotFound/, 'the AppView\'s RecordNotFound for the record: passed on')
+  res = await fetch(`${service}/xrpc/app.bsky.feed.getFeed?feed=at://${aliceDid}/app.bsky.feed.generator/nodid`, {
+    headers: { authorization: `Bearer ${agent.session.accessJwt}` },
+  })
+  ans = await res.json()
+  ok(res.status === 400 && ans.error === 'InvalidRequestError', 'its status and name as the reference\'s (400 InvalidRequestError)')
+  res = await fetch(`${service}/xrpc/app.bsky.feed.getFeed?feed=${feedUri}&limit=500`, {
+    headers: { authorization: `Bearer ${agent.session.accessJwt}` },
+  })
+  ans = await res.json()
+  is(ans.message, 'Invalid app.bsky.feed.getFeed params: integer too big (maximum 100, got 500)',
+     'getFeed: the parameters checked first, as the reference')
+
+  // ---- getRecord of a repo hosted elsewhere: the AppView, no credentials -----
+
+  seenBefore = appview.seen.length
+  const elsewhere = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
+  res = await fetch(`${service}/xrpc/com.atproto.repo.getRecord?repo=${elsewhere}&collection=app.bsky.feed.post&rkey=3kabcdefghi22`, {
+    headers: { authorization: `Bearer ${agent.session.accessJwt}` },
+  })
+  ans = await res.json()
+  ok(res.status === 200 && ans.value?.text === 'a post hosted elsewhere',
+     'getRecord of a repo hosted elsewhere: the AppView\'s answer')
+  rec = appview.seen[seenBefore]
+  is(rec?.nsid, 'com.atproto.repo.getRecord', '... asked of the AppView')
+  is(rec?.headers.authorization, undefined, '... without the caller\'s Authorization (nor a service token)')
+  is(rec?.url.search, `?repo=${elsewhere}&collection=app.bsky.feed.post&rkey=3kabcdefghi22`, '... the query as sent')
+  const anon = await new AtpAgent({ service }).com.atproto.repo.getRecord({
+    repo: elsewhere, collection: 'app.bsky.feed.post', rkey: '3kabcdefghi22',
+  })
+  is(anon.data.value.text, 'a post hosted elsewhere', '... and for a caller without a session')
+
+  // ---- checkSignupQueue: answered here ---------------------------------------
+
+  seenBefore = appview.seen.length
+  const queue = await agent.com.atproto.temp.checkSignupQueue()
+  is(JSON.stringify(queue.data), '{"activated":true}', 'checkSignupQueue: {"activated":true}, answered locally')
+  is(appview.seen.length, seenBefore, '... the AppView is not asked')
+
+  // ---- registerPush to the AppView ---------------------------------------------
+
+  const pushBody = { serviceDid: appviewDid, token: 'device-token-1', platform: 'ios', appId: 'xyz.blueskyweb.app' }
+  seenBefore = appview.seen.length
+  const reg = await agent.app.bsky.notification.registerPush(pushBody)
+  ok(reg.success, 'registerPush with serviceDid = the AppView')
+  rec = appview.seen[seenBefore]
+  is(rec?.err, undefined, '... the AppView\'s verifyJwt accepts the token')
+  is(rec?.payload?.aud, appviewDid, '... aud = serviceDid')
+  is(rec?.payload?.lxm, 'app.bsky.notification.registerPush', '... lxm = registerPush')
+  is(rec?.payload?.iss, aliceDid, '... iss = the account')
+  is(JSON.stringify(JSON.parse(rec?.body || 'null')), JSON.stringify(pushBody), '... the body forwarded')
+  is(rec?.headers['content-type'], 'application/json', '... as JSON')
+  await agent.app.bsky.notification.unregisterPush(pushBody)
+  is(appview.last().payload?.lxm, 'app.bsky.notification.unregisterPush', 'unregisterPush: lxm = unregisterPush')
+  res = await fetch(`${service}/xrpc/app.bsky.notification.registerPush`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${agent.session.accessJwt}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...pushBody, serviceDid: 'not-a-did' }),
+  })
+  ans = await res.json()
+  is(ans.message, 'Invalid DID (got "not-a-did") at $.serviceDid', 'registerPush: the input checked as the reference')
+
   // ---- the verifier refuses what it should ----------------------------------
 
   const good = rec.token
@@ -276,6 +444,7 @@ async function main() {
       bsky_fg: { type: 'BskyFeedGenerator', endpoint: `http://127.0.0.1:${svcPort}` },
       bsky_chat: { type: 'BskyChatService', endpoint: `http://127.0.0.1:${svcPort}/` },
       dead: { type: 'Nothing', endpoint: `http://127.0.0.1:${process.env.DEAD_PORT}` },
+      bsky_notif: { type: 'BskyNotificationService', endpoint: `http://127.0.0.1:${svcPort}` },
     },
     prev: null,
   }, svcKey)
@@ -286,6 +455,8 @@ async function main() {
     'app.bsky.feed.getFeedSkeleton': (req, res, rec) =>
       json(res, 200, { feed: [{ post: `at://${aliceDid}/app.bsky.feed.post/3kabcdefghi22` }],
                        cursor: rec.url.searchParams.get('feed') }),
+    'app.bsky.notification.registerPush': (req, res) => { res.writeHead(200); res.end() },
+    'app.bsky.notification.unregisterPush': (req, res) => { res.writeHead(200); res.end() },
     'chat.bsky.convo.sendMessage': (req, res, rec) => {
       const body = JSON.parse(rec.body)
       json(res, 200, {
@@ -294,6 +465,38 @@ async function main() {
       })
     },
   })
+
+  // ---- registerPush to a push service: its DID document's #bsky_notif ------
+
+  const appviewSeen = appview.seen.length
+  const push2 = { serviceDid: svcDid, token: 'device-token-2', platform: 'android', appId: 'xyz.blueskyweb.app' }
+  const reg2 = await agent.app.bsky.notification.registerPush(push2)
+  ok(reg2.success, 'registerPush with serviceDid = a push service (did:plc)')
+  rec = second.last()
+  is(rec?.nsid, 'app.bsky.notification.registerPush', '... sent to the #bsky_notif endpoint of its DID document')
+  is(rec?.err, undefined, '... whose verifyJwt accepts the token')
+  is(rec?.payload?.aud, svcDid, '... aud = serviceDid')
+  is(rec?.payload?.lxm, 'app.bsky.notification.registerPush', '... lxm = registerPush')
+  is(JSON.parse(rec?.body || '{}').token, 'device-token-2', '... with the body')
+  await agent.app.bsky.notification.unregisterPush(push2)
+  is(second.last().payload?.lxm, 'app.bsky.notification.unregisterPush', 'unregisterPush to it as well')
+  is(appview.seen.length, appviewSeen, 'the AppView saw none of it')
+  {
+    const key = await Secp256k1Keypair.create()
+    const op2 = await plc.signOperation({
+      type: 'plc_operation', verificationMethods: { atproto: key.did() }, rotationKeys: [key.did()],
+      alsoKnownAs: [], prev: null,
+      services: { bsky_notif: { type: 'BskyFeedGenerator', endpoint: `http://127.0.0.1:${svcPort}` } },
+    }, key)
+    const wrongDid = await plc.didForCreateOp(op2)
+    await new plc.Client(plcUrl).sendOperation(wrongDid, op2)
+    await rejects(agent.app.bsky.notification.registerPush({ ...push2, serviceDid: wrongDid }),
+                  new RegExp(`invalid notification service details in did document: ${wrongDid}`),
+                  'a #bsky_notif entry of another type: the reference\'s refusal')
+  }
+  await rejects(agent.app.bsky.notification.registerPush({ ...push2, serviceDid: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }),
+                /could not resolve did document: did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/,
+                'an unknown serviceDid: the reference\'s refusal')
 
   const feedAgent = agent.withProxy('bsky_fg', svcDid)
   const fs1 = await feedAgent.app.bsky.feed.getFeedSkeleton({ feed: 'at://x/app.bsky.feed.generator/y' })
