@@ -40,6 +40,7 @@ our $Two = <<'_EOC_';
         pds_jwt_secret jwt-b;
         pds_plc_rotation_key 2222222222222222222222222222222222222222222222222222222222222222;
         pds_privacy_policy_url https://b.example.net/privacy;
+        pds_blob_upload_limit 1m;
         location / { pds; }
     }
 _EOC_
@@ -68,7 +69,7 @@ Content-Type: application/json; charset=utf-8
 --- request
 GET /xrpc/com.atproto.server.describeServer
 --- response_body chomp
-{"did":"did:web:localhost","availableUserDomains":[".test"],"inviteCodeRequired":true,"links":{},"contact":{}}
+{"did":"did:web:localhost","availableUserDomains":[".test"],"inviteCodeRequired":true,"blobUploadLimit":5242880,"links":{},"contact":{}}
 
 
 
@@ -142,11 +143,11 @@ Host: pds-a.example.com
 --- request
 GET /xrpc/com.atproto.server.describeServer
 --- response_body chomp
-{"did":"did:web:pds-a.example.com","availableUserDomains":[".pds-a.example.com"],"inviteCodeRequired":false,"links":{},"contact":{"email":"admin@pds-a.example.com"}}
+{"did":"did:web:pds-a.example.com","availableUserDomains":[".pds-a.example.com"],"inviteCodeRequired":false,"blobUploadLimit":5242880,"links":{},"contact":{"email":"admin@pds-a.example.com"}}
 
 
 
-=== TEST 10: tenant B by its Host header, with its own DID and domains
+=== TEST 10: tenant B by its Host header, with its own DID, domains and blob limit
 --- http_config eval: $::Two
 --- config
 --- more_headers
@@ -154,7 +155,7 @@ Host: pds-b.example.net
 --- request
 GET /xrpc/com.atproto.server.describeServer
 --- response_body chomp
-{"did":"did:web:b.example.net","availableUserDomains":[".b.example.net",".users.example.net"],"inviteCodeRequired":true,"links":{"privacyPolicy":"https://b.example.net/privacy"},"contact":{}}
+{"did":"did:web:b.example.net","availableUserDomains":[".b.example.net",".users.example.net"],"inviteCodeRequired":true,"blobUploadLimit":1048576,"links":{"privacyPolicy":"https://b.example.net/privacy"},"contact":{}}
 
 
 

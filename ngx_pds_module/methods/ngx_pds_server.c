@@ -142,6 +142,9 @@ ngx_pds_describe_server(ngx_pds_ctx_t *ctx)
     json_object_set_new(json, "availableUserDomains", domains);
     json_object_set_new(json, "inviteCodeRequired",
                         json_boolean(conf->invite_required));
+    /* not in the Lexicon; the reference answers it, and clients read it */
+    json_object_set_new(json, "blobUploadLimit",
+                        json_integer((json_int_t) conf->blob_upload_limit));
     json_object_set_new(json, "links", links);
     json_object_set_new(json, "contact", contact);
 
