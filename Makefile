@@ -112,7 +112,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpdscore.a
 
 tests: $(TEST_BINS) $(TEST_WRAPS)
 
-tools: $(TOOL_BINS)
+tools: $(TOOL_BINS) $(BUILD)/pds-backup
+
+# the operator's programs (tools/pdsadmin uses pds-backup)
+$(BUILD)/pds-backup: tools/src/pds_backup_main.c $(BUILD)/libpdscore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libpdscore.a $(LIBS)
 
 # ---- the nginx module ------------------------------------------------------
 #
