@@ -65,7 +65,7 @@ DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
               libsecp256k1-dev \
               libtest-base-perl libtext-diff-perl libhttp-message-perl \
               liburi-perl libprotocol-websocket-perl nodejs npm wrk \
-              dnsmasq-base chromium python3-aiosmtpd
+              dnsmasq-base chromium python3-aiosmtpd curl jq
 
 .PHONY: all module core tests tools deps run test core-test fuzz bench clean \
         install \
