@@ -14,8 +14,8 @@
 static int
 alive_odd(int64_t owner, void *data)
 {
-    (void) data;
-    return owner % 2 == 1;      /* odd owners live, even ones died */
+    /* odd owners live, even ones died (4 too, once *data says so) */
+    return owner % 2 == 1 || (owner == 4 && !*(int *) data);
 }
 
 
@@ -24,6 +24,7 @@ main(void)
 {
     char                dir[] = "/tmp/pds-test-outbox-XXXXXX", err[256];
     char                cmd[128];
+    int                 dead4 = 0;
     size_t              n;
     int64_t             now = 1700000000000LL, due;
     MDB_txn            *txn;
@@ -46,7 +47,7 @@ main(void)
 
     ok(pds_store_write_begin(s, &txn) == 0, "write txn");
 
-    ok(pds_outbox_next_due(s, txn, now, alive_odd, NULL, &due)
+    ok(pds_outbox_next_due(s, txn, now, alive_odd, &dead4, &due)
        == PDS_NOTFOUND, "an empty outbox has nothing due");
 
     m.to = "a@example.com";
@@ -60,10 +61,10 @@ main(void)
     m.subject = "three";
     ok(pds_outbox_put(s, txn, &m, now + 60000) == 0, "queue a later one");
 
-    ok(pds_outbox_next_due(s, txn, now, alive_odd, NULL, &due) == 0
+    ok(pds_outbox_next_due(s, txn, now, alive_odd, &dead4, &due) == 0
        && due == now, "the first is due now");
 
-    ok(pds_outbox_claim(s, txn, now + 10, 3, 300000, alive_odd, NULL, &a,
+    ok(pds_outbox_claim(s, txn, now + 10, 3, 300000, alive_odd, &dead4, &a,
                         out, 8, &n) == 0 && n == 2,
        "owner 3 claims the two due ones (%zu)", n);
     ok(n == 2 && out[0].id == 1 && out[1].id == 2
@@ -73,26 +74,27 @@ main(void)
        && out[0].queued == now && out[0].tries == 0,
        "oldest first, fields copied");
 
-    ok(pds_outbox_claim(s, txn, now + 20, 5, 300000, alive_odd, NULL, &a,
+    ok(pds_outbox_claim(s, txn, now + 20, 5, 300000, alive_odd, &dead4, &a,
                         out, 8, &n) == 0 && n == 0,
        "another live owner cannot take them while leased");
-    ok(pds_outbox_next_due(s, txn, now + 20, alive_odd, NULL, &due) == 0
+    ok(pds_outbox_next_due(s, txn, now + 20, alive_odd, &dead4, &due) == 0
        && due == now + 60000, "next due: the later one");
 
-    ok(pds_outbox_claim(s, txn, now + 300011, 5, 300000, alive_odd, NULL,
+    ok(pds_outbox_claim(s, txn, now + 300011, 5, 300000, alive_odd, &dead4,
                         &a, out, 8, &n) == 0 && n == 3,
        "after the lease ends they are due again (%zu)", n);
 
     /* owner 4 holds them now and "dies" */
-    ok(pds_outbox_claim(s, txn, now + 700000, 4, 300000, alive_odd, NULL,
+    ok(pds_outbox_claim(s, txn, now + 700000, 4, 300000, alive_odd, &dead4,
                         &a, out, 1, &n) == 0 && n == 1 && out[0].id == 1,
        "max is kept");
-    ok(pds_outbox_claim(s, txn, now + 700000, 4, 300000, alive_odd, NULL,
+    ok(pds_outbox_claim(s, txn, now + 700000, 4, 300000, alive_odd, &dead4,
                         &a, out, 8, &n) == 0 && n == 2,
        "owner 4 takes the rest");
-    ok(pds_outbox_next_due(s, txn, now + 700001, alive_odd, NULL, &due) == 0
+    dead4 = 1;
+    ok(pds_outbox_next_due(s, txn, now + 700001, alive_odd, &dead4, &due) == 0
        && due == now + 700001, "a dead owner's mail is due at once");
-    ok(pds_outbox_claim(s, txn, now + 700002, 7, 300000, alive_odd, NULL,
+    ok(pds_outbox_claim(s, txn, now + 700002, 7, 300000, alive_odd, &dead4,
                         &a, out, 8, &n) == 0 && n == 3 && out[0].id == 1,
        "and is claimed by a live one");
 
