@@ -100,7 +100,43 @@ ngx_pds_mail_alive(int64_t owner, void *data)
         return 0;
     }
 
-    return kill((pid_t) owner, 0) == 0 || ngx_errno == NGX_EPERM;
+    if (kill((pid_t) owner, 0) != 0 && ngx_errno != NGX_EPERM) {
+        return 0;
+    }
+
+#if (NGX_LINUX)
+    {
+        int     fd;
+        char    path[64], stat[256], *p;
+        ssize_t n;
+
+        /*
+         * A killed worker whose parent died too may stay a zombie for a
+         * while (a container's init may never reap it): that is gone.
+         */
+        ngx_snprintf((u_char *) path, sizeof(path), "/proc/%L/stat%Z",
+                     owner);
+
+        fd = open(path, O_RDONLY);
+        if (fd == -1) {
+            return 1;
+        }
+
+        n = read(fd, stat, sizeof(stat) - 1);
+        close(fd);
+
+        if (n > 0) {
+            stat[n] = '\0';
+            p = strrchr(stat, ')');
+
+            if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X')) {
+                return 0;
+            }
+        }
+    }
+#endif
+
+    return 1;
 }
 
 
