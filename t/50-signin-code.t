@@ -12,7 +12,7 @@ use Test::More;
 use PDSTest qw(start_pds http_json stop_all log_problems create_account);
 
 BEGIN {
-    eval { require PDSMail; PDSMail->import(qw(need_smtp start_smtp wait_mails mail_token)); 1 }
+    eval { require PDSMail; PDSMail->import(qw(need_smtp start_smtp stop_smtp wait_mails mail_token)); 1 }
         or plan skip_all => 'no t/lib/PDSMail.pm (the mailer\'s test receiver) yet';
 }
 
@@ -125,6 +125,7 @@ is($s, 200, 'updateEmail with emailAuthFactor: false');
 is($s, 200, 'the password alone logs in again');
 ok(!$b->{emailAuthFactor}, '... emailAuthFactor false');
 
+stop_smtp($smtp);
 stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');
 done_testing();
