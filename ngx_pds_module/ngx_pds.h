@@ -82,6 +82,11 @@ typedef struct {
     ngx_array_t              *crawlers;           /* ngx_str_t */
     ngx_str_t                 smtp_url;
     ngx_str_t                 email_from;
+    ngx_str_t                 smtp_ca_file;       /* pds_email_smtp_ca_file */
+    void                     *smtp;               /* pds_smtp_url_t */
+    void                     *mail_from;          /* pds_smtp_from_t */
+    void                     *smtp_ssl;           /* ngx_ssl_t */
+    void                     *mailer;             /* per worker */
     ngx_str_t                 contact_email;
     ngx_str_t                 privacy_policy_url;
     ngx_str_t                 terms_of_service_url;

@@ -11,6 +11,7 @@
 
 #include "ngx_pds.h"
 #include "ngx_pds_methods.h"
+#include "ngx_pds_mail.h"
 
 #include "pds_lexicon.h"
 
@@ -699,7 +700,8 @@ ngx_pds_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_pds_merge_identity(cf, conf, localhost) != NGX_CONF_OK
-        || ngx_pds_merge_domains(cf, conf, localhost) != NGX_CONF_OK)
+        || ngx_pds_merge_domains(cf, conf, localhost) != NGX_CONF_OK
+        || ngx_pds_mail_merge(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -1,4 +1,3 @@
-
 /*
  * ngx_pds_module: the mailer (see ngx_pds_mail.c).
  *
@@ -13,5 +12,10 @@
 #include "ngx_pds.h"
 
 void ngx_pds_mail_wake(ngx_pds_srv_conf_t *conf);
+
+/* the tenant's mail settings, checked (nginx -t) and prepared */
+char *ngx_pds_mail_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *conf);
+/* a worker's mailers, one per tenant */
+ngx_int_t ngx_pds_mail_init_process(ngx_cycle_t *cycle);
 
 #endif /* _NGX_PDS_MAIL_H_INCLUDED_ */

@@ -14,6 +14,9 @@
 extern const ngx_pds_method_t  ngx_pds_server_methods[];
 extern const ngx_pds_method_t  ngx_pds_account_methods[];
 extern const ngx_pds_method_t  ngx_pds_session_methods[];
+extern const ngx_pds_method_t  ngx_pds_password_reset_methods[];
+extern const ngx_pds_method_t  ngx_pds_lifecycle_methods[];
+extern const ngx_pds_method_t  ngx_pds_email_methods[];
 extern const ngx_pds_method_t  ngx_pds_identity_methods[];
 extern const ngx_pds_method_t  ngx_pds_repo_methods[];
 extern const ngx_pds_method_t  ngx_pds_blob_methods[];
@@ -27,6 +30,9 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
     ngx_pds_server_methods,                                                 \
     ngx_pds_account_methods,                                                \
     ngx_pds_session_methods,                                                \
+    ngx_pds_password_reset_methods,                                         \
+    ngx_pds_lifecycle_methods,                                              \
+    ngx_pds_email_methods,                                                  \
     ngx_pds_identity_methods,                                               \
     ngx_pds_repo_methods,                                                   \
     ngx_pds_blob_methods,                                                   \

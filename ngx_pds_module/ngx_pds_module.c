@@ -10,6 +10,7 @@
 
 #include "ngx_pds.h"
 #include "ngx_pds_methods.h"
+#include "ngx_pds_mail.h"
 
 
 #if (NGX_LINUX)
@@ -142,6 +143,10 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_email_from_address"), NGX_PDS_SRV,
       ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(email_from), NULL },
+
+    { ngx_string("pds_email_smtp_ca_file"), NGX_PDS_SRV,
+      ngx_conf_set_str_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(smtp_ca_file), NULL },
 
     { ngx_string("pds_contact_email"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(contact_email), NULL },
@@ -399,6 +404,10 @@ ngx_pds_init_process(ngx_cycle_t *cycle)
     (void) mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     (void) mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 #endif
+
+    if (ngx_pds_mail_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_pds_sync_init_process(cycle);
 }

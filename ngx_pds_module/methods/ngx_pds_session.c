@@ -7,9 +7,19 @@
  *
  * Password checks (scrypt, tens of ms) run in the thread pool; token rows
  * are written in one LMDB transaction there too.
+ *
+ * Email sign-in codes: an account with emailAuthFactor (set by updateEmail)
+ * that logs in with its password alone gets 401 AuthFactorTokenRequired
+ * and a code by mail (15 minutes, one use); createSession with the code
+ * as authFactorToken then succeeds, and the code is used up in the
+ * transaction that stores the session.  A wrong code: 400 InvalidToken
+ * "Token is invalid" (what the Bluesky app looks for), an old one 400
+ * ExpiredToken.  App passwords do not need a code.
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_mail.h"
+#include "ngx_pds_mailed.h"
 
 #include "pds_jwt.h"
 #include "pds_password.h"
@@ -70,7 +80,9 @@ typedef struct {
     /* the login */
     const char            *identifier;
     const char            *password;
+    const char            *factor_token;      /* authFactorToken */
     ngx_uint_t             allow_takendown;
+    ngx_uint_t             check_factor;      /* use up factor_token */
     pds_account_t          account;
     pds_app_password_t    *app_passwords;
     size_t                 napp_passwords;
@@ -143,6 +155,8 @@ ngx_pds_session_account_json(json_t *obj, const pds_account_t *acc)
 
     json_object_set_new(obj, "emailConfirmed",
                         json_boolean(acc->email_confirmed_at != NULL));
+    json_object_set_new(obj, "emailAuthFactor",
+                        json_boolean(acc->email_auth_factor));
 
     if (acc->takedown_ref) {
         json_object_set_new(obj, "active", json_false());
@@ -284,6 +298,21 @@ ngx_pds_token_txn(pds_store_t *store, MDB_txn *txn, void *data)
     int               rc;
     ngx_pds_login_t  *st = data;
 
+    if (st->check_factor) {
+        rc = pds_email_token_check(store, txn, st->account.uid,
+                                   PDS_TOKEN_SIGN_IN, st->factor_token,
+                                   ngx_strlen(st->factor_token),
+                                   ngx_pds_now_ms());
+        if (rc == 0) {
+            rc = pds_email_token_delete(store, txn, st->account.uid,
+                                        PDS_TOKEN_SIGN_IN);
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
     if (st->old.id) {
         rc = pds_token_put(store, txn, &st->old);
         if (rc != 0) {
@@ -302,10 +331,73 @@ ngx_pds_session_answer_now(ngx_pds_ctx_t *ctx)
 }
 
 
+/* ---- email sign-in codes ----------------------------------------------- */
+
+
+static ngx_int_t
+ngx_pds_factor_refused_now(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_login_t  *st = ctx->data;
+
+    return ngx_pds_token_refused(ctx, st->result);
+}
+
+
+static ngx_int_t
+ngx_pds_factor_required_now(ngx_pds_ctx_t *ctx)
+{
+    return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                         "AuthFactorTokenRequired",
+                         "A sign-in code has been sent to your email "
+                         "address");
+}
+
+
+static int
+ngx_pds_factor_mail_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    ngx_pds_login_t   *st = data;
+    ngx_pds_mailed_t   m;
+
+    m.uid = st->account.uid;
+    m.purpose = PDS_TOKEN_SIGN_IN;
+    m.to = st->account.email;
+    m.did = st->account.did;
+    m.subject = "Your sign-in code";
+    m.intro = "Someone signed in to your account with its password. To "
+              "finish signing in, enter this code (valid for 15 minutes):";
+    m.outro = "If this was not you, change your password now: the code "
+              "alone does not let anyone in.";
+
+    return ngx_pds_mailed_token(store, txn, &m);
+}
+
+
+static ngx_int_t
+ngx_pds_factor_mailed(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_login_t  *st = ctx->data;
+
+    if (st->result != 0) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "pds: queuing a sign-in code failed: %d", st->result);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_pds_mail_wake(ctx->conf);
+
+    return ngx_pds_login_padded(ctx, ngx_pds_factor_required_now);
+}
+
+
 static ngx_int_t
 ngx_pds_create_session_stored(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_login_t  *st = ctx->data;
+
+    if (st->check_factor && ngx_pds_token_bad(st->result)) {
+        return ngx_pds_login_padded(ctx, ngx_pds_factor_refused_now);
+    }
 
     if (st->result != 0) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
@@ -349,6 +441,19 @@ ngx_pds_create_session_checked(ngx_pds_ctx_t *ctx)
         st->scope = PDS_JWT_SCOPE_ACCESS;
     }
 
+    /* a second factor: the account's password alone is not enough */
+    if (st->matched == NGX_PDS_MATCHED_ACCOUNT
+        && st->account.email_auth_factor && st->account.email
+        && !st->account.takedown_ref)
+    {
+        if (st->factor_token == NULL) {
+            return ngx_pds_txn_post(ctx, ngx_pds_factor_mail_txn, st,
+                                    &st->result, ngx_pds_factor_mailed);
+        }
+
+        st->check_factor = 1;
+    }
+
     if (ngx_pds_session_mint(ctx, st, NULL) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -387,6 +492,19 @@ ngx_pds_create_session_input(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 
     st->allow_takendown = json_is_true(json_object_get(ctx->body,
                                                        "allowTakendown"));
+
+    v = json_object_get(ctx->body, "authFactorToken");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Input/authFactorToken must be a string");
+        }
+
+        /* an empty code is no code (the app sends "" before it has one) */
+        if (json_string_length(v) > 0) {
+            st->factor_token = json_string_value(v);
+        }
+    }
 
     if (ngx_strlen(st->password) > NGX_PDS_LOGIN_PASSWORD_MAX) {
         return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
