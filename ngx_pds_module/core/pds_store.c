@@ -344,7 +344,7 @@ pds_store_get_u64(const uint8_t *p)
 }
 
 
-static int
+int
 pds_store_meta_u64(pds_store_t *store, MDB_txn *txn, const char *name,
     uint64_t *v)
 {
@@ -373,7 +373,7 @@ pds_store_meta_u64(pds_store_t *store, MDB_txn *txn, const char *name,
 }
 
 
-static int
+int
 pds_store_meta_set_u64(pds_store_t *store, MDB_txn *txn, const char *name,
     uint64_t v)
 {

@@ -143,6 +143,11 @@ int pds_store_seq_last(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
  * PDS_NOTFOUND or an LMDB error code.
  */
 int pds_store_get_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id, MDB_val *val);
+/* a u64 counter of meta (0 when absent); 0 or a PDS_STORE_* error */
+int pds_store_meta_u64(pds_store_t *store, MDB_txn *txn, const char *name,
+    uint64_t *v);
+int pds_store_meta_set_u64(pds_store_t *store, MDB_txn *txn,
+    const char *name, uint64_t v);
 
 /* the number of keys that start with prefix (a scan: for rare calls) */
 int pds_store_count_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,

@@ -8,7 +8,9 @@
  * cursor was sequenced before now - window, the subscriber is told its
  * cursor is outdated and the replay starts at the first event inside the
  * window, found by a binary search over seq through the core's
- * pds_event_first_from().
+ * pds_event_first_from().  A cursor before the last event removed by
+ * retention (ngx_pds_retention.c) is outdated too: events after it are
+ * gone, and the replay starts at the first event kept.
  */
 
 #include "ngx_pds_sync.h"
@@ -109,7 +111,7 @@ ngx_pds_backfill_find(ngx_pds_ctx_t *ctx, MDB_txn *txn, ngx_uint_t has,
     int             rc;
     size_t          len;
     int64_t         cutoff, t;
-    uint64_t        last, found;
+    uint64_t        last, found, trimmed;
     ngx_time_t     *tp;
     pds_store_t    *store;
     const uint8_t  *frame;
@@ -127,6 +129,15 @@ ngx_pds_backfill_find(ngx_pds_ctx_t *ctx, MDB_txn *txn, ngx_uint_t has,
 
     if (cursor > last) {
         return NGX_DECLINED;
+    }
+
+    /* events after the cursor were removed (ngx_pds_retention.c) */
+    if (pds_event_trimmed(store, txn, &trimmed) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (cursor < trimmed) {
+        *outdated = 1;
     }
 
     rc = pds_event_first_from(store, txn, cursor + 1, &found, &frame, &len);

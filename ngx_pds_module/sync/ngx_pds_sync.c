@@ -85,6 +85,10 @@ ngx_pds_sync_init_process(ngx_cycle_t *cycle)
 {
     ngx_pds_crawl_init_process();
 
+    if (ngx_pds_retention_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_pds_firehose_init_process(cycle);
 }
 

@@ -19,12 +19,18 @@
  *   ngx_pds_websocket.c   RFC 6455: handshake, frames out and in, close
  *   ngx_pds_wake.c        the latest seq in shared memory, the poll timer,
  *                         wake-ups across workers
+ *   ngx_pds_retention.c   events older than the backfill window removed
  */
 
 #ifndef NGX_PDS_SYNC_H
 #define NGX_PDS_SYNC_H
 
 #include "ngx_pds.h"
+
+
+/* ---- ngx_pds_retention.c ----------------------------------------------- */
+
+ngx_int_t ngx_pds_retention_init_process(ngx_cycle_t *cycle);
 
 
 /* ---- ngx_pds_websocket.c ----------------------------------------------- */

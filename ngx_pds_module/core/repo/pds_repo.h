@@ -222,6 +222,21 @@ int pds_event_first_from(pds_store_t *store, MDB_txn *txn, uint64_t seq,
     uint64_t *found, const uint8_t **frame, size_t *len);
 
 
+/*
+ * Event retention.  pds_event_time(): the "time" of a frame in ms since the
+ * epoch, or -1 when it has none.  pds_event_trim(): removes, oldest first,
+ * up to max events sequenced before cutoff_ms, in the caller's write
+ * transaction; *removed counts them and *more is 1 when it stopped at max
+ * (older events may remain).  The highest seq removed is kept in meta
+ * "events_trimmed" (pds_event_trimmed(): 0 when none was), so a cursor
+ * before it is known to have missed events.  0 or a negative error.
+ */
+int64_t pds_event_time(const uint8_t *frame, size_t len);
+int pds_event_trim(pds_store_t *store, MDB_txn *txn, int64_t cutoff_ms,
+    size_t max, size_t *removed, int *more);
+int pds_event_trimmed(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
+
+
 /* Reads (any transaction). 0, PDS_NOTFOUND, or -1 on error. */
 int pds_repo_uid(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t len, uint64_t *uid);

@@ -11,6 +11,8 @@
 
 #include "pds_repo_int.h"
 #include "pds_cbor.h"
+#include "pds_mem.h"
+#include "pds_syntax.h"
 
 
 int
@@ -488,4 +490,123 @@ pds_event_first_from(pds_store_t *store, MDB_txn *txn, uint64_t seq,
     pds_event_iter_close(&it);
 
     return rc;
+}
+
+
+/* ---- retention ------------------------------------------------------------ */
+
+
+#define PDS_EVENTS_TRIMMED  "events_trimmed"
+
+
+int64_t
+pds_event_time(const uint8_t *frame, size_t len)
+{
+    size_t             used;
+    int64_t            us, ms;
+    pds_arena_t       *arena;
+    pds_alloc_t        a;
+    pds_cbor_t        *body;
+    const pds_cbor_t  *t;
+
+    if (pds_cbor_validate(frame, len, &used) != 0) {
+        return -1;
+    }
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return -1;
+    }
+
+    a = pds_arena_allocator(arena);
+    ms = -1;
+
+    if (pds_cbor_decode(frame + used, len - used, &a, &body) == 0) {
+        t = pds_cbor_map_get(body, "time");
+
+        if (t != NULL && t->type == PDS_CBOR_STRING
+            && pds_datetime_parse(t->u.str.data, t->u.str.len, &us) == 0)
+        {
+            ms = us / 1000;
+        }
+    }
+
+    pds_arena_destroy(arena);
+
+    return ms;
+}
+
+
+int
+pds_event_trim(pds_store_t *store, MDB_txn *txn, int64_t cutoff_ms,
+    size_t max, size_t *removed, int *more)
+{
+    int          rc;
+    int64_t      t;
+    uint64_t     seq, high;
+    MDB_val      key, val;
+    MDB_cursor  *cur;
+
+    *removed = 0;
+    *more = 0;
+    high = 0;
+
+    rc = mdb_cursor_open(txn, store->db_events, &cur);
+    if (rc != 0) {
+        return pds_repo_mdb(rc);
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST))
+    {
+        if (*removed == max) {
+            *more = 1;
+            break;
+        }
+
+        if (key.mv_size != PDS_SEQ_LEN) {
+            rc = PDS_STORE_ERROR;
+            break;
+        }
+
+        /*
+         * Frames without a time (none are written so) are kept, and so is
+         * everything after them: events leave strictly oldest first.
+         */
+        t = pds_event_time(val.mv_data, val.mv_size);
+        if (t < 0 || t >= cutoff_ms) {
+            break;
+        }
+
+        seq = pds_store_get_u64(key.mv_data);
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+
+        high = seq;
+        (*removed)++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc < 0 ? rc : pds_repo_mdb(rc);
+    }
+
+    if (high == 0) {
+        return 0;
+    }
+
+    return pds_store_meta_set_u64(store, txn, PDS_EVENTS_TRIMMED, high);
+}
+
+
+int
+pds_event_trimmed(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
+{
+    return pds_store_meta_u64(store, txn, PDS_EVENTS_TRIMMED, seq) == 0
+           ? 0 : PDS_STORE_ERROR;
 }
