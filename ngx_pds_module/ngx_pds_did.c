@@ -223,3 +223,140 @@ ngx_pds_did_fetched(ngx_pds_ctx_t *ctx)
 
     return w->done(ctx);
 }
+
+
+/* ---- service-auth tokens ------------------------------------------------ */
+
+
+typedef struct {
+    ngx_pds_service_auth_t   *out;
+    const char               *token;
+    size_t                    len;
+    ngx_pds_resume_pt         done;
+    void                     *data;          /* the handler's ctx->data */
+} ngx_pds_did_auth_wait_t;
+
+
+static ngx_int_t ngx_pds_did_auth_resolved(ngx_pds_ctx_t *ctx);
+
+
+static ngx_int_t
+ngx_pds_did_auth_refuse(ngx_pds_ctx_t *ctx, const char *name,
+    const char *msg)
+{
+    return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED, name, "%s", msg);
+}
+
+
+ngx_int_t
+ngx_pds_did_service_auth(ngx_pds_ctx_t *ctx, const char *token, size_t len,
+    const char *lxm, ngx_pds_service_auth_t *out, ngx_pds_resume_pt done)
+{
+    char                     *iss, *hash;
+    size_t                    n;
+    pds_jwt_err_t             err;
+    ngx_pds_did_auth_wait_t  *w;
+
+    ngx_memzero(out, sizeof(ngx_pds_service_auth_t));
+
+    err = pds_jwt_service_decode(&ctx->alloc, token, len, NULL, lxm,
+                                 (int64_t) ngx_time(), &out->claims);
+
+    switch (err) {
+
+    case PDS_JWT_OK:
+        break;
+
+    case PDS_JWT_ERR_LXM:
+        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                             "BadJwtLexiconMethod",
+                             "bad jwt lexicon method (\"lxm\"). must match: "
+                             "%s", lxm);
+
+    case PDS_JWT_ERR_TYPE:
+        return ngx_pds_did_auth_refuse(ctx, "BadJwtType",
+                                       "Invalid jwt type");
+
+    case PDS_JWT_ERR_NOMEM:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    default:
+        return ngx_pds_did_auth_refuse(ctx,
+                                       pds_jwt_service_error_name(err),
+                                       pds_jwt_strerror(err));
+    }
+
+    /* "did#atproto_labeler" names another key than the one we read */
+
+    hash = ngx_strchr(out->claims.iss, '#');
+    n = hash ? (size_t) (hash - out->claims.iss)
+             : ngx_strlen(out->claims.iss);
+
+    if (hash && ngx_strcmp(hash, "#atproto") != 0) {
+        return ngx_pds_did_auth_refuse(ctx, "AuthenticationRequired",
+                                       "missing or bad key in did doc");
+    }
+
+    iss = ngx_pnalloc(ctx->request->pool, n + 1);
+    w = ngx_palloc(ctx->request->pool, sizeof(ngx_pds_did_auth_wait_t));
+    if (iss == NULL || w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(iss, out->claims.iss, n);
+    iss[n] = '\0';
+    out->iss = iss;
+
+    w->out = out;
+    w->token = token;
+    w->len = len;
+    w->done = done;
+    w->data = ctx->data;
+    ctx->data = w;
+
+    return ngx_pds_did_resolve(ctx, iss, &out->did,
+                               ngx_pds_did_auth_resolved);
+}
+
+
+static ngx_int_t
+ngx_pds_did_auth_resolved(ngx_pds_ctx_t *ctx)
+{
+    pds_jwt_err_t             err;
+    ngx_pds_service_auth_t   *out;
+    ngx_pds_did_auth_wait_t  *w = ctx->data;
+
+    ctx->data = w->data;
+    out = w->out;
+
+    if (out->did.status != NGX_PDS_DID_OK) {
+        return ngx_pds_did_auth_refuse(ctx, "AuthenticationRequired",
+                                       "could not resolve iss did");
+    }
+
+    if (out->did.doc.signing_key[0] == '\0') {
+        return ngx_pds_did_auth_refuse(ctx, "AuthenticationRequired",
+                                       "missing or bad key in did doc");
+    }
+
+    err = pds_jwt_service_verify_sig(w->token, w->len,
+                                     out->did.doc.signing_key);
+    if (err != PDS_JWT_OK) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "pds: a service-auth token of %s does not verify "
+                      "with %s: %s", out->iss, out->did.doc.signing_key,
+                      pds_jwt_strerror(err));
+
+        return ngx_pds_did_auth_refuse(ctx, "BadJwtSignature",
+                                       "jwt signature does not match jwt "
+                                       "issuer");
+    }
+
+    if (ngx_strcmp(out->claims.aud, ctx->conf->service_did.data) != 0) {
+        return ngx_pds_did_auth_refuse(ctx, "BadJwtAudience",
+                                       "jwt audience does not match "
+                                       "service did");
+    }
+
+    return w->done(ctx);
+}

@@ -9,6 +9,7 @@
 #include "ngx_pds.h"
 
 #include "pds_diddoc.h"
+#include "pds_jwt.h"
 
 
 typedef enum {
@@ -39,5 +40,28 @@ ngx_int_t ngx_pds_did_doc_url(ngx_pds_ctx_t *ctx, ngx_str_t *did,
  */
 ngx_int_t ngx_pds_did_resolve(ngx_pds_ctx_t *ctx, const char *did,
     ngx_pds_did_t *out, ngx_pds_resume_pt done);
+
+
+/* a service-auth token checked against its issuer's DID document */
+typedef struct {
+    pds_jwt_service_t         claims;
+    const char               *iss;           /* the issuer's DID */
+    ngx_pds_did_t             did;           /* its document */
+} ngx_pds_service_auth_t;
+
+/*
+ * Verifies token, a service-auth JWT for the method lxm, as the reference
+ * does (in its order: shape, type, expiry, lxm, issuer, signature against
+ * the #atproto key of the issuer's DID document fetched fresh, then the
+ * audience: the tenant's service DID).  Then runs done with *out filled;
+ * a token that does not verify is answered 401 with the reference's error
+ * name (BadJwt, BadJwtType, JwtExpired, BadJwtLexiconMethod, BadJwtIss,
+ * BadJwtSignature, BadJwtAudience, AuthenticationRequired).  The
+ * handler's ctx->data is kept.  NGX_DONE while fetching, done's result,
+ * or an error status.
+ */
+ngx_int_t ngx_pds_did_service_auth(ngx_pds_ctx_t *ctx, const char *token,
+    size_t len, const char *lxm, ngx_pds_service_auth_t *out,
+    ngx_pds_resume_pt done);
 
 #endif /* _NGX_PDS_DID_H_INCLUDED_ */
