@@ -64,4 +64,27 @@ ngx_int_t ngx_pds_did_service_auth(ngx_pds_ctx_t *ctx, const char *token,
     size_t len, const char *lxm, ngx_pds_service_auth_t *out,
     ngx_pds_resume_pt done);
 
+
+/* whether a DID points at this tenant (the reference's
+ * assertValidDidDocumentForService) */
+typedef struct {
+    const char               *did;
+    const char               *didkey;        /* the account's signing key */
+    const char               *problem;       /* NULL: it does; else the
+                                                reference's message */
+    ngx_uint_t                unreachable;   /* no answer from the PLC
+                                                directory or the host */
+    ngx_pds_did_t             doc;           /* did:web */
+} ngx_pds_did_check_t;
+
+/*
+ * Checks, as they are now, that the DID's #atproto_pds endpoint is the
+ * tenant's public URL, that its #atproto key is didkey and, for did:plc
+ * (from the directory's /data), that the tenant's rotation key is among
+ * its rotationKeys; then runs done with out->problem set or NULL.  The
+ * handler's ctx->data is kept.
+ */
+ngx_int_t ngx_pds_did_check_service(ngx_pds_ctx_t *ctx, const char *did,
+    const char *didkey, ngx_pds_did_check_t *out, ngx_pds_resume_pt done);
+
 #endif /* _NGX_PDS_DID_H_INCLUDED_ */
