@@ -21,6 +21,7 @@ extern const ngx_pds_method_t  ngx_pds_identity_methods[];
 extern const ngx_pds_method_t  ngx_pds_repo_methods[];
 extern const ngx_pds_method_t  ngx_pds_blob_methods[];
 extern const ngx_pds_method_t  ngx_pds_migrate_methods[];
+extern const ngx_pds_method_t  ngx_pds_plc_ops_methods[];
 extern const ngx_pds_method_t  ngx_pds_sync_methods[];
 extern const ngx_pds_method_t  ngx_pds_prefs_methods[];
 extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
@@ -37,6 +38,7 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
     ngx_pds_repo_methods,                                                   \
     ngx_pds_blob_methods,                                                   \
     ngx_pds_migrate_methods,                                                \
+    ngx_pds_plc_ops_methods,                                                \
     ngx_pds_sync_methods,                                                   \
     ngx_pds_prefs_methods,                                                  \
     ngx_pds_proxy_methods

@@ -10,9 +10,18 @@
  * then one LMDB write transaction in the thread pool for the repo, the
  * account, its events, the invite use and the session.  If the store
  * refuses after the DID was registered, the DID is tombstoned.
+ *
+ * An account that moves here brings its DID ("did" in the input) and a
+ * service-auth token from its old PDS (Authorization: Bearer, lxm
+ * createAccount, audience our service DID), verified against the signing
+ * key the DID document names now (ngx_pds_did.c).  It is created
+ * deactivated, with no events and no PLC operation (its DID is not ours
+ * until it is pointed here: activateAccount checks that), with the key
+ * reserved for the DID (reserveSigningKey) if there is one.
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_did.h"
 #include "ngx_pds_params.h"
 
 #include "pds_hash.h"
@@ -20,7 +29,9 @@
 #include "pds_jwt.h"
 #include "pds_password.h"
 #include "pds_plc.h"
+#include "pds_plc_reserve.h"
 #include "pds_repo.h"
+#include "pds_syntax.h"
 
 
 #define NGX_PDS_PASSWORD_MAX  256
@@ -60,6 +71,11 @@ typedef struct {
     const char         *password;
     const char         *invite;
     const char         *recovery_key;
+    const char         *did_in;        /* a DID moving here */
+
+    /* the service auth of a move, and what it found */
+    ngx_pds_service_auth_t *sa;
+    ngx_uint_t          reserved;      /* signing_priv is the reserved key */
 
     /* made in the thread pool */
     char                password_hash[PDS_PASSWORD_HASH_LEN + 1];
@@ -85,6 +101,7 @@ typedef struct {
 
 static ngx_int_t ngx_pds_create_account_signed(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_create_account_registered(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_create_account_store(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_create_account_stored(ngx_pds_ctx_t *ctx);
 
 
@@ -177,10 +194,21 @@ ngx_pds_create_work(void *data, ngx_log_t *log)
         return;
     }
 
-    key = pds_key_generate(PDS_KEY_K256);
-    if (key == NULL || pds_key_private_bytes(key, st->signing_priv) != 0) {
-        pds_key_free(key);
-        return;
+    if (st->reserved) {
+        key = pds_key_from_private(PDS_KEY_K256, st->signing_priv,
+                                   sizeof(st->signing_priv));
+        if (key == NULL) {
+            return;
+        }
+
+    } else {
+        key = pds_key_generate(PDS_KEY_K256);
+        if (key == NULL
+            || pds_key_private_bytes(key, st->signing_priv) != 0)
+        {
+            pds_key_free(key);
+            return;
+        }
     }
 
     n = pds_key_did_key(key, st->signing_did_key,
@@ -192,6 +220,12 @@ ngx_pds_create_work(void *data, ngx_log_t *log)
     }
 
     st->signing_did_key[n] = '\0';
+
+    if (st->did_in) {
+        /* a DID moving here: no operation of ours */
+        st->failed = 0;
+        return;
+    }
 
     nrot = 0;
 
@@ -275,11 +309,13 @@ ngx_pds_create_account_input(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
                              "Unsupported input: \"plcOp\"");
     }
 
-    if (json_object_get(ctx->body, "did")) {
-        /* migration with service auth comes with the migration work */
-        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
-                             "AuthenticationRequired",
-                             "Missing auth to create account with did");
+    st->did_in = ngx_pds_body_str(ctx, "did", &bad);
+
+    if (bad || (st->did_in
+                && !pds_did_valid(st->did_in, ngx_strlen(st->did_in))))
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Input/did must be a valid did");
     }
 
     if (st->password && ngx_strlen(st->password) > NGX_PDS_PASSWORD_MAX) {
@@ -343,6 +379,10 @@ ngx_pds_create_account_refused(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st,
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidInviteCode",
                              "Provided invite code not available");
 
+    case PDS_ACCOUNT_DID_TAKEN:
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AlreadyExists",
+                             "Repo already exists");
+
     default:
         return ngx_pds_store_failed(ctx, rc);
     }
@@ -394,12 +434,13 @@ ngx_pds_create_account_available(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
 }
 
 
+static ngx_int_t ngx_pds_create_account_checks(ngx_pds_ctx_t *ctx);
+
+
 static ngx_int_t
 ngx_pds_create_account(ngx_pds_ctx_t *ctx)
 {
-    char                *handle;
-    size_t               len;
-    ngx_int_t            rc;
+    ngx_str_t           *v;
     ngx_pds_create_t    *st;
     ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r = ctx->request;
@@ -414,6 +455,91 @@ ngx_pds_create_account(ngx_pds_ctx_t *ctx)
     cln->data = st;
     st->conf = ctx->conf;
     ctx->data = st;
+
+    if (r->headers_in.authorization == NULL) {
+        return ngx_pds_create_account_checks(ctx);
+    }
+
+    /* the reference's optional service auth: a Bearer token or nothing */
+
+    v = &r->headers_in.authorization->value;
+
+    if (v->len <= 7 || ngx_strncasecmp(v->data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                             "AuthenticationRequired",
+                             "Invalid authorization header");
+    }
+
+    st->sa = ngx_pcalloc(r->pool, sizeof(ngx_pds_service_auth_t));
+    if (st->sa == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_did_service_auth(ctx, (char *) v->data + 7, v->len - 7,
+                                    "com.atproto.server.createAccount",
+                                    st->sa, ngx_pds_create_account_checks);
+}
+
+
+/*
+ * A DID moving here (after the checks every account passes): the caller
+ * is its service-auth issuer, it is not here yet; its reserved key, if
+ * any.  NGX_OK, or the refusal's status.
+ */
+static ngx_int_t
+ngx_pds_create_account_moving(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
+{
+    int           rc;
+    MDB_txn      *txn;
+    uint64_t      uid;
+    pds_store_t  *store;
+
+    if (st->sa == NULL || ngx_strcmp(st->sa->claims.iss, st->did_in) != 0) {
+        return ngx_pds_error(ctx, NGX_HTTP_UNAUTHORIZED,
+                             "AuthenticationRequired",
+                             "Missing auth to create account with did: %s",
+                             st->did_in);
+    }
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    store = ctx->conf->env->store;
+
+    if (pds_store_uid_get(store, txn, st->did_in, ngx_strlen(st->did_in),
+                          &uid)
+        == 0)
+    {
+        ngx_pds_read_done(ctx);
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AlreadyExists",
+                             "Repo already exists");
+    }
+
+    rc = pds_plc_reserve_get(store, txn, st->did_in, st->signing_priv, NULL);
+    ngx_pds_read_done(ctx);
+
+    if (rc == 0) {
+        st->reserved = 1;
+
+    } else if (rc != PDS_NOTFOUND) {
+        return ngx_pds_store_failed(ctx, rc);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_create_account_checks(ngx_pds_ctx_t *ctx)
+{
+    char                *handle;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_pds_create_t    *st = ctx->data;
+    ngx_http_request_t  *r = ctx->request;
 
     rc = ngx_pds_create_account_input(ctx, st);
     if (rc != NGX_OK) {
@@ -443,6 +569,13 @@ ngx_pds_create_account(ngx_pds_ctx_t *ctx)
         return rc;
     }
 
+    if (st->did_in) {
+        rc = ngx_pds_create_account_moving(ctx, st);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "pds: createAccount %s: scrypt, signing key and genesis "
                    "operation posted", st->handle);
@@ -465,6 +598,11 @@ ngx_pds_create_account_signed(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (st->did_in) {
+        ngx_memcpy(st->did, st->did_in, ngx_strlen(st->did_in) + 1);
+        return ngx_pds_create_account_store(ctx);
+    }
+
     return ngx_pds_plc_send(ctx, st->did, st->op, "genesis",
                             ngx_pds_create_account_registered);
 }
@@ -476,6 +614,22 @@ ngx_pds_create_txn(pds_store_t *store, MDB_txn *txn, void *data)
     int                rc;
     uint64_t           uid, seq;
     ngx_pds_create_t  *st = data;
+
+    if (st->did_in) {
+        /* moving here: deactivated, silent until activateAccount */
+        rc = pds_repo_create_quiet(store, txn, st->did, ngx_strlen(st->did),
+                                   st->signing_key, &uid, &st->repo);
+        if (rc != 0) {
+            return rc == PDS_REPO_EEXISTS ? PDS_ACCOUNT_DID_TAKEN : rc;
+        }
+
+        rc = pds_plc_reserve_delete(store, txn, st->did);
+        if (rc != 0) {
+            return rc;
+        }
+
+        goto account;
+    }
 
     rc = pds_repo_event_identity(store, txn, st->did, st->handle, &seq);
     if (rc != 0) {
@@ -492,6 +646,8 @@ ngx_pds_create_txn(pds_store_t *store, MDB_txn *txn, void *data)
     if (rc != 0) {
         return rc == PDS_REPO_EEXISTS ? PDS_ACCOUNT_DID_TAKEN : rc;
     }
+
+account:
 
     rc = pds_account_insert(store, txn, &st->account);
     if (rc != 0) {
@@ -581,6 +737,16 @@ ngx_pds_create_account_registered(ngx_pds_ctx_t *ctx)
                                       "directory");
     }
 
+    return ngx_pds_create_account_store(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_create_account_store(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_create_t    *st = ctx->data;
+    ngx_http_request_t  *r = ctx->request;
+
     st->now = ngx_pds_iso_now(r->pool);
     st->signing_key = pds_key_from_private(PDS_KEY_K256, st->signing_priv,
                                            sizeof(st->signing_priv));
@@ -596,6 +762,7 @@ ngx_pds_create_account_registered(ngx_pds_ctx_t *ctx)
     st->account.invited_by = st->invite;
     st->account.signing_key = st->signing_priv;
     st->account.signing_key_len = sizeof(st->signing_priv);
+    st->account.deactivated_at = st->did_in ? st->now : NULL;
 
     if (ngx_pds_create_account_session(ctx, st) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -670,6 +837,11 @@ ngx_pds_create_account_stored(ngx_pds_ctx_t *ctx)
                   "pds: storing the new account %s failed (%d): "
                   "tombstoning the DID", st->did, st->result);
 
+    if (st->op == NULL) {
+        /* a DID that moves here is not ours to tombstone */
+        return ngx_pds_create_account_answer(ctx);
+    }
+
     /* undo the registration, then answer the error */
 
     tomb = ngx_pds_json_track(r, pds_plc_tombstone_new(st->op));
@@ -698,19 +870,22 @@ ngx_pds_create_account_tombstoned(ngx_pds_ctx_t *ctx)
 static ngx_int_t
 ngx_pds_create_account_answer(ngx_pds_ctx_t *ctx)
 {
-    json_t            *answer;
+    json_t            *answer, *doc;
     ngx_pds_create_t  *st = ctx->data;
 
     if (st->result != 0) {
         return ngx_pds_create_account_refused(ctx, st, st->result);
     }
 
+    /* a DID that moved here: its document as fetched for the token */
+    doc = st->did_in ? json_incref(st->sa->did.json)
+                     : ngx_pds_create_did_doc(ctx, st);
+
     answer = ngx_pds_json_track(ctx->request,
                                 json_pack("{s:s, s:s, s:o*, s:s, s:s}",
                                           "handle", st->handle,
                                           "did", st->did,
-                                          "didDoc",
-                                          ngx_pds_create_did_doc(ctx, st),
+                                          "didDoc", doc,
                                           "accessJwt", st->access_jwt,
                                           "refreshJwt", st->refresh_jwt));
     if (answer == NULL) {

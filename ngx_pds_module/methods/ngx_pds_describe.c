@@ -12,6 +12,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_did.h"
 
 #include "pds_repo.h"
 
@@ -79,7 +80,7 @@ ngx_pds_describe_repo_doc(ngx_pds_ctx_t *ctx)
 
 /* where the DID document of did is: the PLC directory or a did:web host */
 static ngx_str_t *
-ngx_pds_did_doc_url(ngx_pds_ctx_t *ctx, const char *did)
+ngx_pds_describe_doc_url(ngx_pds_ctx_t *ctx, const char *did)
 {
     ngx_str_t  *url;
 
@@ -145,7 +146,7 @@ ngx_pds_describe_repo(ngx_pds_ctx_t *ctx)
                              "Could not resolve DID: %s", st->account.did);
     }
 
-    url = ngx_pds_did_doc_url(ctx, st->account.did);
+    url = ngx_pds_describe_doc_url(ctx, st->account.did);
     if (url == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -163,61 +164,24 @@ typedef struct {
     char                 didkey[128];
     pds_repo_root_t      root;
     pds_account_usage_t  usage;
+    ngx_pds_did_check_t  check;
 } ngx_pds_status_t;
-
-
-/*
- * 1 if the PLC data of the account (getRecommendedDidCredentials' form)
- * names this PDS: its endpoint, the account's signing key and the
- * tenant's rotation key.
- */
-static ngx_uint_t
-ngx_pds_did_points_here(ngx_pds_ctx_t *ctx, ngx_pds_status_t *st,
-    json_t *data)
-{
-    json_t      *rot;
-    size_t       i;
-    const char  *endpoint, *atproto, *k;
-    ngx_uint_t   rotation;
-
-    endpoint = json_string_value(json_object_get(
-                   json_object_get(json_object_get(data, "services"),
-                                   "atproto_pds"), "endpoint"));
-    atproto = json_string_value(json_object_get(
-                   json_object_get(data, "verificationMethods"),
-                   "atproto"));
-    rot = json_object_get(data, "rotationKeys");
-
-    rotation = 0;
-
-    for (i = 0; i < json_array_size(rot); i++) {
-        k = json_string_value(json_array_get(rot, i));
-
-        if (k && ngx_strcmp(k, ctx->conf->rotation_did_key.data) == 0) {
-            rotation = 1;
-        }
-    }
-
-    return rotation && endpoint && atproto
-           && ngx_strcmp(endpoint, ctx->conf->public_url.data) == 0
-           && ngx_strcmp(atproto, st->didkey) == 0;
-}
 
 
 static ngx_int_t
 ngx_pds_check_account_status_data(ngx_pds_ctx_t *ctx)
 {
     char               commit[PDS_CID_STR_SIZE];
-    json_t            *data, *answer;
+    json_t            *answer;
     ngx_uint_t         valid;
     ngx_pds_status_t  *st = ctx->data;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "pds: checkAccountStatus %s: PLC data answered %ui",
-                   st->account.did, ctx->response.status);
+                   "pds: checkAccountStatus %s: %s", st->account.did,
+                   st->check.problem ? st->check.problem
+                                     : "the DID points here");
 
-    data = ngx_pds_response_json(ctx);
-    valid = (data != NULL) ? ngx_pds_did_points_here(ctx, st, data) : 0;
+    valid = st->check.problem == NULL;
 
     pds_cid_format(&st->root.commit, commit);
 
@@ -244,7 +208,6 @@ ngx_int_t
 ngx_pds_check_account_status(ngx_pds_ctx_t *ctx)
 {
     int                rc;
-    ngx_str_t         *url;
     ngx_pds_status_t  *st;
 
     st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_status_t));
@@ -274,11 +237,7 @@ ngx_pds_check_account_status(ngx_pds_ctx_t *ctx)
 
     ngx_pds_read_done(ctx);
 
-    url = ngx_pds_plc_url(ctx, st->account.did, "/data");
-    if (url == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
-                         ngx_pds_check_account_status_data);
+    return ngx_pds_did_check_service(ctx, st->account.did, st->didkey,
+                                     &st->check,
+                                     ngx_pds_check_account_status_data);
 }

@@ -15,7 +15,10 @@
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_params.h"
 
+#include "ngx_pds_mailed.h"
+
 #include "pds_plc.h"
+#include "pds_plc_reserve.h"
 #include "pds_repo.h"
 #include "pds_syntax.h"
 
@@ -534,31 +537,141 @@ ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx)
 /* ---- reserveSigningKey ------------------------------------------------- */
 
 
+/*
+ * With a DID, the key is kept for it (core/pds_plc_reserve.c) until
+ * createAccount makes the account that moves here, and reserving again
+ * hands back the same key; the reference keeps it too but its standalone
+ * createAccount then makes a fresh one.  Without a DID the key is only
+ * handed out: nothing here could use it (no entryway).
+ */
+typedef struct {
+    const char  *did;
+    uint8_t      priv[PDS_KEY_PRIV_LEN];
+    char         didkey[128];
+    ngx_uint_t   existed;
+    int          result;
+} ngx_pds_reserve_t;
+
+
+static int
+ngx_pds_reserve_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                 rc;
+    uint8_t             old[PDS_KEY_PRIV_LEN];
+    ngx_pds_reserve_t  *rs = data;
+
+    rc = pds_plc_reserve_get(store, txn, rs->did, old, NULL);
+    if (rc == 0) {
+        ngx_memcpy(rs->priv, old, sizeof(old));
+        OPENSSL_cleanse(old, sizeof(old));
+        rs->existed = 1;
+        return 0;
+    }
+
+    if (rc != PDS_NOTFOUND) {
+        return rc;
+    }
+
+    return pds_plc_reserve_put(store, txn, rs->did, rs->priv,
+                               ngx_pds_now_ms());
+}
+
+
+static ngx_int_t ngx_pds_reserve_answer(ngx_pds_ctx_t *ctx);
+
+
+static ngx_int_t
+ngx_pds_reserve_kept(ngx_pds_ctx_t *ctx)
+{
+    long                n;
+    pds_key_t          *key;
+    ngx_pds_reserve_t  *rs = ctx->data;
+
+    if (rs->result != 0) {
+        OPENSSL_cleanse(rs->priv, sizeof(rs->priv));
+        return ngx_pds_store_failed(ctx, rs->result);
+    }
+
+    if (rs->existed) {
+        key = pds_key_from_private(PDS_KEY_K256, rs->priv, sizeof(rs->priv));
+        OPENSSL_cleanse(rs->priv, sizeof(rs->priv));
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        n = pds_key_did_key(key, rs->didkey, sizeof(rs->didkey) - 1);
+        pds_key_free(key);
+
+        if (n < 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rs->didkey[n] = '\0';
+    }
+
+    return ngx_pds_reserve_answer(ctx);
+}
+
+
 static ngx_int_t
 ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx)
 {
-    long        n;
-    char        didkey[128];
-    json_t     *answer;
-    pds_key_t  *key;
+    long                n;
+    json_t             *v;
+    pds_key_t          *key;
+    ngx_pds_reserve_t  *rs;
 
-    /*
-     * The key is only handed out: standalone createAccount makes a fresh
-     * one, as the reference does, so nothing needs to be kept here.
-     */
+    rs = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_reserve_t));
+    if (rs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = rs;
+
+    v = json_object_get(ctx->body, "did");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)
+            || !pds_did_valid(json_string_value(v), json_string_length(v))
+            || json_string_length(v) > PDS_RESERVE_DID_MAX)
+        {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Input/did must be a valid did");
+        }
+
+        rs->did = json_string_value(v);
+    }
+
     key = pds_key_generate(PDS_KEY_K256);
     if (key == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = pds_key_did_key(key, didkey, sizeof(didkey) - 1);
-    pds_key_free(key);
+    n = pds_key_did_key(key, rs->didkey, sizeof(rs->didkey) - 1);
 
-    if (n < 0) {
+    if (n < 0 || (rs->did && pds_key_private_bytes(key, rs->priv) != 0)) {
+        pds_key_free(key);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    didkey[n] = '\0';
+    pds_key_free(key);
+    rs->didkey[n] = '\0';
+
+    if (rs->did) {
+        return ngx_pds_txn_post(ctx, ngx_pds_reserve_txn, rs, &rs->result,
+                                ngx_pds_reserve_kept);
+    }
+
+    return ngx_pds_reserve_answer(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_reserve_answer(ngx_pds_ctx_t *ctx)
+{
+    json_t             *answer;
+    ngx_pds_reserve_t  *rs = ctx->data;
+    char               *didkey = rs->didkey;
 
     answer = ngx_pds_json_track(ctx->request,
                                 json_pack("{s:s}", "signingKey", didkey));

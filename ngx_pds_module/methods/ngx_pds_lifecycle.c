@@ -24,6 +24,7 @@
 #include <dirent.h>
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_did.h"
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
 
@@ -85,6 +86,10 @@ typedef struct {
     char                 *blob_dir;       /* their folder */
     ngx_uint_t            txns;
     uint64_t              rows;
+
+    /* activateAccount: the DID must point here with the account's key */
+    char                  didkey[128];
+    ngx_pds_did_check_t   check;
 } ngx_pds_lc_t;
 
 
@@ -295,14 +300,58 @@ ngx_pds_activated(ngx_pds_ctx_t *ctx)
 }
 
 
+static ngx_int_t ngx_pds_activate_checked(ngx_pds_ctx_t *ctx);
+
+
+/*
+ * As the reference, an account is activated only while its DID points
+ * here with its key (a move in: once submitPlcOperation has been sent).
+ */
 static ngx_int_t
 ngx_pds_activate_account(ngx_pds_ctx_t *ctx)
 {
-    ngx_pds_lc_t  *st;
+    int             rc;
+    ngx_pds_lc_t   *st;
+    pds_account_t   acc;
 
     st = ngx_pds_lc_state(ctx);
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_pds_session_account(ctx, &acc, st->didkey, sizeof(st->didkey));
+    ngx_pds_read_done(ctx);
+
+    if (rc == PDS_NOTFOUND) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
+                             "user not found");
+    }
+
+    if (rc != 0) {
+        return ngx_pds_store_failed(ctx, rc);
+    }
+
+    return ngx_pds_did_check_service(ctx, st->did, st->didkey, &st->check,
+                                     ngx_pds_activate_checked);
+}
+
+
+static ngx_int_t
+ngx_pds_activate_checked(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_lc_t  *st = ctx->data;
+
+    if (st->check.unreachable) {
+        return ngx_pds_upstream_error(ctx, "Resolving the account's DID");
+    }
+
+    if (st->check.problem) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "pds: activateAccount %s refused: %s", st->did,
+                      st->check.problem);
+
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "%s", st->check.problem);
     }
 
     return ngx_pds_txn_post(ctx, ngx_pds_activate_txn, st, &st->result,

@@ -197,10 +197,10 @@ pds_create_tree(pds_apply_t *ap)
 }
 
 
-int
-pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
+static int
+pds_repo_create_events(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t did_len, const pds_key_t *key, uint64_t *uidp,
-    pds_repo_write_t *res)
+    pds_repo_write_t *res, int events)
 {
     int           rc;
     uint64_t      uid;
@@ -253,11 +253,11 @@ pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
         rc = pds_repo_put_commit(&ap, &ap.nodes);
     }
 
-    if (rc == 0) {
+    if (rc == 0 && events) {
         rc = pds_repo_put_event(&ap, NULL, NULL);
     }
 
-    if (rc == 0) {
+    if (rc == 0 && events) {
         rc = pds_event_sync_put(store, txn, did, did_len, res->rev,
                                 &res->commit, ap.cblock.data, ap.cblock.len,
                                 NULL);
@@ -271,4 +271,24 @@ pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
     pds_arena_destroy(arena);
 
     return rc;
+}
+
+
+int
+pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t did_len, const pds_key_t *key, uint64_t *uidp,
+    pds_repo_write_t *res)
+{
+    return pds_repo_create_events(store, txn, did, did_len, key, uidp, res,
+                                  1);
+}
+
+
+int
+pds_repo_create_quiet(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t did_len, const pds_key_t *key, uint64_t *uidp,
+    pds_repo_write_t *res)
+{
+    return pds_repo_create_events(store, txn, did, did_len, key, uidp, res,
+                                  0);
 }

@@ -164,6 +164,13 @@ void pds_repo_time_now(char out[PDS_REPO_TIME_BUF]);
 int pds_repo_create(pds_store_t *store, MDB_txn *txn, const char *did,
     size_t did_len, const pds_key_t *key, uint64_t *uid,
     pds_repo_write_t *res);
+/*
+ * The same without the events: the repo of an account that moves here,
+ * created deactivated (its events come when it is activated).
+ */
+int pds_repo_create_quiet(pds_store_t *store, MDB_txn *txn, const char *did,
+    size_t did_len, const pds_key_t *key, uint64_t *uid,
+    pds_repo_write_t *res);
 
 /*
  * Applies the requests in one write transaction and commits it (one

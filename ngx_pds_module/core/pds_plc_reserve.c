@@ -1,0 +1,127 @@
+/*
+ * ngx_pds_module core: signing keys reserved for accounts moving here
+ * (see pds_plc_reserve.h).  A row of meta: "reserved_key:" + DID ->
+ * created (8 bytes, big-endian milliseconds) + the 32-byte private key.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "pds_plc_reserve.h"
+
+
+#define PDS_RESERVE_PREFIX      "reserved_key:"
+#define PDS_RESERVE_PREFIX_LEN  (sizeof(PDS_RESERVE_PREFIX) - 1)
+#define PDS_RESERVE_ROW_LEN     (8 + PDS_KEY_PRIV_LEN)
+
+
+static int
+pds_plc_reserve_key(const char *did, char *buf, MDB_val *k)
+{
+    size_t  n;
+
+    n = did ? strlen(did) : 0;
+    if (n == 0 || n > PDS_RESERVE_DID_MAX) {
+        return EINVAL;
+    }
+
+    memcpy(buf, PDS_RESERVE_PREFIX, PDS_RESERVE_PREFIX_LEN);
+    memcpy(buf + PDS_RESERVE_PREFIX_LEN, did, n);
+
+    k->mv_data = buf;
+    k->mv_size = PDS_RESERVE_PREFIX_LEN + n;
+
+    return 0;
+}
+
+
+int
+pds_plc_reserve_get(pds_store_t *s, MDB_txn *txn, const char *did,
+    uint8_t priv[PDS_KEY_PRIV_LEN], int64_t *created_ms)
+{
+    int       rc, i;
+    char      buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
+    MDB_val   k, v;
+    uint64_t  t;
+    uint8_t  *p;
+
+    if (pds_plc_reserve_key(did, buf, &k) != 0) {
+        return PDS_NOTFOUND;
+    }
+
+    rc = pds_store_rc(mdb_get(txn, s->meta, &k, &v));
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (v.mv_size != PDS_RESERVE_ROW_LEN) {
+        return PDS_STORE_ERROR;
+    }
+
+    p = v.mv_data;
+    t = 0;
+
+    for (i = 0; i < 8; i++) {
+        t = (t << 8) | p[i];
+    }
+
+    memcpy(priv, p + 8, PDS_KEY_PRIV_LEN);
+
+    if (created_ms) {
+        *created_ms = (int64_t) t;
+    }
+
+    return 0;
+}
+
+
+int
+pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
+    const uint8_t priv[PDS_KEY_PRIV_LEN], int64_t now_ms)
+{
+    int       i, rc;
+    char      buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
+    uint8_t   row[PDS_RESERVE_ROW_LEN];
+    MDB_val   k, v;
+    uint64_t  t;
+
+    rc = pds_plc_reserve_key(did, buf, &k);
+    if (rc != 0) {
+        return rc;
+    }
+
+    t = (uint64_t) now_ms;
+
+    for (i = 7; i >= 0; i--) {
+        row[i] = (uint8_t) (t & 0xff);
+        t >>= 8;
+    }
+
+    memcpy(row + 8, priv, PDS_KEY_PRIV_LEN);
+
+    v.mv_data = row;
+    v.mv_size = sizeof(row);
+
+    rc = pds_store_rc(mdb_put(txn, s->meta, &k, &v, 0));
+
+    memset(row, 0, sizeof(row));
+
+    return rc;
+}
+
+
+int
+pds_plc_reserve_delete(pds_store_t *s, MDB_txn *txn, const char *did)
+{
+    int      rc;
+    char     buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
+    MDB_val  k;
+
+    if (pds_plc_reserve_key(did, buf, &k) != 0) {
+        return 0;
+    }
+
+    rc = pds_store_rc(mdb_del(txn, s->meta, &k, NULL));
+
+    return rc == PDS_NOTFOUND ? 0 : rc;
+}
