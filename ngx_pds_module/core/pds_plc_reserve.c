@@ -75,6 +75,63 @@ pds_plc_reserve_get(pds_store_t *s, MDB_txn *txn, const char *did,
 }
 
 
+/* removes up to 64 reservations made before cutoff_ms */
+static int
+pds_plc_reserve_prune(pds_store_t *s, MDB_txn *txn, int64_t cutoff_ms)
+{
+    int          rc, i, n;
+    MDB_val      k, v;
+    uint64_t     t;
+    MDB_cursor  *cur;
+    uint8_t     *p;
+
+    rc = mdb_cursor_open(txn, s->meta, &cur);
+    if (rc != 0) {
+        return pds_store_rc(rc);
+    }
+
+    k.mv_data = PDS_RESERVE_PREFIX;
+    k.mv_size = PDS_RESERVE_PREFIX_LEN;
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && n < 64;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size < PDS_RESERVE_PREFIX_LEN
+            || memcmp(k.mv_data, PDS_RESERVE_PREFIX, PDS_RESERVE_PREFIX_LEN)
+               != 0)
+        {
+            break;
+        }
+
+        if (v.mv_size != PDS_RESERVE_ROW_LEN) {
+            continue;
+        }
+
+        p = v.mv_data;
+        t = 0;
+
+        for (i = 0; i < 8; i++) {
+            t = (t << 8) | p[i];
+        }
+
+        if ((int64_t) t < cutoff_ms) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
+
+            n++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_store_rc(rc);
+}
+
+
 int
 pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
     const uint8_t priv[PDS_KEY_PRIV_LEN], int64_t now_ms)
@@ -86,6 +143,11 @@ pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
     uint64_t  t;
 
     rc = pds_plc_reserve_key(did, buf, &k);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_plc_reserve_prune(s, txn, now_ms - PDS_RESERVE_TTL_MS);
     if (rc != 0) {
         return rc;
     }

@@ -19,8 +19,12 @@
 #include "pds_store.h"
 
 
-/* the longest DID a reservation is kept for */
-#define PDS_RESERVE_DID_MAX  2048
+/* the longest DID a reservation is kept for (LMDB keys: 511 bytes) */
+#define PDS_RESERVE_DID_MAX  (511 - 13)
+
+/* reservations older than this are forgotten (reserveSigningKey needs no
+ * authentication, so its rows must not pile up) */
+#define PDS_RESERVE_TTL_MS   (7LL * 24 * 60 * 60 * 1000)
 
 
 /*
@@ -31,8 +35,9 @@ int pds_plc_reserve_get(pds_store_t *s, MDB_txn *txn, const char *did,
     uint8_t priv[PDS_KEY_PRIV_LEN], int64_t *created_ms);
 
 /*
- * Keeps priv as the key reserved for did (replacing any): 0, EINVAL (no
- * or too long a DID) or an LMDB error.
+ * Keeps priv as the key reserved for did (replacing any), after removing
+ * up to 64 reservations older than PDS_RESERVE_TTL_MS: 0, EINVAL (no or
+ * too long a DID) or an LMDB error.
  */
 int pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
     const uint8_t priv[PDS_KEY_PRIV_LEN], int64_t now_ms);

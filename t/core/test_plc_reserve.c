@@ -84,6 +84,27 @@ main(void)
     ok(pds_plc_reserve_get(s, txn, NULL, out, NULL) == PDS_NOTFOUND,
        "NULL DID: none");
 
+    memset(longdid, 'y', PDS_RESERVE_DID_MAX);
+    longdid[PDS_RESERVE_DID_MAX] = '\0';
+    ok(pds_plc_reserve_put(s, txn, longdid, k1, 7) == 0,
+       "the longest DID kept fits an LMDB key");
+    ok(pds_plc_reserve_get(s, txn, longdid, out, NULL) == 0,
+       "... and comes back");
+    ok(pds_plc_reserve_delete(s, txn, longdid) == 0, "... and goes");
+
+    /* stale reservations go when a new one is made */
+    ok(pds_plc_reserve_put(s, txn, "did:plc:dddd", k1, 1000) == 0,
+       "a reservation made at t=1000");
+    ok(pds_plc_reserve_put(s, txn, "did:plc:eeee", k1,
+                           1000 + PDS_RESERVE_TTL_MS + 1) == 0,
+       "another, a TTL later");
+    ok(pds_plc_reserve_get(s, txn, "did:plc:dddd", out, NULL)
+       == PDS_NOTFOUND, "the stale one is forgotten");
+    ok(pds_plc_reserve_get(s, txn, "did:plc:eeee", out, NULL) == 0,
+       "the new one is kept");
+    ok(pds_plc_reserve_put(s, txn, "did:plc:bbbb", k2, 8) == 0,
+       "did:plc:bbbb (pruned too) reserved again");
+
     ok(mdb_txn_commit(txn) == 0, "commit");
 
     ok(pds_store_read_begin(s, &txn) == 0
