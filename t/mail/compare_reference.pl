@@ -26,6 +26,7 @@ use MIME::Base64 qw(decode_base64);
 use PDSTest qw(start_pds start_plc http_json json create_account scratch_dir
                free_port wait_port slurp basic_auth);
 use PDSMail qw(need_smtp start_smtp read_mails);
+use PDSFuzz qw(ws_open ws_frames ws_close);
 
 # create_account reports a refusal through Test::More::diag
 *Test::More::diag = sub { print STDERR "# @_\n" } unless defined &Test::More::diag;
@@ -289,6 +290,16 @@ sub run_all {
            xrpc($srv, POST => 'com.atproto.server.createSession', undef,
                 { identifier => 'alice.test', password => 'wrong-password',
                   authFactorToken => $ctok // 'AAAAA-BBBBB' }));
+    # -- an app password is not asked for the second factor (alice's is
+    # turned on again for it)
+    my $alice_app = xrpc($srv, POST => 'com.atproto.server.createAppPassword', $aj,
+                         { name => 'client' });
+    $add->('createSession (2FA on, app password)',
+           xrpc($srv, POST => 'com.atproto.server.createSession', undef,
+                { identifier => 'alice.test',
+                  password => ref $alice_app->[1] eq 'HASH'
+                              ? $alice_app->[1]{password} // 'x' : 'x' }));
+
 
     # -- a confirmed address changed: no longer confirmed (confirmed again
     # first: the reference un-confirmed it at the emailAuthFactor update)
@@ -298,6 +309,23 @@ sub run_all {
     $add->('confirmEmail (alice again)',
            xrpc($srv, POST => 'com.atproto.server.confirmEmail', $aj,
                 { email => $alice->{email}, token => $again // 'X' }));
+    # the second factor turned off (and the address confirmed once more:
+    # the reference un-confirms it again)
+    $seen = mails($srv);
+    xrpc($srv, POST => 'com.atproto.server.requestEmailUpdate', $aj);
+    my $otok = mail_to($srv, $alice->{email}, $seen);
+    $add->('updateEmail (emailAuthFactor=false, good token)',
+           xrpc($srv, POST => 'com.atproto.server.updateEmail', $aj,
+                { email => $alice->{email}, token => $otok // 'X',
+                  emailAuthFactor => JSON::PP::false() }));
+    $add->('createSession (2FA off again, password only)',
+           xrpc($srv, POST => 'com.atproto.server.createSession', undef,
+                { identifier => 'alice.test', password => $alice->{password} }));
+    $seen = mails($srv);
+    xrpc($srv, POST => 'com.atproto.server.requestEmailConfirmation', $aj);
+    $again = mail_to($srv, $alice->{email}, $seen);
+    xrpc($srv, POST => 'com.atproto.server.confirmEmail', $aj,
+         { email => $alice->{email}, token => $again // 'X' });
     $seen = mails($srv);
     xrpc($srv, POST => 'com.atproto.server.requestEmailUpdate', $aj);
     my $utok2 = mail_to($srv, $alice->{email}, $seen);
@@ -479,7 +507,38 @@ sub run_all {
     $add->('createAccount (the deleted handle again)',
            [create_account($srv, handle => 'carol.test', email => 'carol3@example.com')
                 ? 200 : 400, {}]);
+
+    # -- what the firehose says of each account, from cursor 0
+    for ([bob => $bob, 'deactivated twice, activated'],
+         [carol => $carol, 'deleted'], [dave => $dave, 'password reset']) {
+        my ($name, $acc, $what) = @$_;
+        my $seq = firehose_of($srv, $acc->{did});
+        push @out, ["firehose: $name ($what)", $seq, [200, {}]];
+    }
     return @out;
+}
+
+# the event types subscribeRepos replays from cursor 0 for a DID, in
+# order, with the #account events' active flag and status
+sub firehose_of {
+    my ($srv, $did) = @_;
+    my $port = ($srv->{url} =~ /:(\d+)$/)[0];
+    my ($ws, $why) = ws_open($port, "localhost:$port", '?cursor=0');
+    return "no firehose: $why" unless $ws;
+    my @f = map { $_->[1] } grep { $_->[0] == 2 } ws_frames($ws, 1.5);
+    ws_close($ws);
+    my @seq;
+    for my $f (grep { index($_, $did) >= 0 } @f) {
+        my ($t) = $f =~ /#(account|identity|sync|commit|info)/ or next;
+        if ($t eq 'account') {
+            my ($act) = $f =~ /\x66active([\xf4\xf5])/;
+            my ($st) = $f =~ /(deactivated|deleted|takendown|suspended)/;
+            $t .= '(' . (!defined $act ? '?' : $act eq "\xf5" ? 'active' : 'inactive')
+                . ($st ? " $st" : '') . ')';
+        }
+        push @seq, $t;
+    }
+    return join ' ', @seq;
 }
 
 # what we differ in on purpose: label => why
