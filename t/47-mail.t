@@ -13,8 +13,9 @@
 #   4. a receiver that is down at first: the mail arrives once it is up
 #      (within the back-off), and after an nginx restart;
 #   5. kill -9 of nginx (master and workers) while a worker holds a mail
-#      (the server accepted the connection and says nothing): after the
-#      restart the mail is delivered at once, exactly once.
+#      (the test accepts the worker's SMTP connection and says nothing, so
+#      the mail is leased and not sent): after the restart the mail is
+#      delivered at once, exactly once, and its token works.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -335,11 +336,26 @@ my $mute = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
     or die "listen: $!";
 ($s) = xrpc($late, POST => 'com.atproto.server.requestEmailConfirmation', $hank->{accessJwt});
 is($s, 200, 'requested; the server will not answer');
-sleep 1.5;
+# the worker that claimed the mail connects: take the connection and say
+# nothing, so its session waits for the greeting with the mail leased
+$mute->timeout(10);
+my $held = $mute->accept;
+ok($held, 'a worker claimed the mail and connected to the server');
+sleep 0.3;
 is(scalar(() = slurp($late->{log}) =~ /\) sent: /g), 2, 'the mail is being sent, not done');
 my ($master, @workers) = nginx_pids($late, 2);
 kill 'KILL', $master, @workers;
 waitpid $master, 0;
+my $eof = '';
+$held->blocking(0) if $held;
+for (1 .. 100) {
+    last unless $held;
+    my $n = sysread($held, my $buf, 512);
+    if (defined $n) { $eof = $n == 0 ? 'closed' : "sent: $buf"; last }
+    sleep 0.02;
+}
+is($eof, 'closed', 'the session died with its worker before the greeting: nothing was sent');
+close $held if $held;
 close $mute;
 my $conf = slurp("$late->{dir}/nginx.conf");
 $conf =~ s/^\s*user [^\n]*\n//;
@@ -351,6 +367,10 @@ is(scalar @m, 3, 'after kill -9 of master and workers the mail is delivered');
 cmp_ok(time - $up, '<', 8, sprintf('at once, the dead worker\'s lease freed (%.1f s)', time - $up));
 sleep 1;
 is(scalar(read_mails($late_smtp)), 3, 'exactly once');
+my $killed_token = mail_token($m[2]);
+($s) = xrpc($late, POST => 'com.atproto.server.confirmEmail', $hank->{accessJwt},
+            { email => $hank->{email}, token => $killed_token // 'none' });
+is($s, 200, 'the token of the mail the kill interrupted confirms the address');
 is_deeply([grep { !/exited on signal 9/ } log_problems($late->{log})], [],
           'no alerts or crashes (but the kill)');
 
