@@ -284,6 +284,8 @@ ngx_int_t ngx_pds_xrpc_handler(ngx_http_request_t *r);
 /* ngx_pds_store.c: environments across processes, commit hook */
 ngx_pds_env_t *ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 ngx_int_t ngx_pds_envs_init_module(ngx_cycle_t *cycle);
+/* the module's main configuration of a cycle, NULL when it has none */
+ngx_pds_main_conf_t *ngx_pds_main_conf(ngx_cycle_t *cycle);
 ngx_int_t ngx_pds_envs_init_process(ngx_cycle_t *cycle);
 void ngx_pds_envs_exit_process(ngx_cycle_t *cycle);
 typedef void (*ngx_pds_commit_pt)(ngx_pds_ctx_t *ctx);

@@ -101,7 +101,7 @@ ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
 }
 
 
-static ngx_pds_main_conf_t *
+ngx_pds_main_conf_t *
 ngx_pds_main_conf(ngx_cycle_t *cycle)
 {
     ngx_http_conf_ctx_t  *ctx;

@@ -157,7 +157,6 @@ ngx_pds_retention_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t             i;
     ngx_pds_trim_t        *t;
-    ngx_http_conf_ctx_t   *hctx;
     ngx_pds_srv_conf_t   **tenants;
     ngx_pds_main_conf_t   *pmcf;
 
@@ -167,12 +166,7 @@ ngx_pds_retention_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    hctx = (ngx_http_conf_ctx_t *) cycle->conf_ctx[ngx_http_module.index];
-    if (hctx == NULL) {
-        return NGX_OK;
-    }
-
-    pmcf = hctx->main_conf[ngx_pds_module.ctx_index];
+    pmcf = ngx_pds_main_conf(cycle);
     if (pmcf == NULL) {
         return NGX_OK;
     }
