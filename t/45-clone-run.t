@@ -24,7 +24,7 @@ use Time::HiRes qw(sleep time);
 use Cwd qw(abs_path);
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use PDSTest qw(free_port start_plc json slurp);
+use PDSTest qw(free_port start_plc json slurp write_file);
 
 for my $tool (qw(git make)) {
     plan skip_all => "$tool is not installed (needed to clone and run the project)"
@@ -260,7 +260,29 @@ sub walkthrough {
 }
 
 my $pds = "http://localhost:$port";
-my $did1 = walkthrough($pds, 'alice.test', $plc1);
+
+# the README's own shell block, word for word (only the port differs)
+my $readme = slurp("$main/README.md");
+my ($section) = $readme =~ /^## Two commands.*?\n(.*?)^## /ms;
+my @blocks = ($section // '') =~ /^```sh\n(.*?)^```/msg;
+my ($script) = grep { /createAccount/ } @blocks;
+ok($script, 'the README\'s "Two commands" section has the curl walkthrough');
+$script //= '';
+my $n = $script =~ s{^PDS=http://localhost:2583$}{PDS=http://localhost:$port}m;
+is($n, 1, 'the walkthrough names the PDS by host name (localhost:2583)');
+write_file("$dir/walkthrough.sh", "cd \Q$main\E\n$script");
+my $said = `bash \Q$dir/walkthrough.sh\E 2>&1`;
+is($?, 0, 'the README\'s walkthrough runs') or diag($said);
+like($said, qr/"version"/, 'README: _health answers');
+my ($did1) = $said =~ /"did":"(did:plc:[a-z2-7]{24})"/;
+ok($did1, 'README: createAccount gave a did:plc') or diag($said);
+like($said, qr/"handle":"alice\.test"/, 'README: the account is alice.test');
+like($said, qr{"uri":"at://\Q${\($did1 // 'x')}\E/app\.bsky\.feed\.post/[a-z2-7]{13}"}, 'README: createRecord gave the post\'s URI');
+like($said, qr/"value":\{[^}]*"text":"hello"/, 'README: getRecord read the post back');
+my ($code_r) = curl("$plc1/" . ($did1 // 'none'));
+is($code_r, 200, 'README: alice\'s DID is registered at the PLC directory');
+
+walkthrough($pds, 'carol.test', $plc1);
 
 # ---- stop: nothing is left running ---------------------------------------
 
