@@ -118,8 +118,9 @@ ngx_pds_main_conf(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
 {
-    char   err[256];
-    u_char *parent;
+    char       err[256];
+    u_char    *parent;
+    ngx_err_t  err_no;
 
     /* the data directory itself (the parent of lmdb/) */
 
@@ -130,6 +131,19 @@ ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
 
     ngx_memcpy(parent, env->path.data, env->path.len - sizeof("/lmdb") + 1);
     parent[env->path.len - sizeof("/lmdb") + 1] = '\0';
+
+    /*
+     * Missing folders above it (/var/lib/pds of /var/lib/pds/<host>) are
+     * made as nginx makes its temporary paths: 0755, so the worker user
+     * can pass through them; the data directory itself is 0700.
+     */
+    err_no = ngx_create_full_path(parent, 0755);
+    if (err_no != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, err_no,
+                      ngx_create_dir_n " of the folders above \"%s\" failed",
+                      parent);
+        return NGX_ERROR;
+    }
 
     if (ngx_create_dir(parent, 0700) == NGX_FILE_ERROR
         && ngx_errno != NGX_EEXIST)
