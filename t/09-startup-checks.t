@@ -97,4 +97,17 @@ SKIP: {
     is($rc, 0, 'distinct directories and domains pass') or diag $out;
 }
 
+# missing folders above a data directory are made, traversable by the
+# worker user (the README's /var/lib/pds/<host> on a fresh machine)
+SKIP: {
+    skip 'needs root (the workers change user only then)', 3 unless $> == 0;
+    my $dir = scratch_dir();
+    chmod 0755, $dir;
+    my ($rc, $out) = nginx_test($dir, conf($dir, 'user nobody nogroup;',
+                                           tenant('a.example.com', "$dir/var/lib/pds/a.example.com")));
+    is($rc, 0, 'a data directory whose parents do not exist yet: nginx -t passes') or diag $out;
+    ok(-d "$dir/var/lib/pds/a.example.com/lmdb", '... the folders were made');
+    is((stat "$dir/var/lib/pds")[2] & 07777, 0755, '... the ones above it 0755');
+}
+
 done_testing();
