@@ -111,6 +111,18 @@ ok($entry && !$entry->{active} && $entry->{status} eq 'deactivated', 'listRepos:
 is($b->{error}, 'RepoDeactivated', 'getLatestCommit: RepoDeactivated');
 ($s, $b) = call(GET => 'com.atproto.server.checkAccountStatus', undef, $at);
 ok($s == 200 && !$b->{activated}, 'checkAccountStatus: activated false');
+# the reference finds only active accounts for repo reads (getDidForActor)
+($s, $b) = call(GET => 'com.atproto.repo.listRecords', undef, undef,
+                "repo=$did&collection=app.bsky.feed.post");
+ok($s == 400 && $b->{error} eq 'InvalidRequest' && $b->{message} eq "Could not find repo: $did",
+   'listRecords of a deactivated repo: 400 Could not find repo') or diag explain $b;
+($s, $b) = call(GET => 'com.atproto.repo.listRecords', undef, undef,
+                "repo=frank.test&collection=app.bsky.feed.post");
+is($s, 400, '... by handle too');
+($s, $b) = call(GET => 'com.atproto.repo.getRecord', undef, undef,
+                "repo=$did&collection=app.bsky.feed.post&rkey=3jzfcijpj2z2a");
+ok($s == 400 && $b->{message} eq 'Could not locate record',
+   'getRecord of a deactivated repo: Could not locate record') or diag explain $b;
 
 # ---- activation
 ($s, $b) = call(POST => 'com.atproto.server.activateAccount', undef, $apsess->{accessJwt});
@@ -123,6 +135,9 @@ ok($b->{active} && !exists $b->{status}, 'active again');
 is($s, 200, 'writes work again');
 ($s, $b) = call(GET => 'com.atproto.sync.getRepoStatus', undef, undef, "did=$did");
 ok($b->{active}, 'getRepoStatus: active');
+($s, $b) = call(GET => 'com.atproto.repo.listRecords', undef, undef,
+                "repo=$did&collection=app.bsky.feed.post");
+ok($s == 200 && @{ $b->{records} || [] } >= 1, 'listRecords answers again after activation');
 
 my @f = frames_of($did);
 my @acct = grep { index($_, '#account') >= 0 } @f;

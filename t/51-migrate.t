@@ -296,6 +296,17 @@ is_deeply($doc->{alsoKnownAs}, ['at://alice.b.test'], '... and the new handle');
 is($s, 200, 'activateAccount on B') or diag err($b);
 ($s, $b) = call($ub, GET => 'com.atproto.server.checkAccountStatus', undef, $tb);
 is_deeply([@$b{qw(activated validDid)}], [JSON::PP::true(), JSON::PP::true()], '... activated, the DID valid');
+# A's records, read while A still serves them (a deactivated repo is not listed)
+my %on;
+sub records_on {
+    my ($u) = @_;
+    for my $c (qw(app.bsky.feed.post app.bsky.actor.profile)) {
+        my ($s, $b) = http_json(GET => "$u/xrpc/com.atproto.repo.listRecords?repo=$did&collection=$c&limit=100",
+                                undef, $u eq $ub ? { Host => $bhost } : {});
+        $on{$u}{$_->{uri}} = $_->{cid} for @{ $b->{records} || [] };
+    }
+}
+records_on($ua);
 ($s, $b) = call($ua, POST => 'com.atproto.server.deactivateAccount', {}, $ta);
 is($s, 200, 'deactivateAccount on A');
 ($s, $b) = call($ua, GET => 'com.atproto.server.checkAccountStatus', undef, $ta);
@@ -304,14 +315,9 @@ is($b->{validDid}, JSON::PP::false(), '... and the DID no longer points at A');
 
 # ---- what B has
 
-my %on;
-for my $u ($ua, $ub) {
-    for my $c (qw(app.bsky.feed.post app.bsky.actor.profile)) {
-        my ($s, $b) = http_json(GET => "$u/xrpc/com.atproto.repo.listRecords?repo=$did&collection=$c&limit=100",
-                                undef, $u eq $ub ? { Host => $bhost } : {});
-        $on{$u}{$_->{uri}} = $_->{cid} for @{ $b->{records} || [] };
-    }
-}
+records_on($ub);
+($s, $b) = http_json(GET => "$ua/xrpc/com.atproto.repo.listRecords?repo=$did&collection=app.bsky.feed.post");
+is($s, 400, 'A, deactivated, no longer lists the records');
 is(scalar(keys %{ $on{$ub} }), 6, 'B lists 6 records');
 is_deeply($on{$ub}, $on{$ua}, '... each with A\'s CID');
 ($s, undef, $res) = http_json(GET => "$ub/xrpc/com.atproto.sync.getBlob?did=$did&cid=$blobcid", undef, { Host => $bhost });

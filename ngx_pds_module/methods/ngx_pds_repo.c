@@ -76,13 +76,16 @@ ngx_pds_local_did(ngx_pds_ctx_t *ctx, MDB_txn *txn, ngx_str_t *repo,
     if (repo->len > 4 && ngx_strncmp(repo->data, "did:", 4) == 0) {
         rc = pds_store_uid_get(store, txn, (char *) repo->data, repo->len,
                                uid);
-        return rc == 0 ? (char *) repo->data : NULL;
+
+    } else {
+        ngx_strlow(repo->data, repo->data, repo->len);
+        rc = pds_account_uid_by_handle(store, txn, (char *) repo->data, uid);
     }
 
-    ngx_strlow(repo->data, repo->data, repo->len);
-
-    if (pds_account_uid_by_handle(store, txn, (char *) repo->data, uid) != 0
-        || pds_account_get(store, txn, *uid, &ctx->alloc, &acc) != 0)
+    /* as the reference's getDidForActor: only active accounts are found */
+    if (rc != 0
+        || pds_account_get(store, txn, *uid, &ctx->alloc, &acc) != 0
+        || acc.deactivated_at != NULL || acc.takedown_ref != NULL)
     {
         return NULL;
     }
