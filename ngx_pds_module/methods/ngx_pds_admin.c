@@ -327,7 +327,8 @@ ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx)
 
     if (dids.nelts == 0) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Params must have the property \"dids\"");
+                             "Invalid com.atproto.admin.getAccountInfos "
+                             "params: Missing required key \"dids\"");
     }
 
     v = dids.elts;

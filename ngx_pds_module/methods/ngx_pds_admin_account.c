@@ -15,15 +15,29 @@
 #include <dirent.h>
 
 #include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
 
 #include "pds_account_delete.h"
 #include "pds_email_token.h"
 #include "pds_password.h"
-#include "pds_syntax.h"
 
 
 #define NGX_PDS_ADMIN_PASSWORD_MAX  256      /* the reference's limit */
 #define NGX_PDS_ADMIN_PURGE_BUDGET  4000     /* rows per transaction */
+
+
+/* the inputs, as their Lexicons give them */
+static const ngx_pds_field_t  ngx_pds_admin_password_input[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { "password", NGX_PDS_V_STRING, NGX_PDS_FMT_NONE, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+static const ngx_pds_field_t  ngx_pds_admin_delete_input[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
 
 
 /* ---- updateAccountPassword --------------------------------------------- */
@@ -129,23 +143,6 @@ ngx_pds_admin_pw_hashed(ngx_pds_ctx_t *ctx)
 }
 
 
-/* a required string property of the input, or NULL (refusal recorded) */
-static const char *
-ngx_pds_admin_str(ngx_pds_ctx_t *ctx, const char *name)
-{
-    json_t  *v;
-
-    v = json_object_get(ctx->body, name);
-    if (!json_is_string(v)) {
-        ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                      "Input must have the property \"%s\"", name);
-        return NULL;
-    }
-
-    return json_string_value(v);
-}
-
-
 ngx_int_t
 ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
 {
@@ -158,20 +155,14 @@ ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
 
     ctx->data = st;
 
-    st->did = ngx_pds_admin_str(ctx, "did");
-    if (st->did == NULL) {
+    if (ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_admin_password_input)
+        != NGX_OK)
+    {
         return ctx->error.status;
     }
 
-    if (!pds_did_valid(st->did, ngx_strlen(st->did))) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Input/did must be a valid did");
-    }
-
-    st->password = ngx_pds_admin_str(ctx, "password");
-    if (st->password == NULL) {
-        return ctx->error.status;
-    }
+    st->did = json_string_value(json_object_get(ctx->body, "did"));
+    st->password = json_string_value(json_object_get(ctx->body, "password"));
 
     if (ngx_strlen(st->password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
@@ -405,15 +396,13 @@ ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx)
 
     ctx->data = st;
 
-    st->did = ngx_pds_admin_str(ctx, "did");
-    if (st->did == NULL) {
+    if (ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_admin_delete_input)
+        != NGX_OK)
+    {
         return ctx->error.status;
     }
 
-    if (!pds_did_valid(st->did, ngx_strlen(st->did))) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Input/did must be a valid did");
-    }
+    st->did = json_string_value(json_object_get(ctx->body, "did"));
 
     return ngx_pds_txn_post(ctx, ngx_pds_admin_delete_txn, st, &st->result,
                             ngx_pds_admin_deleted);
