@@ -159,6 +159,32 @@ ok(defined $i_td, 'the firehose has #account takendown');
 ok(defined $i_td && $i_td + 1 < @acct && index($acct[$i_td + 1], 'takendown') < 0,
    'then an #account without a status (active again)');
 
+# ---- record and blob subjects: no takedown stored, so {applied: false}
+{
+    my ($s1, $r) = call(POST => 'com.atproto.repo.createRecord',
+                        { repo => $ivan->{did}, collection => 'app.bsky.feed.post',
+                          record => { '$type' => 'app.bsky.feed.post', text => 'hi',
+                                      createdAt => '2026-01-01T00:00:00.000Z' } }, $ivan->{accessJwt});
+    is($s1, 200, 'a record');
+    (my $q = $r->{uri}) =~ s/([:\/])/sprintf('%%%02X', ord $1)/ge;
+    ($s, $b) = adm(GET => 'getSubjectStatus', undef, "uri=$q");
+    is_deeply([$s, $b], [200, { subject => { '$type' => 'com.atproto.repo.strongRef', uri => $r->{uri}, cid => $r->{cid} },
+                                takedown => { applied => JSON::PP::false() } }], 'getSubjectStatus of a record');
+    ($s, $b) = adm(GET => 'getSubjectStatus', undef, "uri=at://$ivan->{did}/app.bsky.feed.post/3aaaaaaaaaaaa");
+    is_deeply([$s, $b->{error}], [400, 'NotFound'], 'of a missing record: 400 NotFound');
+    my ($s2, $bl) = http_json(POST => "$u/xrpc/com.atproto.repo.uploadBlob", "\x89PNG" . ('z' x 300),
+                              { Authorization => "Bearer $ivan->{accessJwt}", 'Content-Type' => 'image/png' });
+    my $bc = $bl->{blob}{ref}{'$link'};
+    ($s, $b) = adm(GET => 'getSubjectStatus', undef, "did=$ivan->{did}&blob=$bc");
+    is_deeply([$s, $b], [200, { subject => { '$type' => 'com.atproto.admin.defs#repoBlobRef', did => $ivan->{did}, cid => $bc },
+                                takedown => { applied => JSON::PP::false() } }], 'getSubjectStatus of a blob');
+    ($s, $b) = adm(GET => 'getSubjectStatus', undef, "blob=$bc");
+    is_deeply([$s, $b->{message}], [400, 'Must provide a did to request blob state'], 'a blob without did: 400');
+    ($s, $b) = adm(GET => 'getSubjectStatus', undef,
+                   "did=$ivan->{did}&blob=bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+    is_deeply([$s, $b->{error}], [400, 'NotFound'], 'an unknown blob: 400 NotFound');
+}
+
 # ---- updateAccountPassword
 ($s, $b) = adm(POST => 'updateAccountPassword', { did => $did, password => 'x' x 257 });
 is_deeply([$s, $b->{error}, $b->{message}], [400, 'InvalidRequest', 'Invalid password length.'], 'too long: 400');

@@ -16,13 +16,16 @@
  * A takedown stores its ref in the account row, revokes the refresh
  * tokens and mailed tokens and appends #account {active: false, status:
  * "takendown"}; its reversal appends #account active (or "deactivated").
- * Record and blob subjects are refused (400 InvalidRequest): takedowns of
- * single records and blobs are not stored here.
+ * Takedowns of single records and blobs are not stored here:
+ * updateSubjectStatus refuses such subjects (400 InvalidRequest), and
+ * getSubjectStatus answers {applied: false} for an existing one.
  */
 
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_params.h"
 
+#include "pds_blob.h"
+#include "pds_cid.h"
 #include "pds_email_token.h"
 #include "pds_syntax.h"
 
@@ -394,28 +397,144 @@ ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx)
 /* ---- getSubjectStatus -------------------------------------------------- */
 
 
+/*
+ * A record's or a blob's status: takedowns of single records and blobs
+ * are not stored here, so an existing one is {applied: false}, as the
+ * reference answers for one never taken down.  0 with *answer, or a
+ * refusal's status.
+ */
+static ngx_int_t
+ngx_pds_admin_item_status(ngx_pds_ctx_t *ctx, MDB_txn *txn, ngx_str_t *uri,
+    ngx_str_t *blob, const char *did, json_t **answer)
+{
+    int           rc;
+    char          cs[PDS_CID_STR_SIZE];
+    size_t        n;
+    uint64_t      uid;
+    pds_cid_t     cid;
+    pds_blob_t    b;
+    pds_aturi_t   at;
+    const uint8_t *p;
+    pds_store_t  *store = ctx->conf->env->store;
+
+    *answer = NULL;
+
+    if (blob) {
+        if (pds_cid_parse(&cid, (char *) blob->data, blob->len) != 0) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Invalid CID: %V", blob);
+        }
+
+        rc = pds_repo_uid(store, txn, did, ngx_strlen(did), &uid);
+        if (rc == 0) {
+            rc = pds_blob_get(store, txn, uid, &cid, &b);
+        }
+
+        if (rc == 0) {
+            pds_cid_format(&cid, cs);
+            *answer = json_pack("{s:{s:s, s:s, s:s}, s:{s:b}}",
+                                "subject",
+                                    "$type", "com.atproto.admin.defs#repoBlobRef",
+                                    "did", did, "cid", cs,
+                                "takedown", "applied", 0);
+        }
+
+        return rc == 0 || rc == PDS_NOTFOUND ? NGX_OK
+                                             : ngx_pds_store_failed(ctx, rc);
+    }
+
+    if (pds_aturi_parse((char *) uri->data, uri->len, &at) != 0) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Invalid com.atproto.admin.getSubjectStatus "
+                             "params: Invalid AT URI");
+    }
+
+    if (!at.authority_is_did || at.rkey.len == 0) {
+        return NGX_OK;
+    }
+
+    rc = pds_repo_uid(store, txn, at.authority.data, at.authority.len, &uid);
+    if (rc == 0) {
+        rc = pds_repo_get_record(store, txn, uid, at.collection.data,
+                                 at.collection.len, at.rkey.data, at.rkey.len,
+                                 &cid, &p, &n);
+    }
+
+    if (rc == 0) {
+        pds_cid_format(&cid, cs);
+        *answer = json_pack("{s:{s:s, s:s%, s:s}, s:{s:b}}",
+                            "subject",
+                                "$type", "com.atproto.repo.strongRef",
+                                "uri", uri->data, uri->len, "cid", cs,
+                            "takedown", "applied", 0);
+    }
+
+    return rc == 0 || rc == PDS_NOTFOUND ? NGX_OK
+                                         : ngx_pds_store_failed(ctx, rc);
+}
+
+
 static ngx_int_t
 ngx_pds_admin_get_subject_status(ngx_pds_ctx_t *ctx)
 {
     int             rc;
     json_t         *answer, *takedown;
     MDB_txn        *txn;
-    ngx_str_t       v;
+    ngx_str_t       v, item, *uri, *blob;
     ngx_int_t       st;
+    ngx_uint_t      has_did;
     const char     *did;
     pds_account_t   acc;
 
-    if (ngx_pds_arg(ctx->request, "blob", &v) == NGX_OK && v.len) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Blob takedowns are not supported here");
+    uri = NULL;
+    blob = NULL;
+
+    has_did = ngx_pds_arg(ctx->request, "did", &v) == NGX_OK && v.len;
+
+    if (ngx_pds_arg(ctx->request, "blob", &item) == NGX_OK && item.len) {
+        if (!has_did) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                                 "Must provide a did to request blob state");
+        }
+        blob = &item;
+
+    } else if (ngx_pds_arg(ctx->request, "uri", &item) == NGX_OK
+               && item.len)
+    {
+        uri = &item;
     }
 
-    if (ngx_pds_arg(ctx->request, "uri", &v) == NGX_OK && v.len) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Record takedowns are not supported here");
+    if (blob || uri) {
+        did = NULL;
+        if (blob) {
+            st = ngx_pds_admin_did_arg(ctx, &did);
+            if (st != NGX_OK) {
+                return st;
+            }
+        }
+
+        txn = ngx_pds_read_txn(ctx);
+        if (txn == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        st = ngx_pds_admin_item_status(ctx, txn, uri, blob, did, &answer);
+        ngx_pds_read_done(ctx);
+
+        if (st != NGX_OK) {
+            return st;
+        }
+
+        if (answer == NULL) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "NotFound",
+                                 "Subject not found");
+        }
+
+        return ngx_pds_send_json(ctx->request, NGX_HTTP_OK,
+                                 ngx_pds_json_track(ctx->request, answer));
     }
 
-    if (ngx_pds_arg(ctx->request, "did", &v) != NGX_OK || v.len == 0) {
+    if (!has_did) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "No provided subject");
     }
