@@ -14,7 +14,7 @@
  * only (401 AuthenticationRequired).
  *
  * A takedown stores its ref in the account row, revokes the refresh
- * tokens and mailed tokens and appends #account {active: false, status:
+ * tokens and appends #account {active: false, status:
  * "takendown"}; its reversal appends #account active (or "deactivated").
  * Takedowns of single records and blobs are not stored here:
  * updateSubjectStatus refuses such subjects (400 InvalidRequest), and
@@ -26,7 +26,6 @@
 
 #include "pds_blob.h"
 #include "pds_cid.h"
-#include "pds_email_token.h"
 #include "pds_syntax.h"
 
 
@@ -633,13 +632,8 @@ ngx_pds_admin_status_do(pds_store_t *store, MDB_txn *txn,
     }
 
     if (st->has_takedown && st->takedown) {
-        /* sessions and mailed tokens go, as the reference's takedown */
+        /* the refresh tokens go, as the reference's takedown */
         rc = pds_token_delete_for(store, txn, acc.did, NULL);
-        if (rc != 0 && rc != PDS_NOTFOUND) {
-            return rc;
-        }
-
-        rc = pds_email_token_delete_all(store, txn, acc.uid);
         if (rc != 0 && rc != PDS_NOTFOUND) {
             return rc;
         }
