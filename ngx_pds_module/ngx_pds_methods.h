@@ -24,6 +24,7 @@ extern const ngx_pds_method_t  ngx_pds_migrate_methods[];
 extern const ngx_pds_method_t  ngx_pds_plc_ops_methods[];
 extern const ngx_pds_method_t  ngx_pds_sync_methods[];
 extern const ngx_pds_method_t  ngx_pds_prefs_methods[];
+extern const ngx_pds_method_t  ngx_pds_admin_methods[];
 extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
 
 /* every table, in dispatch order (the proxy's holds the fallback) */
@@ -41,6 +42,7 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
     ngx_pds_plc_ops_methods,                                                \
     ngx_pds_sync_methods,                                                   \
     ngx_pds_prefs_methods,                                                  \
+    ngx_pds_admin_methods,                                                  \
     ngx_pds_proxy_methods
 
 

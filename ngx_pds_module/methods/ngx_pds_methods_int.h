@@ -7,6 +7,7 @@
  *   ngx_pds_session.c   -> ngx_pds_app_password.c
  *   ngx_pds_identity.c  -> ngx_pds_describe.c
  *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c
+ *   ngx_pds_admin.c     -> ngx_pds_admin_account.c
  *   all but ngx_pds_server.c and ngx_pds_blob.c -> ngx_pds_common.c
  *
  * A namespace's method table stays in one file (ngx_pds_methods.h lists
@@ -82,6 +83,12 @@ ngx_int_t ngx_pds_get_account_invite_codes(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_create_app_password(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_list_app_passwords(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_admin_account.c: of ngx_pds_admin_methods --------------- */
+
+ngx_int_t ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx);
 
 
 /* ---- ngx_pds_describe.c: of ngx_pds_identity_methods ------------------ */

@@ -1,0 +1,409 @@
+/*
+ * ngx_pds_module: the operator's account methods (of ngx_pds_admin_methods,
+ * HTTP Basic admin auth; methods/ngx_pds_admin.c holds the table).
+ *
+ *   com.atproto.admin.updateAccountPassword   new password; the account's
+ *                                             refresh tokens and password
+ *                                             reset token are revoked
+ *   com.atproto.admin.deleteAccount           as server.deleteAccount,
+ *                                             without password or token
+ *
+ * Both answer 200 for a DID that has no account, as the reference does
+ * (it updates or deletes no row).
+ */
+
+#include <dirent.h>
+
+#include "ngx_pds_methods_int.h"
+#include "ngx_pds_params.h"
+
+#include "pds_account_delete.h"
+#include "pds_email_token.h"
+#include "pds_password.h"
+
+
+#define NGX_PDS_ADMIN_PASSWORD_MAX  256      /* the reference's limit */
+#define NGX_PDS_ADMIN_PURGE_BUDGET  4000     /* rows per transaction */
+
+
+/* the inputs, as their Lexicons give them */
+static const ngx_pds_field_t  ngx_pds_admin_password_input[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { "password", NGX_PDS_V_STRING, NGX_PDS_FMT_NONE, NGX_PDS_F_REQUIRED,
+      0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+static const ngx_pds_field_t  ngx_pds_admin_delete_input[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, NGX_PDS_F_REQUIRED, 0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+
+/* ---- updateAccountPassword --------------------------------------------- */
+
+
+typedef struct {
+    const char     *did;
+    const char     *password;
+    char            hash[PDS_PASSWORD_HASH_LEN + 1];
+    ngx_uint_t      hashed;
+    int             result;
+} ngx_pds_admin_pw_t;
+
+
+static void
+ngx_pds_admin_pw_work(void *data, ngx_log_t *log)
+{
+    ngx_pds_admin_pw_t  *st = data;
+
+    if (pds_password_hash(st->password, ngx_strlen(st->password), st->hash,
+                          sizeof(st->hash))
+        < 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "pds: password hashing failed");
+        return;
+    }
+
+    st->hashed = 1;
+}
+
+
+static int
+ngx_pds_admin_pw_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                  rc;
+    pds_arena_t         *arena;
+    pds_alloc_t          a;
+    pds_account_t        acc;
+    ngx_pds_admin_pw_t  *st = data;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return ENOMEM;
+    }
+
+    a = pds_arena_allocator(arena);
+
+    rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
+
+    if (rc == 0) {
+        acc.password_scrypt = st->hash;
+        rc = pds_account_update(store, txn, &acc);
+    }
+
+    if (rc == 0) {
+        rc = pds_email_token_delete(store, txn, acc.uid,
+                                    PDS_TOKEN_RESET_PASSWORD);
+    }
+
+    if (rc == 0) {
+        /* every refresh token, app passwords' too (the reference's) */
+        rc = pds_token_delete_for(store, txn, acc.did, NULL);
+        if (rc == PDS_NOTFOUND) {
+            rc = 0;
+        }
+    }
+
+    pds_arena_destroy(arena);
+
+    /* an unknown DID: the reference updates no row and answers 200 */
+    return rc == PDS_NOTFOUND ? 0 : rc;
+}
+
+
+static ngx_int_t
+ngx_pds_admin_pw_done(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_pw_t  *st = ctx->data;
+
+    if (st->result != 0) {
+        return ngx_pds_store_failed(ctx, st->result);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "pds: admin set the password of %s", st->did);
+
+    return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain", NULL,
+                             0);
+}
+
+
+static ngx_int_t
+ngx_pds_admin_pw_hashed(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_pw_t  *st = ctx->data;
+
+    if (!st->hashed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_txn_post(ctx, ngx_pds_admin_pw_txn, st, &st->result,
+                            ngx_pds_admin_pw_done);
+}
+
+
+ngx_int_t
+ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_pw_t  *st;
+
+    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_admin_pw_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = st;
+
+    if (ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_admin_password_input)
+        != NGX_OK)
+    {
+        return ctx->error.status;
+    }
+
+    st->did = json_string_value(json_object_get(ctx->body, "did"));
+    st->password = json_string_value(json_object_get(ctx->body, "password"));
+
+    if (ngx_strlen(st->password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Invalid password length.");
+    }
+
+    return ngx_pds_thread_post(ctx, ngx_pds_admin_pw_work, st,
+                               ngx_pds_admin_pw_hashed);
+}
+
+
+/* ---- deleteAccount ----------------------------------------------------- */
+
+/*
+ * As com.atproto.server.deleteAccount (methods/ngx_pds_lifecycle.c) does
+ * once the password and token are checked: unlink in one transaction
+ * (core: pds_account_delete), then purge in bounded transactions, then
+ * remove the blob files.
+ */
+
+typedef struct {
+    const char     *did;
+    int             result;
+    ngx_uint_t      gone;
+    pds_purge_t     purge;
+    ngx_uint_t      purging;
+    ngx_uint_t      all_done;
+    uint64_t        rm_uid;
+    char           *blob_dir;
+} ngx_pds_admin_del_t;
+
+
+static ngx_int_t ngx_pds_admin_purge_next(ngx_pds_ctx_t *ctx);
+
+
+static void
+ngx_pds_admin_files_work(void *data, ngx_log_t *log)
+{
+    DIR                  *d;
+    char                  path[NGX_MAX_PATH];
+    size_t                n;
+    struct dirent        *e;
+    ngx_pds_admin_del_t  *st = data;
+
+    d = opendir(st->blob_dir);
+    if (d == NULL) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "pds: opendir(\"%s\") failed", st->blob_dir);
+        }
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+
+        n = ngx_strlen(st->blob_dir) + 1 + ngx_strlen(e->d_name);
+        if (n + 1 > sizeof(path)) {
+            continue;
+        }
+
+        *ngx_sprintf((u_char *) path, "%s/%s", st->blob_dir, e->d_name) =
+            '\0';
+
+        if (unlink(path) == -1 && ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "pds: unlink(\"%s\") failed", path);
+        }
+    }
+
+    closedir(d);
+
+    if (rmdir(st->blob_dir) == -1 && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "pds: rmdir(\"%s\") failed", st->blob_dir);
+    }
+}
+
+
+static int
+ngx_pds_admin_purge_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                   rc;
+    ngx_pds_admin_del_t  *st = data;
+
+    if (!st->purging) {
+        rc = pds_purge_find(store, txn, 0, &st->purge);
+        if (rc == PDS_NOTFOUND) {
+            st->all_done = 1;
+            return 0;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        st->purging = 1;
+    }
+
+    rc = pds_purge_step(store, txn, &st->purge, NGX_PDS_ADMIN_PURGE_BUDGET);
+
+    if (rc == PDS_NOTFOUND) {
+        st->purging = 0;
+        st->rm_uid = st->purge.uid;
+        return 0;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_pds_admin_purged(ngx_pds_ctx_t *ctx)
+{
+    u_char               *p;
+    ngx_pds_admin_del_t  *st = ctx->data;
+
+    if (st->result != 0) {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "pds: purging the rows of a deleted account failed: "
+                      "%d", st->result);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (st->rm_uid) {
+        p = ngx_pnalloc(ctx->request->pool,
+                        ctx->conf->data_dir.len + sizeof("/blobs/") + 16);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_sprintf(p, "%V/blobs/%016xL", &ctx->conf->data_dir,
+                     st->rm_uid) = '\0';
+
+        st->blob_dir = (char *) p;
+        st->rm_uid = 0;
+
+        return ngx_pds_thread_post(ctx, ngx_pds_admin_files_work, st,
+                                   ngx_pds_admin_purge_next);
+    }
+
+    return ngx_pds_admin_purge_next(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_admin_purge_next(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_del_t  *st = ctx->data;
+
+    if (st->all_done) {
+        return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain",
+                                 NULL, 0);
+    }
+
+    return ngx_pds_txn_post(ctx, ngx_pds_admin_purge_txn, st, &st->result,
+                            ngx_pds_admin_purged);
+}
+
+
+static int
+ngx_pds_admin_delete_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                   rc;
+    uint64_t              seq;
+    pds_arena_t          *arena;
+    pds_alloc_t           a;
+    pds_account_t         acc;
+    ngx_pds_admin_del_t  *st = data;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return ENOMEM;
+    }
+
+    a = pds_arena_allocator(arena);
+
+    rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
+
+    if (rc == 0) {
+        rc = pds_account_delete(store, txn, &acc, &seq, &st->purge);
+        if (rc == 0) {
+            st->purging = 1;
+        }
+
+    } else if (rc == PDS_NOTFOUND) {
+        st->gone = 1;
+        rc = 0;
+    }
+
+    pds_arena_destroy(arena);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_pds_admin_deleted(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_del_t  *st = ctx->data;
+
+    if (st->result != 0) {
+        return ngx_pds_store_failed(ctx, st->result);
+    }
+
+    if (st->gone) {
+        /* the reference answers 200 for a DID it does not have */
+        return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain",
+                                 NULL, 0);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                  "pds: admin deleted account %s (uid %uL); purging its "
+                  "data", st->did, st->purge.uid);
+
+    return ngx_pds_admin_purge_next(ctx);
+}
+
+
+ngx_int_t
+ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_admin_del_t  *st;
+
+    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_admin_del_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = st;
+
+    if (ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_admin_delete_input)
+        != NGX_OK)
+    {
+        return ctx->error.status;
+    }
+
+    st->did = json_string_value(json_object_get(ctx->body, "did"));
+
+    return ngx_pds_txn_post(ctx, ngx_pds_admin_delete_txn, st, &st->result,
+                            ngx_pds_admin_deleted);
+}
