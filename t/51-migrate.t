@@ -108,6 +108,8 @@ sub create_b { my ($tok, %o) = @_; call($ub, POST => 'com.atproto.server.createA
 ($s, $b) = create_b(undef);
 is($s, 401, 'createAccount with a DID and no service auth: 401');
 is($b->{error}, 'AuthenticationRequired', '... AuthenticationRequired: ' . err($b));
+($s, $b) = create_b($good, did => 'did:web:' . ('a' x 60 . '.') x 5 . 'example');
+ok($s == 400 && $b->{error} eq 'InvalidRequest', 'a DID over 256 characters: 400 InvalidRequest') or diag err($b);
 ($s, $b) = create_b(service_auth(aud => $bdid, lxm => 'com.atproto.repo.createRecord'));
 is($s, 401, 'a token for another method: 401');
 is($b->{error}, 'BadJwtLexiconMethod', '... BadJwtLexiconMethod');

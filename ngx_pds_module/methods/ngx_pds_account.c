@@ -30,6 +30,14 @@
 #include "pds_password.h"
 #include "pds_plc.h"
 #include "pds_plc_reserve.h"
+
+
+/*
+ * The longest DID an account may move here with: it becomes part of LMDB
+ * keys (511 bytes at most) with other fields, e.g. refresh token indexes.
+ * did:plc is 32 characters; a did:web host name at most 253.
+ */
+#define NGX_PDS_DID_IN_MAX  256
 #include "pds_repo.h"
 #include "pds_syntax.h"
 
@@ -81,7 +89,7 @@ typedef struct {
     char                password_hash[PDS_PASSWORD_HASH_LEN + 1];
     uint8_t             signing_priv[PDS_KEY_PRIV_LEN];
     char                signing_did_key[128];
-    char                did[PDS_PLC_DID_LEN + 1];
+    char                did[NGX_PDS_DID_IN_MAX + 1];
     json_t             *op;
     int                 failed;
 
@@ -312,7 +320,8 @@ ngx_pds_create_account_input(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
     st->did_in = ngx_pds_body_str(ctx, "did", &bad);
 
     if (bad || (st->did_in
-                && !pds_did_valid(st->did_in, ngx_strlen(st->did_in))))
+                && (ngx_strlen(st->did_in) > NGX_PDS_DID_IN_MAX
+                    || !pds_did_valid(st->did_in, ngx_strlen(st->did_in)))))
     {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Input/did must be a valid did");
