@@ -75,60 +75,130 @@ pds_plc_reserve_get(pds_store_t *s, MDB_txn *txn, const char *did,
 }
 
 
-/* removes up to 64 reservations made before cutoff_ms */
+#define PDS_RESERVE_COUNT  "reserved_count"
+#define PDS_RESERVE_SCAN   "reserved_scan"
+#define PDS_RESERVE_VISIT  64
+
+
+/*
+ * Visits up to 64 reservations, going on from where the previous visit
+ * stopped (meta "reserved_scan", wrapping round), and removes those made
+ * before cutoff_ms; *removed counts them.  Bounded work per call, and
+ * every row is visited again after count / 64 calls.
+ */
 static int
-pds_plc_reserve_prune(pds_store_t *s, MDB_txn *txn, int64_t cutoff_ms)
+pds_plc_reserve_prune(pds_store_t *s, MDB_txn *txn, int64_t cutoff_ms,
+    uint64_t *removed)
 {
-    int          rc, i, n;
-    MDB_val      k, v;
+    int          rc, i, n, wrapped;
+    char         pos[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
+    size_t       pos_len;
+    MDB_val      k, v, sk;
     uint64_t     t;
     MDB_cursor  *cur;
     uint8_t     *p;
+
+    *removed = 0;
+
+    sk.mv_data = PDS_RESERVE_SCAN;
+    sk.mv_size = sizeof(PDS_RESERVE_SCAN) - 1;
+
+    rc = mdb_get(txn, s->meta, &sk, &v);
+    if (rc == 0 && v.mv_size >= PDS_RESERVE_PREFIX_LEN
+        && v.mv_size <= sizeof(pos))
+    {
+        memcpy(pos, v.mv_data, v.mv_size);
+        pos_len = v.mv_size;
+
+    } else {
+        memcpy(pos, PDS_RESERVE_PREFIX, PDS_RESERVE_PREFIX_LEN);
+        pos_len = PDS_RESERVE_PREFIX_LEN;
+    }
 
     rc = mdb_cursor_open(txn, s->meta, &cur);
     if (rc != 0) {
         return pds_store_rc(rc);
     }
 
-    k.mv_data = PDS_RESERVE_PREFIX;
-    k.mv_size = PDS_RESERVE_PREFIX_LEN;
+    k.mv_data = pos;
+    k.mv_size = pos_len;
+    wrapped = 0;
     n = 0;
 
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && n < 64;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    {
-        if (k.mv_size < PDS_RESERVE_PREFIX_LEN
-            || memcmp(k.mv_data, PDS_RESERVE_PREFIX, PDS_RESERVE_PREFIX_LEN)
-               != 0)
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    while (n < PDS_RESERVE_VISIT) {
+        if (rc == 0
+            && (k.mv_size < PDS_RESERVE_PREFIX_LEN
+                || memcmp(k.mv_data, PDS_RESERVE_PREFIX,
+                          PDS_RESERVE_PREFIX_LEN) != 0))
         {
-            break;
+            rc = MDB_NOTFOUND;
         }
 
-        if (v.mv_size != PDS_RESERVE_ROW_LEN) {
-            continue;
-        }
-
-        p = v.mv_data;
-        t = 0;
-
-        for (i = 0; i < 8; i++) {
-            t = (t << 8) | p[i];
-        }
-
-        if ((int64_t) t < cutoff_ms) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
+        if (rc == MDB_NOTFOUND) {
+            if (wrapped) {
                 break;
             }
 
-            n++;
+            wrapped = 1;
+            k.mv_data = PDS_RESERVE_PREFIX;
+            k.mv_size = PDS_RESERVE_PREFIX_LEN;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            continue;
         }
+
+        if (rc != 0) {
+            break;
+        }
+
+        n++;
+
+        if (k.mv_size <= sizeof(pos)) {
+            memcpy(pos, k.mv_data, k.mv_size);
+            pos_len = k.mv_size;
+        }
+
+        if (v.mv_size == PDS_RESERVE_ROW_LEN) {
+            p = v.mv_data;
+            t = 0;
+
+            for (i = 0; i < 8; i++) {
+                t = (t << 8) | p[i];
+            }
+
+            if ((int64_t) t < cutoff_ms) {
+                rc = mdb_cursor_del(cur, 0);
+                if (rc != 0) {
+                    break;
+                }
+
+                (*removed)++;
+
+                /* the cursor is on the next row already */
+                rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+                continue;
+            }
+        }
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
 
     mdb_cursor_close(cur);
 
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_store_rc(rc);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return pds_store_rc(rc);
+    }
+
+    /* the next visit starts after the last row seen */
+    if (pos_len < sizeof(pos)) {
+        pos[pos_len++] = '\0';
+    }
+
+    v.mv_data = pos;
+    v.mv_size = pos_len;
+
+    return pds_store_rc(mdb_put(txn, s->meta, &sk, &v, 0));
 }
 
 
@@ -140,14 +210,40 @@ pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
     char      buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
     uint8_t   row[PDS_RESERVE_ROW_LEN];
     MDB_val   k, v;
-    uint64_t  t;
+    uint64_t  t, gone, count;
 
     rc = pds_plc_reserve_key(did, buf, &k);
     if (rc != 0) {
         return rc;
     }
 
-    rc = pds_plc_reserve_prune(s, txn, now_ms - PDS_RESERVE_TTL_MS);
+    rc = pds_plc_reserve_prune(s, txn, now_ms - PDS_RESERVE_TTL_MS, &gone);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_store_meta_u64(s, txn, PDS_RESERVE_COUNT, &count);
+    if (rc != 0) {
+        return rc;
+    }
+
+    count = count > gone ? count - gone : 0;
+
+    rc = pds_store_rc(mdb_get(txn, s->meta, &k, &v));
+
+    if (rc == PDS_NOTFOUND) {
+        if (count >= PDS_RESERVE_MAX) {
+            (void) pds_store_meta_set_u64(s, txn, PDS_RESERVE_COUNT, count);
+            return EAGAIN;
+        }
+
+        count++;
+
+    } else if (rc != 0) {
+        return rc;
+    }
+
+    rc = pds_store_meta_set_u64(s, txn, PDS_RESERVE_COUNT, count);
     if (rc != 0) {
         return rc;
     }
@@ -175,15 +271,24 @@ pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
 int
 pds_plc_reserve_delete(pds_store_t *s, MDB_txn *txn, const char *did)
 {
-    int      rc;
-    char     buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
-    MDB_val  k;
+    int       rc;
+    char      buf[PDS_RESERVE_PREFIX_LEN + PDS_RESERVE_DID_MAX];
+    MDB_val   k;
+    uint64_t  count;
 
     if (pds_plc_reserve_key(did, buf, &k) != 0) {
         return 0;
     }
 
     rc = pds_store_rc(mdb_del(txn, s->meta, &k, NULL));
+    if (rc != 0) {
+        return rc == PDS_NOTFOUND ? 0 : rc;
+    }
 
-    return rc == PDS_NOTFOUND ? 0 : rc;
+    rc = pds_store_meta_u64(s, txn, PDS_RESERVE_COUNT, &count);
+    if (rc == 0 && count > 0) {
+        rc = pds_store_meta_set_u64(s, txn, PDS_RESERVE_COUNT, count - 1);
+    }
+
+    return rc;
 }

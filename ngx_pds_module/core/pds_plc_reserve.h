@@ -26,6 +26,9 @@
  * authentication, so its rows must not pile up) */
 #define PDS_RESERVE_TTL_MS   (7LL * 24 * 60 * 60 * 1000)
 
+/* at most this many reservations are kept at once (EAGAIN beyond) */
+#define PDS_RESERVE_MAX      1000
+
 
 /*
  * The key reserved for did, into priv: 0, PDS_NOTFOUND or an LMDB error.
@@ -35,9 +38,10 @@ int pds_plc_reserve_get(pds_store_t *s, MDB_txn *txn, const char *did,
     uint8_t priv[PDS_KEY_PRIV_LEN], int64_t *created_ms);
 
 /*
- * Keeps priv as the key reserved for did (replacing any), after removing
- * up to 64 reservations older than PDS_RESERVE_TTL_MS: 0, EINVAL (no or
- * too long a DID) or an LMDB error.
+ * Keeps priv as the key reserved for did (replacing any), after visiting
+ * up to 64 reservations (round robin) and removing those older than
+ * PDS_RESERVE_TTL_MS: 0, EINVAL (no or too long a DID), EAGAIN (already
+ * PDS_RESERVE_MAX reservations) or an LMDB error.
  */
 int pds_plc_reserve_put(pds_store_t *s, MDB_txn *txn, const char *did,
     const uint8_t priv[PDS_KEY_PRIV_LEN], int64_t now_ms);

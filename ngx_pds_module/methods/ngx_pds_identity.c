@@ -589,6 +589,13 @@ ngx_pds_reserve_kept(ngx_pds_ctx_t *ctx)
 
     if (rs->result != 0) {
         OPENSSL_cleanse(rs->priv, sizeof(rs->priv));
+        if (rs->result == EAGAIN) {
+            return ngx_pds_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                 "RateLimitExceeded",
+                                 "Too many signing keys are reserved here; "
+                                 "try again later");
+        }
+
         return ngx_pds_store_failed(ctx, rs->result);
     }
 

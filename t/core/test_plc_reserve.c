@@ -105,11 +105,57 @@ main(void)
     ok(pds_plc_reserve_put(s, txn, "did:plc:bbbb", k2, 8) == 0,
        "did:plc:bbbb (pruned too) reserved again");
 
+    /* a cap on live reservations, and expired ones freed round robin */
+    {
+        int   i, rc_put, full;
+        char  d[64];
+
+        full = 0;
+
+        for (i = 0; i < PDS_RESERVE_MAX + 5; i++) {
+            snprintf(d, sizeof(d), "did:plc:cap%05d", i);
+            rc_put = pds_plc_reserve_put(s, txn, d, k1, 2000000);
+            if (rc_put == EAGAIN) {
+                full++;
+            }
+        }
+
+        ok(full > 0 && full <= 5 + 3,
+           "past %d live reservations: EAGAIN (%d times)", PDS_RESERVE_MAX,
+           full);
+
+        ok(pds_plc_reserve_put(s, txn, "did:plc:cap00001", k2, 2000001) == 0,
+           "reserving again for a DID that has one still works");
+
+        /* a TTL later, every put frees up to 64: all can be made again */
+        full = 0;
+
+        for (i = 0; i < 40; i++) {
+            snprintf(d, sizeof(d), "did:plc:new%05d", i);
+            if (pds_plc_reserve_put(s, txn, d, k1,
+                                    2000000 + PDS_RESERVE_TTL_MS + 10)
+                != 0)
+            {
+                full++;
+            }
+        }
+
+        is_int(full, 0, "expired reservations make room");
+
+        snprintf(d, sizeof(d), "did:plc:cap%05d", 900);
+        for (i = 0; i < 30; i++) {
+            (void) pds_plc_reserve_put(s, txn, "did:plc:new00000", k1,
+                                       2000000 + PDS_RESERVE_TTL_MS + 10);
+        }
+        ok(pds_plc_reserve_get(s, txn, d, out, NULL) == PDS_NOTFOUND,
+           "expired rows far from the start are reached too (round robin)");
+    }
+
     ok(mdb_txn_commit(txn) == 0, "commit");
 
     ok(pds_store_read_begin(s, &txn) == 0
-       && pds_plc_reserve_get(s, txn, "did:plc:bbbb", out, NULL) == 0
-       && memcmp(out, k2, sizeof(k2)) == 0, "kept across transactions");
+       && pds_plc_reserve_get(s, txn, "did:plc:new00000", out, NULL) == 0
+       && memcmp(out, k1, sizeof(k1)) == 0, "kept across transactions");
     mdb_txn_abort(txn);
 
     pds_store_close(s);
