@@ -119,6 +119,7 @@ static ngx_int_t
 ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
 {
     char       err[256];
+    size_t     n;
     u_char    *parent;
     ngx_err_t  err_no;
 
@@ -137,6 +138,11 @@ ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
      * made as nginx makes its temporary paths: 0755, so the worker user
      * can pass through them; the data directory itself is 0700.
      */
+    /* "dir/" would make ngx_create_full_path() create dir itself 0755 */
+    for (n = ngx_strlen(parent); n > 1 && parent[n - 1] == '/'; n--) {
+        parent[n - 1] = '\0';
+    }
+
     err_no = ngx_create_full_path(parent, 0755);
     if (err_no != 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, err_no,

@@ -578,7 +578,7 @@ ngx_pds_submit_plc_operation(ngx_pds_ctx_t *ctx)
     }
 
     if (rc != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_pds_store_failed(ctx, rc);
     }
 
     nrc = ngx_pds_submit_plc_check(ctx, st);

@@ -5,7 +5,8 @@
  * never be replayed again: a cursor that old starts at the first event
  * inside the window (ngx_pds_backfill.c).  One worker (the first) removes
  * them per tenant, oldest first, in the thread pool: small write
- * transactions of at most NGX_PDS_TRIM_BATCH events each, so the write
+ * transactions of at most NGX_PDS_TRIM_BATCH events each, a few per
+ * thread-pool task (the next task is posted at once when more are left), so the write
  * lock is never held for long and writers get in between batches; LMDB
  * reuses the pages they free.  The highest seq removed is kept (meta
  * "events_trimmed"), so a cursor before it is told OutdatedCursor.
@@ -19,8 +20,8 @@
 #include "pds_repo.h"
 
 
-#define NGX_PDS_TRIM_BATCH     1000     /* events per write transaction */
-#define NGX_PDS_TRIM_BATCHES   50       /* transactions per pass */
+#define NGX_PDS_TRIM_BATCH     500      /* events per write transaction */
+#define NGX_PDS_TRIM_BATCHES   4        /* transactions per task */
 #define NGX_PDS_TRIM_START     3000     /* ms after start-up */
 #define NGX_PDS_TRIM_MIN       1000     /* ms between passes, at least */
 #define NGX_PDS_TRIM_MAX       600000   /* ... and at most */
