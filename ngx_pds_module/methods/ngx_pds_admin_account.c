@@ -16,8 +16,6 @@
 #include "ngx_pds_params.h"
 
 #include "pds_account_delete.h"
-#include "pds_email_token.h"
-#include "pds_password.h"
 
 
 #define NGX_PDS_ADMIN_PASSWORD_MAX  256      /* the reference's limit */
@@ -41,29 +39,10 @@ static const ngx_pds_field_t  ngx_pds_admin_delete_input[] = {
 
 
 typedef struct {
-    const char     *did;
-    const char     *password;
-    char            hash[PDS_PASSWORD_HASH_LEN + 1];
-    ngx_uint_t      hashed;
-    int             result;
+    const char               *did;
+    ngx_pds_new_password_t    np;       /* methods/ngx_pds_password_reset.c */
+    int                       result;
 } ngx_pds_admin_pw_t;
-
-
-static void
-ngx_pds_admin_pw_work(void *data, ngx_log_t *log)
-{
-    ngx_pds_admin_pw_t  *st = data;
-
-    if (pds_password_hash(st->password, ngx_strlen(st->password), st->hash,
-                          sizeof(st->hash))
-        < 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "pds: password hashing failed");
-        return;
-    }
-
-    st->hashed = 1;
-}
 
 
 static int
@@ -85,21 +64,8 @@ ngx_pds_admin_pw_txn(pds_store_t *store, MDB_txn *txn, void *data)
     rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
 
     if (rc == 0) {
-        acc.password_scrypt = st->hash;
-        rc = pds_account_update(store, txn, &acc);
-    }
-
-    if (rc == 0) {
-        rc = pds_email_token_delete(store, txn, acc.uid,
-                                    PDS_TOKEN_RESET_PASSWORD);
-    }
-
-    if (rc == 0) {
-        /* every refresh token, app passwords' too (the reference's) */
-        rc = pds_token_delete_for(store, txn, acc.did, NULL);
-        if (rc == PDS_NOTFOUND) {
-            rc = 0;
-        }
+        /* every refresh token goes, app passwords' too (the reference's) */
+        rc = ngx_pds_new_password_set(store, txn, &acc, st->np.hash);
     }
 
     pds_arena_destroy(arena);
@@ -131,7 +97,7 @@ ngx_pds_admin_pw_hashed(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_admin_pw_t  *st = ctx->data;
 
-    if (!st->hashed) {
+    if (!st->np.hashed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -159,14 +125,15 @@ ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
     }
 
     st->did = json_string_value(json_object_get(ctx->body, "did"));
-    st->password = json_string_value(json_object_get(ctx->body, "password"));
+    st->np.password = json_string_value(json_object_get(ctx->body,
+                                                        "password"));
 
-    if (ngx_strlen(st->password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
+    if (ngx_strlen(st->np.password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Invalid password length.");
     }
 
-    return ngx_pds_thread_post(ctx, ngx_pds_admin_pw_work, st,
+    return ngx_pds_thread_post(ctx, ngx_pds_new_password_work, &st->np,
                                ngx_pds_admin_pw_hashed);
 }
 

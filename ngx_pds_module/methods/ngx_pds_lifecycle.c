@@ -14,11 +14,12 @@
  * are refused (AccountDeactivated).
  *
  * Deletion runs in the thread pool in bounded transactions (core:
- * pds_account_delete.h; methods/ngx_pds_purge.c): the account is unlinked at once, then its rows
- * are purged a few thousand at a time, so that a big account never holds
- * the write lock for long, then its blob files are removed.  The answer
- * comes once everything is gone.  Purges an earlier deletion left behind
- * (nginx stopped in the middle) are finished by the next deletion.
+ * pds_account_delete.h; methods/ngx_pds_purge.c): the account is unlinked
+ * at once, then its rows are purged a few thousand at a time, so that a
+ * big account never holds the write lock for long, then its blob files
+ * are removed.  The answer comes once everything is gone.  Purges an
+ * earlier deletion left behind (nginx stopped in the middle) are finished
+ * by the next deletion.
  */
 
 #include "ngx_pds_methods_int.h"
