@@ -12,18 +12,13 @@
  * (it updates or deletes no row).
  */
 
-#include <dirent.h>
-
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_params.h"
 
 #include "pds_account_delete.h"
-#include "pds_email_token.h"
-#include "pds_password.h"
 
 
 #define NGX_PDS_ADMIN_PASSWORD_MAX  256      /* the reference's limit */
-#define NGX_PDS_ADMIN_PURGE_BUDGET  4000     /* rows per transaction */
 
 
 /* the inputs, as their Lexicons give them */
@@ -44,29 +39,10 @@ static const ngx_pds_field_t  ngx_pds_admin_delete_input[] = {
 
 
 typedef struct {
-    const char     *did;
-    const char     *password;
-    char            hash[PDS_PASSWORD_HASH_LEN + 1];
-    ngx_uint_t      hashed;
-    int             result;
+    const char               *did;
+    ngx_pds_new_password_t    np;       /* methods/ngx_pds_password_reset.c */
+    int                       result;
 } ngx_pds_admin_pw_t;
-
-
-static void
-ngx_pds_admin_pw_work(void *data, ngx_log_t *log)
-{
-    ngx_pds_admin_pw_t  *st = data;
-
-    if (pds_password_hash(st->password, ngx_strlen(st->password), st->hash,
-                          sizeof(st->hash))
-        < 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "pds: password hashing failed");
-        return;
-    }
-
-    st->hashed = 1;
-}
 
 
 static int
@@ -88,21 +64,8 @@ ngx_pds_admin_pw_txn(pds_store_t *store, MDB_txn *txn, void *data)
     rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
 
     if (rc == 0) {
-        acc.password_scrypt = st->hash;
-        rc = pds_account_update(store, txn, &acc);
-    }
-
-    if (rc == 0) {
-        rc = pds_email_token_delete(store, txn, acc.uid,
-                                    PDS_TOKEN_RESET_PASSWORD);
-    }
-
-    if (rc == 0) {
-        /* every refresh token, app passwords' too (the reference's) */
-        rc = pds_token_delete_for(store, txn, acc.did, NULL);
-        if (rc == PDS_NOTFOUND) {
-            rc = 0;
-        }
+        /* every refresh token goes, app passwords' too (the reference's) */
+        rc = ngx_pds_new_password_set(store, txn, &acc, st->np.hash);
     }
 
     pds_arena_destroy(arena);
@@ -134,7 +97,7 @@ ngx_pds_admin_pw_hashed(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_admin_pw_t  *st = ctx->data;
 
-    if (!st->hashed) {
+    if (!st->np.hashed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -162,14 +125,15 @@ ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
     }
 
     st->did = json_string_value(json_object_get(ctx->body, "did"));
-    st->password = json_string_value(json_object_get(ctx->body, "password"));
+    st->np.password = json_string_value(json_object_get(ctx->body,
+                                                        "password"));
 
-    if (ngx_strlen(st->password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
+    if (ngx_strlen(st->np.password) > NGX_PDS_ADMIN_PASSWORD_MAX) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Invalid password length.");
     }
 
-    return ngx_pds_thread_post(ctx, ngx_pds_admin_pw_work, st,
+    return ngx_pds_thread_post(ctx, ngx_pds_new_password_work, &st->np,
                                ngx_pds_admin_pw_hashed);
 }
 
@@ -179,150 +143,16 @@ ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx)
 /*
  * As com.atproto.server.deleteAccount (methods/ngx_pds_lifecycle.c) does
  * once the password and token are checked: unlink in one transaction
- * (core: pds_account_delete), then purge in bounded transactions, then
- * remove the blob files.
+ * (core: pds_account_delete), then purge in bounded transactions and
+ * remove the blob files (methods/ngx_pds_purge.c).
  */
 
 typedef struct {
-    const char     *did;
-    int             result;
-    ngx_uint_t      gone;
-    pds_purge_t     purge;
-    ngx_uint_t      purging;
-    ngx_uint_t      all_done;
-    uint64_t        rm_uid;
-    char           *blob_dir;
+    const char           *did;
+    int                   result;
+    ngx_uint_t            gone;
+    ngx_pds_purge_run_t   run;          /* methods/ngx_pds_purge.c */
 } ngx_pds_admin_del_t;
-
-
-static ngx_int_t ngx_pds_admin_purge_next(ngx_pds_ctx_t *ctx);
-
-
-static void
-ngx_pds_admin_files_work(void *data, ngx_log_t *log)
-{
-    DIR                  *d;
-    char                  path[NGX_MAX_PATH];
-    size_t                n;
-    struct dirent        *e;
-    ngx_pds_admin_del_t  *st = data;
-
-    d = opendir(st->blob_dir);
-    if (d == NULL) {
-        if (ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "pds: opendir(\"%s\") failed", st->blob_dir);
-        }
-        return;
-    }
-
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-
-        n = ngx_strlen(st->blob_dir) + 1 + ngx_strlen(e->d_name);
-        if (n + 1 > sizeof(path)) {
-            continue;
-        }
-
-        *ngx_sprintf((u_char *) path, "%s/%s", st->blob_dir, e->d_name) =
-            '\0';
-
-        if (unlink(path) == -1 && ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "pds: unlink(\"%s\") failed", path);
-        }
-    }
-
-    closedir(d);
-
-    if (rmdir(st->blob_dir) == -1 && ngx_errno != NGX_ENOENT) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "pds: rmdir(\"%s\") failed", st->blob_dir);
-    }
-}
-
-
-static int
-ngx_pds_admin_purge_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    int                   rc;
-    ngx_pds_admin_del_t  *st = data;
-
-    if (!st->purging) {
-        rc = pds_purge_find(store, txn, 0, &st->purge);
-        if (rc == PDS_NOTFOUND) {
-            st->all_done = 1;
-            return 0;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        st->purging = 1;
-    }
-
-    rc = pds_purge_step(store, txn, &st->purge, NGX_PDS_ADMIN_PURGE_BUDGET);
-
-    if (rc == PDS_NOTFOUND) {
-        st->purging = 0;
-        st->rm_uid = st->purge.uid;
-        return 0;
-    }
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_pds_admin_purged(ngx_pds_ctx_t *ctx)
-{
-    u_char               *p;
-    ngx_pds_admin_del_t  *st = ctx->data;
-
-    if (st->result != 0) {
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "pds: purging the rows of a deleted account failed: "
-                      "%d", st->result);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (st->rm_uid) {
-        p = ngx_pnalloc(ctx->request->pool,
-                        ctx->conf->data_dir.len + sizeof("/blobs/") + 16);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *ngx_sprintf(p, "%V/blobs/%016xL", &ctx->conf->data_dir,
-                     st->rm_uid) = '\0';
-
-        st->blob_dir = (char *) p;
-        st->rm_uid = 0;
-
-        return ngx_pds_thread_post(ctx, ngx_pds_admin_files_work, st,
-                                   ngx_pds_admin_purge_next);
-    }
-
-    return ngx_pds_admin_purge_next(ctx);
-}
-
-
-static ngx_int_t
-ngx_pds_admin_purge_next(ngx_pds_ctx_t *ctx)
-{
-    ngx_pds_admin_del_t  *st = ctx->data;
-
-    if (st->all_done) {
-        return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain",
-                                 NULL, 0);
-    }
-
-    return ngx_pds_txn_post(ctx, ngx_pds_admin_purge_txn, st, &st->result,
-                            ngx_pds_admin_purged);
-}
 
 
 static int
@@ -345,9 +175,9 @@ ngx_pds_admin_delete_txn(pds_store_t *store, MDB_txn *txn, void *data)
     rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
 
     if (rc == 0) {
-        rc = pds_account_delete(store, txn, &acc, &seq, &st->purge);
+        rc = pds_account_delete(store, txn, &acc, &seq, &st->run.purge);
         if (rc == 0) {
-            st->purging = 1;
+            st->run.purging = 1;
         }
 
     } else if (rc == PDS_NOTFOUND) {
@@ -378,9 +208,9 @@ ngx_pds_admin_deleted(ngx_pds_ctx_t *ctx)
 
     ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
                   "pds: admin deleted account %s (uid %uL); purging its "
-                  "data", st->did, st->purge.uid);
+                  "data", st->did, st->run.purge.uid);
 
-    return ngx_pds_admin_purge_next(ctx);
+    return ngx_pds_purge_run(ctx, &st->run);
 }
 
 

@@ -14,14 +14,13 @@
  * are refused (AccountDeactivated).
  *
  * Deletion runs in the thread pool in bounded transactions (core:
- * pds_account_delete.h): the account is unlinked at once, then its rows
- * are purged a few thousand at a time, so that a big account never holds
- * the write lock for long, then its blob files are removed.  The answer
- * comes once everything is gone.  Purges an earlier deletion left behind
- * (nginx stopped in the middle) are finished by the next deletion.
+ * pds_account_delete.h; methods/ngx_pds_purge.c): the account is unlinked
+ * at once, then its rows are purged a few thousand at a time, so that a
+ * big account never holds the write lock for long, then its blob files
+ * are removed.  The answer comes once everything is gone.  Purges an
+ * earlier deletion left behind (nginx stopped in the middle) are finished
+ * by the next deletion.
  */
-
-#include <dirent.h>
 
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_did.h"
@@ -33,7 +32,6 @@
 #include "pds_syntax.h"
 
 
-#define NGX_PDS_PURGE_BUDGET       4000     /* rows per transaction */
 #define NGX_PDS_LOGIN_PASSWORD_MAX 512      /* the reference's old limit */
 
 
@@ -78,14 +76,8 @@ typedef struct {
     ngx_uint_t            matched;
     int                   result;
 
-    /* deleteAccount's purge */
-    pds_purge_t           purge;
-    ngx_uint_t            purging;        /* purge holds a purge to do */
-    ngx_uint_t            all_done;
-    uint64_t              rm_uid;         /* blob files to remove */
-    char                 *blob_dir;       /* their folder */
-    ngx_uint_t            txns;
-    uint64_t              rows;
+    /* deleteAccount's purge (methods/ngx_pds_purge.c) */
+    ngx_pds_purge_run_t   run;
 
     /* activateAccount: the DID must point here with the account's key */
     char                  didkey[128];
@@ -442,158 +434,6 @@ ngx_pds_request_account_delete(ngx_pds_ctx_t *ctx)
 /* ---- deleteAccount ----------------------------------------------------- */
 
 
-static ngx_int_t ngx_pds_purge_next(ngx_pds_ctx_t *ctx);
-
-
-/* <data dir>/blobs/<uid>: the files, then the folder (thread) */
-static void
-ngx_pds_purge_files_work(void *data, ngx_log_t *log)
-{
-    DIR            *d;
-    char            path[NGX_MAX_PATH];
-    char           *dir;
-    size_t          n;
-    ngx_pds_lc_t   *st = data;
-    struct dirent  *e;
-
-    dir = st->blob_dir;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        if (ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "pds: opendir(\"%s\") failed", dir);
-        }
-        return;
-    }
-
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-
-        n = ngx_strlen(dir) + 1 + ngx_strlen(e->d_name);
-        if (n + 1 > sizeof(path)) {
-            continue;
-        }
-
-        *ngx_sprintf((u_char *) path, "%s/%s", dir, e->d_name) = '\0';
-
-        if (unlink(path) == -1 && ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "pds: unlink(\"%s\") failed", path);
-        }
-    }
-
-    closedir(d);
-
-    if (rmdir(dir) == -1 && ngx_errno != NGX_ENOENT) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "pds: rmdir(\"%s\") failed", dir);
-    }
-}
-
-
-static ngx_int_t
-ngx_pds_purge_files_done(ngx_pds_ctx_t *ctx)
-{
-    return ngx_pds_purge_next(ctx);
-}
-
-
-static int
-ngx_pds_purge_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    int            rc;
-    uint64_t       before;
-    ngx_pds_lc_t  *st = data;
-
-    if (!st->purging) {
-        rc = pds_purge_find(store, txn, 0, &st->purge);
-        if (rc == PDS_NOTFOUND) {
-            st->all_done = 1;
-            return 0;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        st->purging = 1;
-    }
-
-    before = st->purge.removed;
-
-    rc = pds_purge_step(store, txn, &st->purge, NGX_PDS_PURGE_BUDGET);
-
-    st->rows += st->purge.removed - before;
-
-    if (rc == PDS_NOTFOUND) {
-        st->purging = 0;
-        st->rm_uid = st->purge.uid;
-        return 0;
-    }
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_pds_purged(ngx_pds_ctx_t *ctx)
-{
-    u_char        *p;
-    ngx_pds_lc_t  *st = ctx->data;
-
-    st->txns++;
-
-    if (st->result != 0) {
-        /* the marker stays: the next deletion takes the purge up again */
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "pds: purging the rows of a deleted account failed: "
-                      "%d", st->result);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (st->rm_uid) {
-        p = ngx_pnalloc(ctx->request->pool,
-                        ctx->conf->data_dir.len + sizeof("/blobs/") + 16);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *ngx_sprintf(p, "%V/blobs/%016xL", &ctx->conf->data_dir,
-                     st->rm_uid) = '\0';
-
-        st->blob_dir = (char *) p;
-        st->rm_uid = 0;
-
-        return ngx_pds_thread_post(ctx, ngx_pds_purge_files_work, st,
-                                   ngx_pds_purge_files_done);
-    }
-
-    return ngx_pds_purge_next(ctx);
-}
-
-
-static ngx_int_t
-ngx_pds_purge_next(ngx_pds_ctx_t *ctx)
-{
-    ngx_pds_lc_t  *st = ctx->data;
-
-    if (st->all_done) {
-        ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
-                      "pds: account %s deleted: %uL rows purged in %ui "
-                      "transactions", st->did, st->rows, st->txns);
-
-        return ngx_pds_send_text(ctx->request, NGX_HTTP_OK, "text/plain",
-                                 NULL, 0);
-    }
-
-    return ngx_pds_txn_post(ctx, ngx_pds_purge_txn, st, &st->result,
-                            ngx_pds_purged);
-}
-
-
 static int
 ngx_pds_delete_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
     pds_alloc_t *a)
@@ -613,12 +453,13 @@ ngx_pds_delete_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
         return rc;
     }
 
-    rc = pds_account_delete(store, txn, &st->account, &seq, &st->purge);
+    rc = pds_account_delete(store, txn, &st->account, &seq,
+                            &st->run.purge);
     if (rc != 0) {
         return rc;
     }
 
-    st->purging = 1;
+    st->run.purging = 1;
 
     return 0;
 }
@@ -651,9 +492,11 @@ ngx_pds_deleted(ngx_pds_ctx_t *ctx)
 
     ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
                   "pds: account %s (uid %uL) deleted; purging its data",
-                  st->did, st->purge.uid);
+                  st->did, st->run.purge.uid);
 
-    return ngx_pds_purge_next(ctx);
+    st->run.did = st->did;
+
+    return ngx_pds_purge_run(ctx, &st->run);
 }
 
 

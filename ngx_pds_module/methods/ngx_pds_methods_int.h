@@ -7,7 +7,8 @@
  *   ngx_pds_session.c   -> ngx_pds_app_password.c
  *   ngx_pds_identity.c  -> ngx_pds_describe.c
  *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c
- *   ngx_pds_admin.c     -> ngx_pds_admin_account.c
+ *   ngx_pds_admin.c     -> ngx_pds_admin_account.c -> ngx_pds_password_reset.c
+ *   ngx_pds_lifecycle.c, ngx_pds_admin_account.c -> ngx_pds_purge.c
  *   all but ngx_pds_server.c and ngx_pds_blob.c -> ngx_pds_common.c
  *
  * A namespace's method table stays in one file (ngx_pds_methods.h lists
@@ -20,6 +21,9 @@
 
 #include "ngx_pds.h"
 #include "ngx_pds_methods.h"
+
+#include "pds_account_delete.h"
+#include "pds_password.h"
 
 
 /* ---- ngx_pds_common.c: helpers of several method files ---------------- */
@@ -89,6 +93,52 @@ ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
 
 ngx_int_t ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_password_reset.c: a new password, of resetPassword and ---
+ * ---- admin.updateAccountPassword -------------------------------------- */
+
+typedef struct {
+    const char     *password;       /* NUL-terminated */
+    char            hash[PDS_PASSWORD_HASH_LEN + 1];
+    ngx_uint_t      hashed;         /* hash is set */
+} ngx_pds_new_password_t;
+
+/* hashes password into hash (ngx_pds_thread_post(), data: the struct) */
+void ngx_pds_new_password_work(void *data, ngx_log_t *log);
+/*
+ * In a write transaction: acc (as read in it) gets hash as its password;
+ * its password reset token and every refresh token of it (app passwords'
+ * sessions too) go.  0, or a storage error (PDS_NOTFOUND untouched).
+ */
+int ngx_pds_new_password_set(pds_store_t *store, MDB_txn *txn,
+    pds_account_t *acc, char *hash);
+
+
+/* ---- ngx_pds_purge.c: the purge after an account's deletion ---------- */
+
+typedef struct {
+    pds_purge_t     purge;          /* pds_account_delete's, if purging */
+    ngx_uint_t      purging;        /* purge holds a purge to do */
+    const char     *did;            /* named in the closing notice; NULL:
+                                       no notice */
+
+    /* the purge's own */
+    int             result;
+    ngx_uint_t      all_done;
+    uint64_t        rm_uid;         /* blob files to remove */
+    char           *blob_dir;       /* their folder */
+    ngx_uint_t      txns;
+    uint64_t        rows;
+} ngx_pds_purge_run_t;
+
+/*
+ * Purges run->purge (when run->purging), then every purge an earlier
+ * deletion left behind, in bounded transactions, and each account's blob
+ * files; then answers 200, empty (a failure: logged, 500).  ctx->data
+ * becomes run, which lives as long as the request.
+ */
+ngx_int_t ngx_pds_purge_run(ngx_pds_ctx_t *ctx, ngx_pds_purge_run_t *run);
 
 
 /* ---- ngx_pds_describe.c: of ngx_pds_identity_methods ------------------ */

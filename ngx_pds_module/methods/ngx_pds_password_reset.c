@@ -41,13 +41,11 @@ const ngx_pds_method_t  ngx_pds_password_reset_methods[] = {
 
 
 typedef struct {
-    uint64_t          uid;
-    const char       *email;             /* lower case */
-    const char       *token;
-    const char       *password;
-    char              hash[PDS_PASSWORD_HASH_LEN + 1];
-    ngx_uint_t        hashed;
-    int               result;
+    uint64_t                 uid;
+    const char              *email;      /* lower case */
+    const char              *token;
+    ngx_pds_new_password_t   np;
+    int                      result;
 } ngx_pds_reset_t;
 
 
@@ -189,20 +187,48 @@ ngx_pds_request_password_reset(ngx_pds_ctx_t *ctx)
 /* ---- resetPassword ----------------------------------------------------- */
 
 
-static void
-ngx_pds_reset_hash_work(void *data, ngx_log_t *log)
+/* (declared in ngx_pds_methods_int.h: admin.updateAccountPassword's too) */
+void
+ngx_pds_new_password_work(void *data, ngx_log_t *log)
 {
-    ngx_pds_reset_t  *st = data;
+    ngx_pds_new_password_t  *np = data;
 
-    if (pds_password_hash(st->password, ngx_strlen(st->password), st->hash,
-                          sizeof(st->hash))
+    if (pds_password_hash(np->password, ngx_strlen(np->password), np->hash,
+                          sizeof(np->hash))
         < 0)
     {
         ngx_log_error(NGX_LOG_ERR, log, 0, "pds: password hashing failed");
         return;
     }
 
-    st->hashed = 1;
+    np->hashed = 1;
+}
+
+
+int
+ngx_pds_new_password_set(pds_store_t *store, MDB_txn *txn,
+    pds_account_t *acc, char *hash)
+{
+    int  rc;
+
+    acc->password_scrypt = hash;
+
+    rc = pds_account_update(store, txn, acc);
+
+    if (rc == 0) {
+        rc = pds_email_token_delete(store, txn, acc->uid,
+                                    PDS_TOKEN_RESET_PASSWORD);
+    }
+
+    if (rc == 0) {
+        /* every session's refresh token, those of app passwords too */
+        rc = pds_token_delete_for(store, txn, acc->did, NULL);
+        if (rc == PDS_NOTFOUND) {
+            rc = 0;
+        }
+    }
+
+    return rc;
 }
 
 
@@ -233,21 +259,7 @@ ngx_pds_reset_txn(pds_store_t *store, MDB_txn *txn, void *data)
     rc = pds_account_get(store, txn, st->uid, &a, &acc);
 
     if (rc == 0) {
-        acc.password_scrypt = st->hash;
-        rc = pds_account_update(store, txn, &acc);
-    }
-
-    if (rc == 0) {
-        rc = pds_email_token_delete(store, txn, st->uid,
-                                    PDS_TOKEN_RESET_PASSWORD);
-    }
-
-    if (rc == 0) {
-        /* every session's refresh token, those of app passwords too */
-        rc = pds_token_delete_for(store, txn, acc.did, NULL);
-        if (rc == PDS_NOTFOUND) {
-            rc = 0;
-        }
+        rc = ngx_pds_new_password_set(store, txn, &acc, st->np.hash);
     }
 
     pds_arena_destroy(arena);
@@ -279,7 +291,7 @@ ngx_pds_reset_hashed(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_reset_t  *st = ctx->data;
 
-    if (!st->hashed) {
+    if (!st->np.hashed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -309,12 +321,12 @@ ngx_pds_reset_password(ngx_pds_ctx_t *ctx)
         return ctx->error.status;
     }
 
-    st->password = ngx_pds_reset_str(ctx, "password");
-    if (st->password == NULL) {
+    st->np.password = ngx_pds_reset_str(ctx, "password");
+    if (st->np.password == NULL) {
         return ctx->error.status;
     }
 
-    len = ngx_strlen(st->password);
+    len = ngx_strlen(st->np.password);
 
     /* (the reference takes an empty password; no login could use it) */
     if (len == 0 || len > NGX_PDS_NEW_PASSWORD_MAX) {
@@ -337,6 +349,6 @@ ngx_pds_reset_password(ngx_pds_ctx_t *ctx)
         return ngx_pds_token_refused(ctx, rc);
     }
 
-    return ngx_pds_thread_post(ctx, ngx_pds_reset_hash_work, st,
+    return ngx_pds_thread_post(ctx, ngx_pds_new_password_work, &st->np,
                                ngx_pds_reset_hashed);
 }
