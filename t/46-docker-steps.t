@@ -23,6 +23,8 @@
 #    it writes must pass `nginx -t` with the module loaded from the
 #    emulated path and name https://plc.directory; then the CMD runs for
 #    real on a loopback port and answers describeServer.
+#
+# Slow: the build stage builds the module from scratch (about 70-90 s).
 
 use strict;
 use warnings;
