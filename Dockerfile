@@ -2,6 +2,8 @@
 #   docker build -t ngx-pds .
 #   docker run -p 2583:2583 -v pds-data:/data \
 #       -e PDS_HOSTNAME=pds.example.com -e PDS_LISTEN=0.0.0.0 ngx-pds
+# To see the nginx.conf a set of -e variables gives, without starting:
+#   docker run --rm -e PDS_HOSTNAME=... ngx-pds bash tools/pds-run --config-only
 # Put nginx's TLS (or another proxy) in front for a public hostname.
 # With a PDS_HOSTNAME other than localhost and no PDS_DID_PLC_URL, DIDs are
 # registered at https://plc.directory, as the reference PDS does; the local
