@@ -283,8 +283,11 @@ for my $pair (['alpha', 'beta'], ['beta', 'alpha'], ['alpha', 'gamma'], ['gamma'
                                { did => $d, password => $XA->{password}, token => 'aaaaa-aaaaa' },
                                bearer($YA->{accessJwt}));
     ok($s_del >= 400 && $s_del < 500, "$p: deleteAccount on $y of $x\'s DID refused ($s_del " . err($d_del) . ')');
+    # the reference answers 200 for a DID it does not host; what counts is
+    # that x's account is untouched (checked just below)
     ($s) = call($y, POST => 'com.atproto.admin.deleteAccount', { did => $d }, admin_of($y));
-    ok($s >= 400 && $s < 500, "$p: admin.deleteAccount on $y of $x\'s DID refused ($s)");
+    ok($s == 200 || ($s >= 400 && $s < 500),
+       "$p: admin.deleteAccount on $y of $x\'s DID answered as for an unknown DID ($s)");
     ($s) = call($x, GET => "com.atproto.repo.getRecord?repo=$d&collection=app.bsky.feed.post&rkey=$X->{rkey}");
     is($s, 200, "$p: after all that, $x still serves $x\'s record");
     ($s) = call($x, POST => 'com.atproto.server.createSession',

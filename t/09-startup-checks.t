@@ -101,8 +101,11 @@ SKIP: {
 # worker user (the README's /var/lib/pds/<host> on a fresh machine)
 SKIP: {
     skip 'needs root (the workers change user only then)', 3 unless $> == 0;
-    my $dir = scratch_dir();
+    # under /tmp: the checkout itself may sit in a folder only root enters
+    require File::Temp;
+    my $dir = File::Temp::tempdir('pds-t09-XXXXXX', DIR => '/tmp', CLEANUP => 1);
     chmod 0755, $dir;
+    mkdir "$dir/tmp";
     my ($rc, $out) = nginx_test($dir, conf($dir, 'user nobody nogroup;',
                                            tenant('a.example.com', "$dir/var/lib/pds/a.example.com")));
     is($rc, 0, 'a data directory whose parents do not exist yet: nginx -t passes') or diag $out;
