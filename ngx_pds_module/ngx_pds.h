@@ -308,6 +308,11 @@ ngx_int_t ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec,
 typedef int (*ngx_pds_txn_pt)(pds_store_t *store, MDB_txn *txn, void *data);
 ngx_int_t ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
     void *data, int *result, ngx_pds_resume_pt done);
+/* the same, fn also given an arena for the rows it reads (freed after) */
+typedef int (*ngx_pds_txn_alloc_pt)(pds_store_t *store, MDB_txn *txn,
+    void *data, pds_alloc_t *a);
+ngx_int_t ngx_pds_txn_post_alloc(ngx_pds_ctx_t *ctx, ngx_pds_txn_alloc_pt fn,
+    void *data, int *result, ngx_pds_resume_pt done);
 
 /* ngx_pds_writer.c: repository commits with group commit */
 typedef void (*ngx_pds_after_pt)(void *data, pds_repo_write_t *w,

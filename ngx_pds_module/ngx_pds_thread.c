@@ -193,6 +193,7 @@ ngx_pds_unblock(ngx_pds_ctx_t *ctx)
 
 typedef struct {
     ngx_pds_txn_pt       fn;
+    ngx_pds_txn_alloc_pt fn_alloc;
     void                *data;
     pds_store_t         *store;
     int                 *result;
@@ -205,6 +206,8 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
 {
     int                 rc;
     MDB_txn            *txn;
+    pds_alloc_t         a;
+    pds_arena_t        *arena;
     ngx_pds_txn_job_t  *job = data;
 
     rc = pds_store_write_begin(job->store, &txn);
@@ -215,7 +218,20 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
         return;
     }
 
-    rc = job->fn(job->store, txn, job->data);
+    if (job->fn_alloc) {
+        arena = pds_arena_create();
+        if (arena == NULL) {
+            rc = ENOMEM;
+
+        } else {
+            a = pds_arena_allocator(arena);
+            rc = job->fn_alloc(job->store, txn, job->data, &a);
+            pds_arena_destroy(arena);
+        }
+
+    } else {
+        rc = job->fn(job->store, txn, job->data);
+    }
 
     if (rc != 0) {
         mdb_txn_abort(txn);
@@ -254,9 +270,10 @@ ngx_pds_txn_done(ngx_pds_ctx_t *ctx)
  * pool: committed when fn returns 0, aborted otherwise.  The outcome (0,
  * fn's code, or NGX_PDS_TXN_FAILED) is left in *result for done.
  */
-ngx_int_t
-ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
-    int *result, ngx_pds_resume_pt done)
+static ngx_int_t
+ngx_pds_txn_job_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
+    ngx_pds_txn_alloc_pt fn_alloc, void *data, int *result,
+    ngx_pds_resume_pt done)
 {
     pds_store_t        *store;
     ngx_pds_txn_job_t  *job;
@@ -276,6 +293,7 @@ ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
     }
 
     job->fn = fn;
+    job->fn_alloc = fn_alloc;
     job->data = data;
     job->store = store;
     job->result = result;
@@ -285,6 +303,23 @@ ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
     ctx->job = job;
 
     return ngx_pds_thread_post(ctx, ngx_pds_txn_work, job, ngx_pds_txn_done);
+}
+
+
+ngx_int_t
+ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
+    int *result, ngx_pds_resume_pt done)
+{
+    return ngx_pds_txn_job_post(ctx, fn, NULL, data, result, done);
+}
+
+
+/* as ngx_pds_txn_post(), fn given an arena that lives as long as it runs */
+ngx_int_t
+ngx_pds_txn_post_alloc(ngx_pds_ctx_t *ctx, ngx_pds_txn_alloc_pt fn,
+    void *data, int *result, ngx_pds_resume_pt done)
+{
+    return ngx_pds_txn_job_post(ctx, NULL, fn, data, result, done);
 }
 
 

@@ -594,12 +594,13 @@ typedef struct {
 
 
 static int
-ngx_pds_admin_status_do(pds_store_t *store, MDB_txn *txn,
-    ngx_pds_admin_status_t *st, pds_alloc_t *a)
+ngx_pds_admin_status_do(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
-    int            rc, active;
-    const char    *status;
-    pds_account_t  acc;
+    int                      rc, active;
+    const char              *status;
+    pds_account_t            acc;
+    ngx_pds_admin_status_t  *st = data;
 
     rc = pds_account_get_by_did(store, txn, st->did, a, &acc);
     if (rc == PDS_NOTFOUND) {
@@ -655,26 +656,6 @@ ngx_pds_admin_status_do(pds_store_t *store, MDB_txn *txn,
     rc = pds_repo_event_account(store, txn, acc.did, active, status, NULL);
 
     return rc == 0 ? 0 : NGX_PDS_TXN_FAILED;
-}
-
-
-static int
-ngx_pds_admin_status_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    int           rc;
-    pds_alloc_t   a;
-    pds_arena_t  *arena;
-
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-    rc = ngx_pds_admin_status_do(store, txn, data, &a);
-    pds_arena_destroy(arena);
-
-    return rc;
 }
 
 
@@ -827,6 +808,6 @@ ngx_pds_admin_update_subject_status(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_admin_status_txn, st, &st->result,
-                            ngx_pds_admin_status_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_admin_status_do, st,
+                                  &st->result, ngx_pds_admin_status_done);
 }

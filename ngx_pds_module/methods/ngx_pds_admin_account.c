@@ -46,29 +46,19 @@ typedef struct {
 
 
 static int
-ngx_pds_admin_pw_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_admin_pw_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int                  rc;
-    pds_arena_t         *arena;
-    pds_alloc_t          a;
     pds_account_t        acc;
     ngx_pds_admin_pw_t  *st = data;
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
+    rc = pds_account_get_by_did(store, txn, st->did, a, &acc);
 
     if (rc == 0) {
         /* every refresh token goes, app passwords' too (the reference's) */
         rc = ngx_pds_new_password_set(store, txn, &acc, st->np.hash);
     }
-
-    pds_arena_destroy(arena);
 
     /* an unknown DID: the reference updates no row and answers 200 */
     return rc == PDS_NOTFOUND ? 0 : rc;
@@ -101,8 +91,8 @@ ngx_pds_admin_pw_hashed(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_admin_pw_txn, st, &st->result,
-                            ngx_pds_admin_pw_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_admin_pw_txn, st,
+                                  &st->result, ngx_pds_admin_pw_done);
 }
 
 
@@ -156,23 +146,15 @@ typedef struct {
 
 
 static int
-ngx_pds_admin_delete_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_admin_delete_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int                   rc;
     uint64_t              seq;
-    pds_arena_t          *arena;
-    pds_alloc_t           a;
     pds_account_t         acc;
     ngx_pds_admin_del_t  *st = data;
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
+    rc = pds_account_get_by_did(store, txn, st->did, a, &acc);
 
     if (rc == 0) {
         rc = pds_account_delete(store, txn, &acc, &seq, &st->run.purge);
@@ -184,8 +166,6 @@ ngx_pds_admin_delete_txn(pds_store_t *store, MDB_txn *txn, void *data)
         st->gone = 1;
         rc = 0;
     }
-
-    pds_arena_destroy(arena);
 
     return rc;
 }
@@ -234,6 +214,6 @@ ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx)
 
     st->did = json_string_value(json_object_get(ctx->body, "did"));
 
-    return ngx_pds_txn_post(ctx, ngx_pds_admin_delete_txn, st, &st->result,
-                            ngx_pds_admin_deleted);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_admin_delete_txn, st,
+                                  &st->result, ngx_pds_admin_deleted);
 }

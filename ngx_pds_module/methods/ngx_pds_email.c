@@ -203,22 +203,14 @@ ngx_pds_em_update(pds_store_t *store, MDB_txn *txn, ngx_pds_em_t *em,
 
 
 static int
-ngx_pds_em_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_em_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int             rc;
-    pds_alloc_t     a;
-    pds_arena_t    *arena;
     ngx_pds_em_t   *em = data;
     pds_account_t   acc;
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return -1;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_account_get_by_did(store, txn, em->did, &a, &acc);
+    rc = pds_account_get_by_did(store, txn, em->did, a, &acc);
     if (rc != 0) {
         rc = (rc == PDS_NOTFOUND) ? NGX_PDS_EM_NO_ACCOUNT : rc;
         goto done;
@@ -276,8 +268,6 @@ ngx_pds_em_txn(pds_store_t *store, MDB_txn *txn, void *data)
     }
 
 done:
-
-    pds_arena_destroy(arena);
 
     if (rc != 0) {
         em->queued = 0;
@@ -382,8 +372,8 @@ ngx_pds_em_post(ngx_pds_ctx_t *ctx, ngx_pds_em_t *em)
 
     ctx->data = em;
 
-    return ngx_pds_txn_post(ctx, ngx_pds_em_txn, em, &em->result,
-                            ngx_pds_em_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_em_txn, em, &em->result,
+                                  ngx_pds_em_done);
 }
 
 

@@ -113,31 +113,6 @@ ngx_pds_lc_account(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
 }
 
 
-/* runs fn(store, txn, st, arena) with an arena for the rows it reads */
-typedef int (*ngx_pds_lc_pt)(pds_store_t *store, MDB_txn *txn,
-    ngx_pds_lc_t *st, pds_alloc_t *a);
-
-static int
-ngx_pds_lc_with_arena(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
-    ngx_pds_lc_pt fn)
-{
-    int           rc;
-    pds_alloc_t   a;
-    pds_arena_t  *arena;
-
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-    rc = fn(store, txn, st, &a);
-    pds_arena_destroy(arena);
-
-    return rc;
-}
-
-
 static ngx_int_t
 ngx_pds_lc_done(ngx_pds_ctx_t *ctx)
 {
@@ -161,10 +136,11 @@ ngx_pds_lc_done(ngx_pds_ctx_t *ctx)
 
 
 static int
-ngx_pds_deactivate_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
+ngx_pds_deactivate_do(pds_store_t *store, MDB_txn *txn, void *data,
     pds_alloc_t *a)
 {
-    int  rc;
+    int            rc;
+    ngx_pds_lc_t  *st = data;
 
     rc = ngx_pds_lc_account(store, txn, st, a);
     if (rc != 0) {
@@ -185,13 +161,6 @@ ngx_pds_deactivate_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
                                 NULL);
 
     return rc == 0 ? 0 : NGX_PDS_TXN_FAILED;
-}
-
-
-static int
-ngx_pds_deactivate_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    return ngx_pds_lc_with_arena(store, txn, data, ngx_pds_deactivate_do);
 }
 
 
@@ -226,8 +195,8 @@ ngx_pds_deactivate_account(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_deactivate_txn, st, &st->result,
-                            ngx_pds_lc_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_deactivate_do, st,
+                                  &st->result, ngx_pds_lc_done);
 }
 
 
@@ -235,10 +204,11 @@ ngx_pds_deactivate_account(ngx_pds_ctx_t *ctx)
 
 
 static int
-ngx_pds_activate_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
+ngx_pds_activate_do(pds_store_t *store, MDB_txn *txn, void *data,
     pds_alloc_t *a)
 {
-    int  rc;
+    int            rc;
+    ngx_pds_lc_t  *st = data;
 
     rc = ngx_pds_lc_account(store, txn, st, a);
     if (rc != 0) {
@@ -268,13 +238,6 @@ ngx_pds_activate_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
     }
 
     return 0;
-}
-
-
-static int
-ngx_pds_activate_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    return ngx_pds_lc_with_arena(store, txn, data, ngx_pds_activate_do);
 }
 
 
@@ -346,8 +309,8 @@ ngx_pds_activate_checked(ngx_pds_ctx_t *ctx)
                              "%s", st->check.problem);
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_activate_txn, st, &st->result,
-                            ngx_pds_activated);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_activate_do, st,
+                                  &st->result, ngx_pds_activated);
 }
 
 
@@ -355,10 +318,11 @@ ngx_pds_activate_checked(ngx_pds_ctx_t *ctx)
 
 
 static int
-ngx_pds_delete_request_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
+ngx_pds_delete_request_do(pds_store_t *store, MDB_txn *txn, void *data,
     pds_alloc_t *a)
 {
     int               rc;
+    ngx_pds_lc_t     *st = data;
     ngx_pds_mailed_t  m;
 
     rc = ngx_pds_lc_account(store, txn, st, a);
@@ -382,14 +346,6 @@ ngx_pds_delete_request_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
               "your password: without the code nothing is deleted.";
 
     return ngx_pds_mailed_token(store, txn, &m);
-}
-
-
-static int
-ngx_pds_delete_request_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    return ngx_pds_lc_with_arena(store, txn, data,
-                                 ngx_pds_delete_request_do);
 }
 
 
@@ -426,8 +382,8 @@ ngx_pds_request_account_delete(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_delete_request_txn, st,
-                            &st->result, ngx_pds_delete_requested);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_delete_request_do, st,
+                                  &st->result, ngx_pds_delete_requested);
 }
 
 
@@ -435,11 +391,12 @@ ngx_pds_request_account_delete(ngx_pds_ctx_t *ctx)
 
 
 static int
-ngx_pds_delete_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
+ngx_pds_delete_do(pds_store_t *store, MDB_txn *txn, void *data,
     pds_alloc_t *a)
 {
-    int       rc;
-    uint64_t  seq;
+    int            rc;
+    uint64_t       seq;
+    ngx_pds_lc_t  *st = data;
 
     rc = ngx_pds_lc_account(store, txn, st, a);
     if (rc != 0) {
@@ -462,13 +419,6 @@ ngx_pds_delete_do(pds_store_t *store, MDB_txn *txn, ngx_pds_lc_t *st,
     st->run.purging = 1;
 
     return 0;
-}
-
-
-static int
-ngx_pds_delete_txn(pds_store_t *store, MDB_txn *txn, void *data)
-{
-    return ngx_pds_lc_with_arena(store, txn, data, ngx_pds_delete_do);
 }
 
 
@@ -529,8 +479,8 @@ ngx_pds_delete_checked(ngx_pds_ctx_t *ctx)
                              "Invalid did or password");
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_delete_txn, st, &st->result,
-                            ngx_pds_deleted);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_delete_do, st,
+                                  &st->result, ngx_pds_deleted);
 }
 
 

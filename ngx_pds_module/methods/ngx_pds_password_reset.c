@@ -71,26 +71,18 @@ ngx_pds_reset_str(ngx_pds_ctx_t *ctx, const char *name)
 
 
 static int
-ngx_pds_reset_request_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_reset_request_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int               rc;
-    pds_arena_t      *arena;
-    pds_alloc_t       a;
     pds_account_t     acc;
     ngx_pds_reset_t  *st = data;
     ngx_pds_mailed_t  m;
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
     /* the account may have changed since the lookup: read it again here */
     rc = pds_account_uid_by_email(store, txn, st->email, &st->uid);
     if (rc == 0) {
-        rc = pds_account_get(store, txn, st->uid, &a, &acc);
+        rc = pds_account_get(store, txn, st->uid, a, &acc);
     }
 
     if (rc == 0 && acc.email != NULL) {
@@ -107,8 +99,6 @@ ngx_pds_reset_request_txn(pds_store_t *store, MDB_txn *txn, void *data)
 
         rc = ngx_pds_mailed_token(store, txn, &m);
     }
-
-    pds_arena_destroy(arena);
 
     /* gone meanwhile: nothing to send, as for an unknown address */
     return rc == PDS_NOTFOUND ? 0 : rc;
@@ -179,8 +169,8 @@ ngx_pds_request_password_reset(ngx_pds_ctx_t *ctx)
         return ngx_pds_store_failed(ctx, rc);
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_reset_request_txn, st, &st->result,
-                            ngx_pds_reset_requested);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_reset_request_txn, st,
+                                  &st->result, ngx_pds_reset_requested);
 }
 
 
@@ -233,11 +223,10 @@ ngx_pds_new_password_set(pds_store_t *store, MDB_txn *txn,
 
 
 static int
-ngx_pds_reset_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_reset_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int               rc;
-    pds_arena_t      *arena;
-    pds_alloc_t       a;
     pds_account_t     acc;
     ngx_pds_reset_t  *st = data;
 
@@ -249,20 +238,11 @@ ngx_pds_reset_txn(pds_store_t *store, MDB_txn *txn, void *data)
         return rc;
     }
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_account_get(store, txn, st->uid, &a, &acc);
+    rc = pds_account_get(store, txn, st->uid, a, &acc);
 
     if (rc == 0) {
         rc = ngx_pds_new_password_set(store, txn, &acc, st->np.hash);
     }
-
-    pds_arena_destroy(arena);
 
     /* an account deleted meanwhile: its token is gone with it */
     return rc == PDS_NOTFOUND ? PDS_TOKEN_INVALID : rc;
@@ -295,8 +275,8 @@ ngx_pds_reset_hashed(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_reset_txn, st, &st->result,
-                            ngx_pds_reset_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_reset_txn, st,
+                                  &st->result, ngx_pds_reset_done);
 }
 
 

@@ -88,21 +88,12 @@ ngx_pds_plc_op_state(ngx_pds_ctx_t *ctx)
 /* the uid (and address) of st->did in a write transaction */
 static int
 ngx_pds_plc_op_account(pds_store_t *store, MDB_txn *txn,
-    ngx_pds_plc_op_t *st, ngx_pds_mailed_t *m)
+    ngx_pds_plc_op_t *st, ngx_pds_mailed_t *m, pds_alloc_t *a)
 {
     int             rc;
-    pds_alloc_t     a;
-    pds_arena_t    *arena;
     pds_account_t   acc;
 
-    arena = pds_arena_create();
-    if (arena == NULL) {
-        return ENOMEM;
-    }
-
-    a = pds_arena_allocator(arena);
-
-    rc = pds_account_get_by_did(store, txn, st->did, &a, &acc);
+    rc = pds_account_get_by_did(store, txn, st->did, a, &acc);
 
     if (rc == PDS_NOTFOUND) {
         rc = NGX_PDS_PLC_GONE;
@@ -122,8 +113,6 @@ ngx_pds_plc_op_account(pds_store_t *store, MDB_txn *txn,
         }
     }
 
-    pds_arena_destroy(arena);
-
     return rc;
 }
 
@@ -132,7 +121,8 @@ ngx_pds_plc_op_account(pds_store_t *store, MDB_txn *txn,
 
 
 static int
-ngx_pds_request_plc_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_request_plc_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     ngx_pds_mailed_t   m;
     ngx_pds_plc_op_t  *st = data;
@@ -147,7 +137,7 @@ ngx_pds_request_plc_txn(pds_store_t *store, MDB_txn *txn, void *data)
     m.outro = "If you did not ask for this, ignore this mail and change "
               "your password: without the code nothing is signed.";
 
-    return ngx_pds_plc_op_account(store, txn, st, &m);
+    return ngx_pds_plc_op_account(store, txn, st, &m, a);
 }
 
 
@@ -187,8 +177,8 @@ ngx_pds_request_plc_signature(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_request_plc_txn, st, &st->result,
-                            ngx_pds_request_plc_done);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_request_plc_txn, st,
+                                  &st->result, ngx_pds_request_plc_done);
 }
 
 
@@ -200,7 +190,8 @@ static ngx_int_t ngx_pds_sign_plc_last_op(ngx_pds_ctx_t *ctx);
 
 /* the token checked and used up, in one write transaction */
 static int
-ngx_pds_sign_plc_txn(pds_store_t *store, MDB_txn *txn, void *data)
+ngx_pds_sign_plc_txn(pds_store_t *store, MDB_txn *txn, void *data,
+    pds_alloc_t *a)
 {
     int                rc;
     ngx_pds_mailed_t   m;
@@ -209,7 +200,7 @@ ngx_pds_sign_plc_txn(pds_store_t *store, MDB_txn *txn, void *data)
     ngx_memzero(&m, sizeof(ngx_pds_mailed_t));
     m.to = "";                            /* no mail: find the uid only */
 
-    rc = ngx_pds_plc_op_account(store, txn, st, &m);
+    rc = ngx_pds_plc_op_account(store, txn, st, &m, a);
     if (rc != 0) {
         return rc;
     }
@@ -390,8 +381,8 @@ ngx_pds_sign_plc_operation(ngx_pds_ctx_t *ctx)
                              "The account's DID is not a did:plc");
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_sign_plc_txn, st, &st->result,
-                            ngx_pds_sign_plc_checked);
+    return ngx_pds_txn_post_alloc(ctx, ngx_pds_sign_plc_txn, st,
+                                  &st->result, ngx_pds_sign_plc_checked);
 }
 
 
