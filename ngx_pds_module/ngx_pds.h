@@ -255,6 +255,8 @@ ngx_int_t ngx_pds_send_text(ngx_http_request_t *r, ngx_uint_t status,
 json_t *ngx_pds_json_track(ngx_http_request_t *r, json_t *json);
 ngx_int_t ngx_pds_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_int_t ngx_pds_args(ngx_http_request_t *r, const char *name,
+    ngx_array_t *values);
 void ngx_pds_pool_allocator(ngx_pool_t *pool, pds_alloc_t *a);
 pds_store_t *ngx_pds_store(ngx_http_request_t *r, ngx_pds_srv_conf_t *pscf);
 MDB_txn *ngx_pds_read_txn(ngx_pds_ctx_t *ctx);

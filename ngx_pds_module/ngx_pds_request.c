@@ -91,6 +91,56 @@ ngx_pds_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 }
 
 
+/*
+ * Every value of a repeated query parameter ("cids=a&cids=b"),
+ * URL-decoded and NUL-terminated, pushed onto values (ngx_str_t).
+ */
+ngx_int_t
+ngx_pds_args(ngx_http_request_t *r, const char *name,
+    ngx_array_t *values)
+{
+    u_char     *p, *last, *start, *end, *dst, *src;
+    size_t      len;
+    ngx_str_t  *v;
+
+    len = ngx_strlen(name);
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        start = p;
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end + 1;
+
+        if ((size_t) (end - start) > len && start[len] == '='
+            && ngx_strncmp(start, name, len) == 0)
+        {
+            v = ngx_array_push(values);
+            if (v == NULL) {
+                return NGX_ERROR;
+            }
+
+            src = start + len + 1;
+            dst = ngx_pnalloc(r->pool, end - src + 1);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            v->data = dst;
+            ngx_unescape_uri(&dst, &src, end - src, NGX_UNESCAPE_URI);
+            *dst = '\0';
+            v->len = dst - v->data;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_pds_pool_alloc(void *pool, size_t size)
 {

@@ -268,48 +268,6 @@ ngx_pds_admin_get_account_info(ngx_pds_ctx_t *ctx)
 }
 
 
-/* every "dids" parameter, decoded, NUL-terminated */
-static ngx_int_t
-ngx_pds_admin_dids(ngx_http_request_t *r, ngx_array_t *values)
-{
-    u_char     *p, *last, *start, *end, *src, *dst;
-    ngx_str_t  *v;
-
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        start = p;
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end + 1;
-
-        if (end - start > 5 && ngx_strncmp(start, "dids=", 5) == 0) {
-            v = ngx_array_push(values);
-            if (v == NULL) {
-                return NGX_ERROR;
-            }
-
-            src = start + 5;
-            dst = ngx_pnalloc(r->pool, end - src + 1);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            v->data = dst;
-            ngx_unescape_uri(&dst, &src, end - src, NGX_UNESCAPE_URI);
-            *dst = '\0';
-            v->len = dst - v->data;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx)
 {
@@ -322,7 +280,7 @@ ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx)
 
     if (ngx_array_init(&dids, ctx->request->pool, 4, sizeof(ngx_str_t))
         != NGX_OK
-        || ngx_pds_admin_dids(ctx->request, &dids) != NGX_OK)
+        || ngx_pds_args(ctx->request, "dids", &dids) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

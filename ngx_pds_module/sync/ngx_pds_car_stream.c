@@ -510,53 +510,6 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
 }
 
 
-/* every value of a repeated query parameter, URL-decoded */
-static ngx_int_t
-ngx_pds_car_params(ngx_http_request_t *r, const char *name,
-    ngx_array_t *values)
-{
-    u_char     *p, *last, *start, *end, *dst, *src;
-    size_t      len;
-    ngx_str_t  *v;
-
-    len = ngx_strlen(name);
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        start = p;
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end + 1;
-
-        if ((size_t) (end - start) > len && start[len] == '='
-            && ngx_strncmp(start, name, len) == 0)
-        {
-            v = ngx_array_push(values);
-            if (v == NULL) {
-                return NGX_ERROR;
-            }
-
-            src = start + len + 1;
-            dst = ngx_pnalloc(r->pool, end - src + 1);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            v->data = dst;
-            ngx_unescape_uri(&dst, &src, end - src, NGX_UNESCAPE_URI);
-            *dst = '\0';
-            v->len = dst - v->data;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 /* the "cids" parameters, parsed: NGX_OK or the status of a refusal */
 static ngx_int_t
 ngx_pds_car_cids(ngx_pds_ctx_t *ctx, ngx_array_t *values, pds_cid_t **cids)
@@ -566,7 +519,7 @@ ngx_pds_car_cids(ngx_pds_ctx_t *ctx, ngx_array_t *values, pds_cid_t **cids)
     ngx_http_request_t  *r = ctx->request;
 
     if (ngx_array_init(values, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_pds_car_params(r, "cids", values) != NGX_OK)
+        || ngx_pds_args(r, "cids", values) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
