@@ -21,7 +21,7 @@ our $Tenant = <<'_EOC_';
         location / { pds; }
 _EOC_
 
-plan tests => repeat_each() * 28;
+plan tests => repeat_each() * 30;
 
 run_tests();
 
@@ -202,3 +202,16 @@ GET /xrpc/com.atproto.temp.checkSignupQueue
 --- error_code: 401
 --- response_body chomp
 {"error":"AuthMissing","message":"Authentication Required"}
+
+
+
+=== TEST 15: reserveSigningKey with something that is not a DID: the Lexicon's wording
+--- config eval: $::Tenant
+--- request
+POST /xrpc/com.atproto.server.reserveSigningKey
+{"did":"nope"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body chomp
+{"error":"InvalidRequest","message":"Invalid DID (got \"nope\") at $.did"}

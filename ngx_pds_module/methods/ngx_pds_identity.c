@@ -620,6 +620,13 @@ ngx_pds_reserve_kept(ngx_pds_ctx_t *ctx)
 }
 
 
+/* com.atproto.server.reserveSigningKey's input */
+static const ngx_pds_field_t  ngx_pds_reserve_input[] = {
+    { "did", NGX_PDS_V_STRING, NGX_PDS_FMT_DID, 0, 0, 0, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+
 static ngx_int_t
 ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx)
 {
@@ -635,11 +642,17 @@ ngx_pds_reserve_signing_key(ngx_pds_ctx_t *ctx)
 
     ctx->data = rs;
 
+    if (ngx_pds_check_input(ctx, ctx->body, "$", ngx_pds_reserve_input)
+        != NGX_OK)
+    {
+        return ctx->error.status;
+    }
+
     v = json_object_get(ctx->body, "did");
 
     if (v && !json_is_null(v)) {
+        /* a DID the syntax allows but an LMDB key cannot hold */
         if (!json_is_string(v)
-            || !pds_did_valid(json_string_value(v), json_string_length(v))
             || json_string_length(v) > PDS_RESERVE_DID_MAX)
         {
             return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
