@@ -409,8 +409,15 @@ if ($pid == 0) {
 }
 $run_pgid = $pid;
 ok(wait_port($port, 20), 'CMD: the PDS accepts connections') or diag(slurp("$scratch/run.log"));
-my ($st, $body) = http_json('GET', "http://127.0.0.1:$port/xrpc/com.atproto.server.describeServer");
-is($st, 200, 'CMD: describeServer answers 200');
+# the master listens before its workers run: a first request may wait
+my ($st, $body);
+for (1 .. 40) {
+    ($st, $body) = http_json('GET', "http://127.0.0.1:$port/xrpc/com.atproto.server.describeServer");
+    last if ($st // 0) == 200;
+    sleep 0.25;
+}
+is($st, 200, 'CMD: describeServer answers 200')
+    or diag(ref $body ? explain($body) : $body, "\n", slurp("$scratch/run.log"));
 is(ref $body eq 'HASH' ? $body->{did} : '', 'did:web:pds.example.com', 'CMD: the service DID is the hostname\'s');
 
 diag(sprintf 'took %.0f s', time - $started);

@@ -86,7 +86,10 @@ sub wait_port {
     for (1 .. ($secs || 10) * 40) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port, Proto => 'tcp');
-        if ($s) { close $s; return 1 }
+        # a connect to a port in the ephemeral range can meet itself (TCP
+        # self-connect: the kernel picked the same port as the source)
+        # while nothing listens yet: that is not a server
+        if ($s) { my $self = $s->sockport == $port; close $s; return 1 unless $self }
         sleep 0.025;
     }
     return 0;
