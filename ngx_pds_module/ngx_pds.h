@@ -325,6 +325,8 @@ ngx_int_t ngx_pds_write(ngx_pds_ctx_t *ctx, pds_repo_write_t *write,
 /* ngx_pds_ratelimit.c */
 ngx_int_t ngx_pds_ratelimit_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_ratelimit(ngx_pds_ctx_t *ctx, ngx_uint_t points);
+/* the route limits of the called method (the reference's), if any */
+ngx_int_t ngx_pds_ratelimit_route(ngx_pds_ctx_t *ctx);
 
 /* ngx_pds_fetch.c: outbound HTTP through nginx */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
@@ -368,7 +370,8 @@ ngx_int_t ngx_pds_resolve(ngx_pds_ctx_t *ctx, ngx_str_t *host,
 /* ngx_pds_cors.c */
 ngx_int_t ngx_pds_cors_init(ngx_conf_t *cf);
 ngx_int_t ngx_pds_cors_preflight(ngx_http_request_t *r);
-ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r);
+ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r,
+    ngx_uint_t retry_after);
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);

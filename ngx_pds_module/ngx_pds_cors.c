@@ -234,10 +234,19 @@ ngx_pds_cors_preflight(ngx_http_request_t *r)
 
 /* the rate-limit headers of an answer, readable by browser clients */
 ngx_int_t
-ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r)
+ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r, ngx_uint_t retry_after)
 {
     ngx_str_t  v = ngx_string("RateLimit-Limit, RateLimit-Reset, "
                               "RateLimit-Remaining, RateLimit-Policy");
+    ngx_str_t  ra = ngx_string("Retry-After");
 
-    return ngx_pds_cors_header(r, "Access-Control-Expose-Headers", &v);
+    if (ngx_pds_cors_header(r, "Access-Control-Expose-Headers", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return retry_after
+           ? ngx_pds_cors_header(r, "Access-Control-Expose-Headers", &ra)
+           : NGX_OK;
 }

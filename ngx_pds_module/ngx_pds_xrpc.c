@@ -405,5 +405,10 @@ ngx_pds_xrpc_json(ngx_http_request_t *r, ngx_pds_ctx_t *ctx)
 static ngx_int_t
 ngx_pds_xrpc_run(ngx_http_request_t *r, ngx_pds_ctx_t *ctx)
 {
+    /* as the reference: after the input and the caller are known */
+    if (ngx_pds_ratelimit_route(ctx) != NGX_OK) {
+        return ngx_pds_finish(ctx, ctx->sent_rc);
+    }
+
     return ngx_pds_finish(ctx, ctx->method->handler(ctx));
 }

@@ -72,4 +72,31 @@ for my $f ('conf/nginx.conf', 'conf/multi-tenant.conf') {
               'no alerts or crashes in the error log');
 }
 
+# the single-tenant example, run with its per-address limit lowered to a
+# burst of 2: the request over it answers nginx's 429 as an XRPC error
+# that a browser client can read
+{
+    my $port = free_port();
+    my $conf = example('conf/nginx.conf', $port);
+    like($conf, qr/^\s*limit_req zone=pds_per_address burst=3000 nodelay;/m,
+         'conf/nginx.conf limits each address as the reference (3000 per 5 minutes)');
+    $conf =~ s/burst=3000/burst=2/;
+    $conf =~ s/rate=10r\/s/rate=1r\/m/;
+    $conf =~ s/error_log stderr notice;/error_log $dir\/one\/logs\/error.log info;/;
+    start_nginx("$dir/one", $conf, $port);
+    my @st;
+    my ($s, $b, $res);
+    for (1 .. 4) {
+        ($s, $b, $res) = http_json(GET => "http://127.0.0.1:$port/xrpc/_health", undef,
+                                   { Host => 'pds.example.com' });
+        push @st, $s;
+    }
+    is_deeply(\@st, [200, 200, 200, 429], 'three requests pass, the fourth gets 429');
+    is_deeply($b, { error => 'RateLimitExceeded', message => 'Rate Limit Exceeded' },
+              '... as an XRPC error');
+    is($res->{headers}{'access-control-allow-origin'}, '*', '... readable cross-origin');
+    stop_all();
+    is_deeply([log_problems("$dir/one/logs/error.log")], [], 'no alerts or crashes');
+}
+
 done_testing();
