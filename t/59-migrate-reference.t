@@ -98,6 +98,7 @@ sub start_reference {
 }
 
 END {
+    local $?;
     if ($ref && $ref->{pid}) { kill 'TERM', $ref->{pid}; waitpid $ref->{pid}, 0 }
 }
 

@@ -118,6 +118,28 @@ async function listAll(agent, did, collection) {
   return out
 }
 
+// ---- the same refusals asked of both PDSes, for the side-by-side table:
+// answers[server name][probe] = "status Error (message)"
+const answers = { ours: {}, reference: {} }
+const probes = []
+
+async function probe(srv, label, fn) {
+  let out
+  try {
+    const r = await fn()
+    out = `200${r?.data?.error ? ' ' + r.data.error : ''}`
+  } catch (e) {
+    out = `${e.status ?? '?'} ${e.error ?? e.name ?? ''} (${e.message})`
+  }
+  answers[srv.name][label] = out
+  if (!probes.includes(label)) probes.push(label)
+  return out
+}
+
+async function serviceAuth(old, aud, lxm) {
+  return (await old.com.atproto.server.getServiceAuth({ aud, lxm })).data.token
+}
+
 async function blobCids(agent, did) {
   const out = []
   let cursor
@@ -128,6 +150,19 @@ async function blobCids(agent, did) {
     if (!cursor || r.data.cids.length === 0) break
   }
   return out.sort()
+}
+
+// probes where we answer otherwise on purpose
+const DELIBERATE = {
+  // never a 500 for bad input (the reference's CAR reader throws)
+  'importRepo of bytes that are no CAR': 'a 400 InvalidRequest naming what is wrong, not a 500',
+  // the issue: "importing into an active account does not silently roll
+  // its repo back"; the reference replaces the repo
+  'importRepo into the active account (its CAR from before the move)':
+    'ours refuses: the account is active',
+  // the issue: the root commit must be the account's; the reference takes
+  // any CAR (and the account's repo becomes another DID's records)
+  "importRepo of another account's CAR": "ours refuses: the commit is another DID's",
 }
 
 const COLLECTIONS = ['app.bsky.feed.post', 'app.bsky.feed.like', 'app.bsky.graph.follow',
@@ -205,6 +240,21 @@ async function migrate(from, to, acct, newName) {
   const handle = `${newName}${to.handleDomain}`
   const password = `${newName}-new-password`
   const email = `${newName}@example.com`
+  const attempt = async (token, o = {}) => fresh.com.atproto.server.createAccount(
+    { did, handle, email, password, inviteCode: await invite(to), ...o },
+    token ? { headers: { authorization: `Bearer ${token}` } } : {})
+  await probe(to, 'createAccount with a DID, no service auth', () => attempt())
+  await probe(to, 'createAccount, service auth for another audience', async () =>
+    attempt(await serviceAuth(old, 'did:web:elsewhere.example', 'com.atproto.server.createAccount')))
+  await probe(to, 'createAccount, service auth for another method', async () =>
+    attempt(await serviceAuth(old, to.serviceDid, 'com.atproto.repo.createRecord')))
+  await probe(to, 'createAccount, service auth of the DID for another DID', async () =>
+    attempt(await serviceAuth(old, to.serviceDid, 'com.atproto.server.createAccount'),
+            { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }))
+  await probe(to, 'createAccount, a forged service-auth signature', async () => {
+    const [h, p, sig] = (await serviceAuth(old, to.serviceDid, 'com.atproto.server.createAccount')).split('.')
+    return attempt([h, p, Buffer.from(sig, 'base64url').reverse().toString('base64url')].join('.'))
+  })
   const created = await fresh.com.atproto.server.createAccount(
     { did, handle, email, password, inviteCode: await invite(to) },
     { headers: { authorization: `Bearer ${sa.data.token}` } })
@@ -213,6 +263,15 @@ async function migrate(from, to, acct, newName) {
   const agent = new AtpAgent({ service: to.url })
   await agent.login({ identifier: handle, password })
   is(agent.session?.did, did, `${tag}: signed in on the new PDS (deactivated account)`)
+  await probe(to, 'createAccount again with the same DID', async () =>
+    attempt(await serviceAuth(old, to.serviceDid, 'com.atproto.server.createAccount'),
+            { handle: `${newName}x${to.handleDomain}`, email: `${newName}x@example.com` }))
+  await probe(to, 'createRecord before activation', () => agent.post({ text: 'too early' }))
+  await probe(to, 'getLatestCommit before activation', () => agent.com.atproto.sync.getLatestCommit({ did }))
+  await probe(to, 'importRepo of bytes that are no CAR', () =>
+    agent.com.atproto.repo.importRepo(Buffer.from('not a car at all'), { encoding: 'application/vnd.ipld.car' }))
+  await probe(to, 'importRepo without a session', () =>
+    fresh.com.atproto.repo.importRepo(Buffer.from('x'), { encoding: 'application/vnd.ipld.car' }))
   let st = (await agent.com.atproto.server.checkAccountStatus()).data
   ok(st.activated === false && st.validDid === false,
      `${tag}: checkAccountStatus: deactivated, DID not yet pointing here`, JSON.stringify(st))
@@ -242,6 +301,7 @@ async function migrate(from, to, acct, newName) {
   ok(true, `${tag}: putPreferences on the new PDS`)
 
   st = (await agent.com.atproto.server.checkAccountStatus()).data
+  await probe(to, 'checkAccountStatus: its fields', async () => ({ data: { error: Object.keys(st).sort().join(',') } }))
   ok(st.indexedRecords === 11 && st.expectedBlobs === 2 && st.importedBlobs === 2,
      `${tag}: checkAccountStatus: 11 records, 2 blobs expected and imported`, JSON.stringify(st))
   const head = (await old.com.atproto.sync.getLatestCommit({ did })).data
@@ -255,10 +315,36 @@ async function migrate(from, to, acct, newName) {
   const token = await mailedToken(from, acct.email, seen)
   ok(token, `${tag}: requestPlcOperationSignature: the old PDS mailed a token (${token})`)
   const creds = (await agent.com.atproto.identity.getRecommendedDidCredentials()).data
+  await probe(to, 'getRecommendedDidCredentials: its fields', async () => ({ data: { error:
+    Object.keys(creds).sort().join(',') + ' / ' + Object.keys(creds.services).join(',') } }))
   ok(creds.services?.atproto_pds?.endpoint === to.url, `${tag}: recommended credentials name the new PDS`,
      JSON.stringify(creds))
+  await probe(from, 'signPlcOperation without a token', () =>
+    old.com.atproto.identity.signPlcOperation({ ...creds }))
+  await probe(from, 'signPlcOperation with a wrong token', () =>
+    old.com.atproto.identity.signPlcOperation({ token: 'AAAAA-BBBBB', ...creds }))
   const signed = await old.com.atproto.identity.signPlcOperation({ token, ...creds })
   ok(signed.data.operation?.sig, `${tag}: signPlcOperation on the old PDS with the token`)
+  await probe(from, 'signPlcOperation with a used token', () =>
+    old.com.atproto.identity.signPlcOperation({ token, ...creds }))
+  const dataBefore = await plcData(did)
+  const bad = {
+    'another endpoint': (op) => { op.services.atproto_pds.endpoint = 'https://evil.example' },
+    'another signing key': (op) => { op.verificationMethods.atproto = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme' },
+    'without the new rotation key': (op) => { op.rotationKeys = op.rotationKeys.filter((k) => !creds.rotationKeys.includes(k)) },
+    'another handle': (op) => { op.alsoKnownAs = ['at://mallory.test'] },
+    'no signature': (op) => { delete op.sig },
+    'a broken signature': (op) => { op.sig = 'AAAA' + op.sig.slice(4) },
+  }
+  for (const [name, change] of Object.entries(bad)) {
+    const op = structuredClone(signed.data.operation)
+    change(op)
+    await probe(to, `submitPlcOperation with ${name}`, () =>
+      agent.com.atproto.identity.submitPlcOperation({ operation: op }))
+  }
+  ok(same(await plcData(did), dataBefore), `${tag}: the DID document is unchanged after the refusals`)
+  await probe(to, 'activateAccount before the DID names the new PDS', () =>
+    agent.com.atproto.server.activateAccount())
   await agent.com.atproto.identity.submitPlcOperation({ operation: signed.data.operation })
   const data = await plcData(did)
   ok(data.services?.atproto_pds?.endpoint === to.url &&
@@ -275,6 +361,16 @@ async function migrate(from, to, acct, newName) {
   await old.com.atproto.server.deactivateAccount({})
   const ost = (await old.com.atproto.server.checkAccountStatus()).data
   ok(ost.activated === false, `${tag}: deactivateAccount: the old account is deactivated`, JSON.stringify(ost))
+  await probe(from, 'listRecords of the deactivated old account', () =>
+    new AtpAgent({ service: from.url }).com.atproto.repo.listRecords({
+      repo: did, collection: 'app.bsky.feed.post' }))
+  await probe(from, 'getLatestCommit of the deactivated old account', () =>
+    new AtpAgent({ service: from.url }).com.atproto.sync.getLatestCommit({ did }))
+  await probe(from, 'getRepo of the deactivated old account', () =>
+    new AtpAgent({ service: from.url }).com.atproto.sync.getRepo({ did }))
+  await probe(from, 'createSession on the deactivated old account', () =>
+    new AtpAgent({ service: from.url }).login({ identifier: did, password: acct.password }))
+  await probe(from, 'createRecord on the deactivated old account', () => old.post({ text: 'after' }))
 
   // a fresh sign-in and what it reads
   const reader = new AtpAgent({ service: to.url })
@@ -310,6 +406,17 @@ async function migrate(from, to, acct, newName) {
   ok(!(v instanceof Error) && v.creates.length === 12,
      `${tag}: after a new post, @atproto/repo verifies the repo (12 records) with the new PDS's key`,
      v instanceof Error ? v.message : v.creates.length)
+  await probe(to, 'importRepo into the active account (its CAR from before the move)', () =>
+    reader.com.atproto.repo.importRepo(car.data, { encoding: 'application/vnd.ipld.car' }))
+  const other = new AtpAgent({ service: from.url })
+  await other.createAccount({ email: `${newName}-other@example.com`, handle: `${newName}-other${from.handleDomain}`,
+                              password: 'other-password-1', inviteCode: await invite(from) })
+  await other.post({ text: 'someone else' })
+  const otherCar = (await other.com.atproto.sync.getRepo({ did: other.session.did })).data
+  await probe(to, "importRepo of another account's CAR", () =>
+    reader.com.atproto.repo.importRepo(otherCar, { encoding: 'application/vnd.ipld.car' }))
+  await probe(from, 'requestPlcOperationSignature without a session', () =>
+    new AtpAgent({ service: from.url }).com.atproto.identity.requestPlcOperationSignature())
   return { agent: reader, did, handle, email, password, blobs: acct.blobs }
 }
 
@@ -320,6 +427,18 @@ async function main() {
   // out: an account on ours goes to the reference
   const dana = await populate(ours, 'dana')
   await migrate(ours, ref, dana, 'dana2')
+
+  // the table: what each PDS answered to the same request; a row differs
+  // only where the difference is deliberate (the reason given)
+  const short = (a) => (a ?? '-').replace(/ \(.*\)$/s, '')
+  for (const label of probes) {
+    const o = answers.ours[label]
+    const r = answers.reference[label]
+    const why = DELIBERATE[label]
+    console.log(`# | ${label} | ${o} | ${r} |${why ? ' deliberate: ' + why : ''}`)
+    if (why) ok(short(o) !== short(r), `ours and the reference differ, deliberately: ${label}`, `${o} / ${r}`)
+    else is(short(o), short(r), `the same answer as the reference: ${label}`)
+  }
   done()
 }
 
