@@ -19,7 +19,7 @@ use Cwd qw(abs_path);
 use Time::HiRes qw(time sleep);
 use PDSTest qw(start_pds start_plc scratch_dir free_port slurp stop_all log_problems
                need_node node_tap json);
-use PDSMail qw(need_smtp start_smtp);
+use PDSMail qw(need_smtp start_smtp stop_smtp);
 
 my $Root = abs_path('.');
 my $RefDir = $ENV{REF_DIR} || "$Root/t/ref";
@@ -117,5 +117,9 @@ SKIP: {
 }
 
 stop_all();
+# stopped here: PDSMail's END leaves the receiver's wait status in $?,
+# which would become this file's exit status
+stop_smtp($_) for $our_smtp, $ref_smtp;
+if ($ref && $ref->{pid}) { kill 'TERM', $ref->{pid}; waitpid $ref->{pid}, 0; $ref->{pid} = undef }
 is_deeply([log_problems($ours->{log})], [], 'no alerts or crashes') if $ours;
 done_testing();
