@@ -322,8 +322,19 @@ is($s, 200, 'the other blob is served');
 ($s, $b) = http_json(POST => "$u/xrpc/com.atproto.repo.uploadBlob", $bytes,
                      { Authorization => "Bearer $bea->{accessJwt}", 'Content-Type' => 'image/png' });
 is_deeply([$s, $b->{message}], [400, 'Blob has been takendown, cannot re-upload'], 'uploading it again: 400');
+my $embed = sub { +{ %$post, embed => { '$type' => 'app.bsky.embed.images',
+                                         images => [{ alt => '', image => $bl->{blob} }] } } };
+($s, $b) = call(POST => 'com.atproto.repo.createRecord',
+                { repo => $bea->{did}, collection => 'app.bsky.feed.post', record => $embed->() },
+                $bea->{accessJwt});
+is_deeply([$s, $b->{error}, $b->{message}], [400, 'BlobNotFound', "Could not find blob: $bc"],
+          'a record referencing it: 400 BlobNotFound') or diag explain [$s, $b];
 ($s, $b) = adm(POST => 'updateSubjectStatus', { subject => $bsub, takedown => { applied => $F } });
 is($s, 200, 'blob takedown reversed');
+($s, $b) = call(POST => 'com.atproto.repo.createRecord',
+                { repo => $bea->{did}, collection => 'app.bsky.feed.post', record => $embed->() },
+                $bea->{accessJwt});
+is($s, 200, 'then a record may reference it') or diag explain $b;
 my ($sg, $got) = http_json(GET => "$u/xrpc/com.atproto.sync.getBlob?did=$bea->{did}&cid=$bc");
 is_deeply([$sg, $got eq $bytes], [200, 1], 'served again, the same bytes');
 ($s, $b) = adm(POST => 'updateSubjectStatus',

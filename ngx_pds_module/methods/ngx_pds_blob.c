@@ -484,7 +484,7 @@ ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
     int                  rc;
     char                 path[600], cid[PDS_CID_STR_SIZE];
     u_char              *p;
-    size_t               i, plen;
+    size_t               i, j, plen;
     pds_repo_op_t       *op;
     const pds_cid_t     *missing;
     ngx_pds_blob_ops_t  *ops = data;
@@ -508,7 +508,22 @@ ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
                            op->collection, op->rkey_len, op->rkey)
                - (u_char *) path;
 
-        rc = pds_blob_set_refs(store, txn, w->uid, path, plen,
+        /* a taken-down blob is not referenced anew (the reference's) */
+        missing = NULL;
+
+        for (j = 0; op->done_action != PDS_REPO_DELETE && j < ops->nblobs[i];
+             j++)
+        {
+            if (pds_takedown_blob(store, txn, w->uid, &ops->blobs[i][j],
+                                  NULL, NULL) == 0)
+            {
+                missing = &ops->blobs[i][j];
+                break;
+            }
+        }
+
+        rc = missing ? PDS_NOTFOUND
+                     : pds_blob_set_refs(store, txn, w->uid, path, plen,
                                op->done_action == PDS_REPO_DELETE
                                ? NULL : ops->blobs[i],
                                op->done_action == PDS_REPO_DELETE
