@@ -619,6 +619,35 @@ pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
 
 
 int
+pds_invite_check(pds_store_t *s, MDB_txn *txn, const char *code,
+    const pds_alloc_t *a, pds_invite_t *inv)
+{
+    int            rc;
+    pds_account_t  acc;
+
+    rc = pds_invite_get(s, txn, code, a, inv);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (inv->disabled || (int64_t) inv->nuses >= inv->available) {
+        return PDS_ACCOUNT_UNAVAILABLE;
+    }
+
+    /* the codes of a taken-down account are not available (as the
+       reference's join on its takedownRef) */
+    if (inv->for_account
+        && pds_account_get_by_did(s, txn, inv->for_account, a, &acc) == 0
+        && acc.takedown_ref)
+    {
+        return PDS_ACCOUNT_UNAVAILABLE;
+    }
+
+    return 0;
+}
+
+
+int
 pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
     const char *used_by, const char *used_at)
 {
@@ -635,11 +664,7 @@ pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
 
     a = pds_arena_allocator(arena);
 
-    rc = pds_invite_get(s, txn, code, &a, &inv);
-
-    if (rc == 0 && (inv.disabled || (int64_t) inv.nuses >= inv.available)) {
-        rc = PDS_ACCOUNT_UNAVAILABLE;
-    }
+    rc = pds_invite_check(s, txn, code, &a, &inv);
 
     pds_arena_destroy(arena);
 
@@ -731,4 +756,132 @@ pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
     *n = cnt;
 
     return 0;
+}
+
+
+/* ---- every invite, and disabling them (admin) -------------------------- */
+
+
+typedef struct {
+    pds_store_t        *store;
+    MDB_txn            *txn;
+    pds_acct_list_t     list;
+} pds_invites_all_t;
+
+
+/* keys 'c' code: the rest of the key is the code */
+static int
+pds_invite_all_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
+{
+    char               *code;
+    pds_invite_t       *inv;
+    pds_invites_all_t  *sc = ctx;
+
+    (void) val;
+
+    code = pds_strndup(sc->list.a, (const char *) rest, len);
+    inv = pds_acct_list_push(&sc->list);
+    if (code == NULL || inv == NULL) {
+        return ENOMEM;
+    }
+
+    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
+        sc->list.n--;
+    }
+
+    return 0;
+}
+
+
+int
+pds_invite_list_all(pds_store_t *s, MDB_txn *txn, const pds_alloc_t *a,
+    pds_invite_t **list, size_t *n)
+{
+    int                 rc;
+    pds_acct_key_t      k;
+    pds_invites_all_t   sc;
+
+    pds_acct_key_init(&k, 'c');
+
+    sc.store = s;
+    sc.txn = txn;
+    pds_acct_list_init(&sc.list, a, sizeof(pds_invite_t));
+
+    rc = pds_acct_scan_prefix(txn, s->db_invites, &k, pds_invite_all_cb, &sc);
+    if (rc != 0) {
+        return rc;
+    }
+
+    *list = sc.list.elts;
+    *n = sc.list.n;
+
+    return 0;
+}
+
+
+int
+pds_invite_disable(pds_store_t *s, MDB_txn *txn, const char *code)
+{
+    int             rc;
+    pds_acct_key_t  k;
+    pds_row_t       row;
+    pds_arena_t    *arena;
+    pds_alloc_t     a;
+    pds_invite_t    inv;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return ENOMEM;
+    }
+
+    a = pds_arena_allocator(arena);
+
+    rc = pds_invite_get(s, txn, code, &a, &inv);
+
+    if (rc == 0 && !inv.disabled) {
+        row.n = 0;
+        pds_row_int(&row, "available", inv.available);
+        pds_row_bool(&row, "disabled", 1);
+        pds_row_str(&row, "forAccount", inv.for_account);
+        pds_row_str(&row, "createdBy", inv.created_by);
+        pds_row_str(&row, "createdAt", inv.created_at);
+
+        pds_acct_key_init(&k, 'c');
+        pds_acct_key_str(&k, code);
+
+        rc = k.overflow ? EINVAL
+                        : pds_row_put(txn, s->db_invites, k.data, k.len, &row);
+    }
+
+    pds_arena_destroy(arena);
+
+    return rc;
+}
+
+
+int
+pds_invite_disable_for(pds_store_t *s, MDB_txn *txn, const char *account)
+{
+    int            rc;
+    size_t         i, n;
+    pds_arena_t   *arena;
+    pds_alloc_t    a;
+    pds_invite_t  *list;
+
+    arena = pds_arena_create();
+    if (arena == NULL) {
+        return ENOMEM;
+    }
+
+    a = pds_arena_allocator(arena);
+
+    rc = pds_invite_list_for(s, txn, account, &a, &list, &n);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = pds_invite_disable(s, txn, list[i].code);
+    }
+
+    pds_arena_destroy(arena);
+
+    return rc;
 }

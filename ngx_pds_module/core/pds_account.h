@@ -145,12 +145,28 @@ int pds_account_usage(pds_store_t *s, MDB_txn *txn, uint64_t uid,
 int pds_invite_create(pds_store_t *s, MDB_txn *txn, const pds_invite_t *inv);
 int pds_invite_get(pds_store_t *s, MDB_txn *txn, const char *code,
     const pds_alloc_t *a, pds_invite_t *inv);
-/* records a use: PDS_NOTFOUND, PDS_ACCOUNT_UNAVAILABLE or 0 */
+/*
+ * The invite (into inv) if it may be used now: 0, PDS_NOTFOUND, or
+ * PDS_ACCOUNT_UNAVAILABLE when disabled, used up, or made for an account
+ * that is taken down.
+ */
+int pds_invite_check(pds_store_t *s, MDB_txn *txn, const char *code,
+    const pds_alloc_t *a, pds_invite_t *inv);
+/* records a use if pds_invite_check allows it: its results or 0 */
 int pds_invite_use(pds_store_t *s, MDB_txn *txn, const char *code,
     const char *used_by, const char *used_at);
 /* the invites created for an account, newest first (array from a) */
 int pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
     const pds_alloc_t *a, pds_invite_t **list, size_t *n);
+
+/* every invite in code order (array from a), for admin.getInviteCodes */
+int pds_invite_list_all(pds_store_t *s, MDB_txn *txn, const pds_alloc_t *a,
+    pds_invite_t **list, size_t *n);
+/* marks a code disabled: 0, or PDS_NOTFOUND */
+int pds_invite_disable(pds_store_t *s, MDB_txn *txn, const char *code);
+/* marks every code made for account disabled */
+int pds_invite_disable_for(pds_store_t *s, MDB_txn *txn,
+    const char *account);
 
 int pds_token_put(pds_store_t *s, MDB_txn *txn, const pds_token_t *tok);
 int pds_token_get(pds_store_t *s, MDB_txn *txn, const char *id,

@@ -80,6 +80,9 @@ struct pds_store_s {
     MDB_dbi           db_outbox;       /* id -> queued mail */
     MDB_dbi           db_email_tokens; /* uid, purpose -> token row */
 
+    /* record and blob takedowns (pds_takedown.c) */
+    MDB_dbi           db_takedowns;    /* uid, 'r'/'b', path/CID -> ref */
+
     int               dead_readers;    /* stale reader slots cleared */
 
     pthread_mutex_t   tid_lock;

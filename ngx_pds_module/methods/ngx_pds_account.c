@@ -419,9 +419,9 @@ ngx_pds_create_account_available(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
     store = ctx->conf->env->store;
 
     if (ctx->conf->invite_required) {
-        rc = pds_invite_get(store, txn, st->invite, &ctx->alloc, &inv);
+        rc = pds_invite_check(store, txn, st->invite, &ctx->alloc, &inv);
 
-        if (rc != 0 || inv.disabled || (int64_t) inv.nuses >= inv.available) {
+        if (rc != 0) {
             return ngx_pds_create_account_refused(ctx, st,
                                                   PDS_ACCOUNT_UNAVAILABLE);
         }

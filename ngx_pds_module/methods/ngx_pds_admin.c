@@ -2,38 +2,34 @@
  * ngx_pds_module: the operator's methods (HTTP Basic admin:<password>).
  *
  *   com.atproto.admin.getAccountInfo / getAccountInfos   AccountView
- *   com.atproto.admin.getSubjectStatus                   repo subjects
- *   com.atproto.admin.updateSubjectStatus                repo takedowns
+ *   com.atproto.admin.getSubjectStatus                   repo, record, blob
+ *   com.atproto.admin.updateSubjectStatus                their takedowns
+ *                                  (methods/ngx_pds_admin_subject.c)
+ *   com.atproto.admin.getInviteCodes, disableInviteCodes,
+ *   disableAccountInvites, enableAccountInvites
+ *                                  (methods/ngx_pds_admin_invite.c)
  *   com.atproto.admin.updateAccountPassword              revokes sessions
+ *   com.atproto.admin.updateAccountHandle                PLC, #identity
+ *   com.atproto.admin.updateAccountEmail
  *   com.atproto.admin.deleteAccount                      no password/token
+ *                                  (methods/ngx_pds_admin_account.c)
  *
- * The reference guards the first four with its "moderator" check, which
- * sends a Bearer token to the moderation service's check; with no
- * moderation service configured (as here) that is 401 UntrustedIss.  The
- * last two (methods/ngx_pds_admin_account.c) take the admin password
- * only (401 AuthenticationRequired).
- *
- * A takedown stores its ref in the account row, revokes the refresh
- * tokens and appends #account {active: false, status:
- * "takendown"}; its reversal appends #account active (or "deactivated").
- * Takedowns of single records and blobs are not stored here:
- * updateSubjectStatus refuses such subjects (400 InvalidRequest), and
- * getSubjectStatus answers {applied: false} for an existing one.
+ * The reference guards the account infos, the subject statuses and the
+ * invite methods with its "moderator" check, which sends a Bearer token
+ * to the moderation service's check; with no moderation service
+ * configured (as here) that is 401 UntrustedIss.  The account methods
+ * take the admin password only (401 AuthenticationRequired).
  */
 
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_params.h"
 
-#include "pds_blob.h"
-#include "pds_cid.h"
 #include "pds_syntax.h"
 
 
 static ngx_int_t ngx_pds_admin_moderator(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_admin_get_account_info(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_admin_get_subject_status(ngx_pds_ctx_t *ctx);
-static ngx_int_t ngx_pds_admin_update_subject_status(ngx_pds_ctx_t *ctx);
 
 
 const ngx_pds_method_t  ngx_pds_admin_methods[] = {
@@ -53,6 +49,30 @@ const ngx_pds_method_t  ngx_pds_admin_methods[] = {
     { ngx_string("com.atproto.admin.updateSubjectStatus"), NGX_PDS_PROCEDURE,
       NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
       ngx_pds_admin_update_subject_status, ngx_pds_admin_moderator },
+
+    { ngx_string("com.atproto.admin.getInviteCodes"), NGX_PDS_QUERY,
+      NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_NONE, 0, 0,
+      ngx_pds_admin_get_invite_codes, ngx_pds_admin_moderator },
+
+    { ngx_string("com.atproto.admin.disableInviteCodes"), NGX_PDS_PROCEDURE,
+      NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_admin_disable_invite_codes, ngx_pds_admin_moderator },
+
+    { ngx_string("com.atproto.admin.disableAccountInvites"),
+      NGX_PDS_PROCEDURE, NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_admin_disable_account_invites, ngx_pds_admin_moderator },
+
+    { ngx_string("com.atproto.admin.enableAccountInvites"),
+      NGX_PDS_PROCEDURE, NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_admin_enable_account_invites, ngx_pds_admin_moderator },
+
+    { ngx_string("com.atproto.admin.updateAccountHandle"),
+      NGX_PDS_PROCEDURE, NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_admin_update_account_handle, NULL },
+
+    { ngx_string("com.atproto.admin.updateAccountEmail"),
+      NGX_PDS_PROCEDURE, NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
+      ngx_pds_admin_update_account_email, NULL },
 
     { ngx_string("com.atproto.admin.updateAccountPassword"),
       NGX_PDS_PROCEDURE, NGX_PDS_AUTH_ADMIN, NGX_PDS_IN_JSON, 0, 0,
@@ -89,31 +109,6 @@ ngx_pds_admin_moderator(ngx_pds_ctx_t *ctx)
 
 
 /* ---- getAccountInfo(s) ------------------------------------------------- */
-
-
-static json_t *
-ngx_pds_admin_code_detail(const pds_invite_t *inv)
-{
-    size_t   j;
-    json_t  *uses;
-
-    uses = json_array();
-
-    for (j = 0; j < inv->nuses; j++) {
-        json_array_append_new(uses, json_pack("{s:s, s:s}",
-                              "usedBy", inv->uses[j].used_by,
-                              "usedAt", inv->uses[j].used_at));
-    }
-
-    return json_pack("{s:s, s:I, s:b, s:s, s:s, s:s, s:o}",
-                     "code", inv->code,
-                     "available", (json_int_t) inv->available,
-                     "disabled", inv->disabled,
-                     "forAccount", inv->for_account,
-                     "createdBy", inv->created_by,
-                     "createdAt", inv->created_at,
-                     "uses", uses);
-}
 
 
 /*
@@ -175,14 +170,14 @@ ngx_pds_admin_account_view(ngx_pds_ctx_t *ctx, MDB_txn *txn, const char *did,
     if (acc.invited_by
         && pds_invite_get(store, txn, acc.invited_by, &ctx->alloc, &inv) == 0)
     {
-        detail = ngx_pds_admin_code_detail(&inv);
+        detail = ngx_pds_invite_json(&inv);
         if (detail) {
             json_object_set_new(view, "invitedBy", detail);
         }
     }
 
     for (i = 0; i < n; i++) {
-        detail = ngx_pds_admin_code_detail(&list[i]);
+        detail = ngx_pds_invite_json(&list[i]);
         if (detail) {
             json_array_append_new(invites, detail);
         }
@@ -240,6 +235,8 @@ ngx_pds_admin_get_account_info(ngx_pds_ctx_t *ctx)
     MDB_txn     *txn;
     ngx_int_t    st;
     const char  *did;
+
+    did = NULL;
 
     st = ngx_pds_admin_did_arg(ctx, &did);
     if (st != NGX_OK) {
@@ -348,424 +345,4 @@ ngx_pds_admin_get_account_infos(ngx_pds_ctx_t *ctx)
     ngx_pds_read_done(ctx);
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-}
-
-
-/* ---- getSubjectStatus -------------------------------------------------- */
-
-
-/*
- * A record's or a blob's status: takedowns of single records and blobs
- * are not stored here, so an existing one is {applied: false}, as the
- * reference answers for one never taken down.  0 with *answer, or a
- * refusal's status.
- */
-static ngx_int_t
-ngx_pds_admin_item_status(ngx_pds_ctx_t *ctx, MDB_txn *txn, ngx_str_t *uri,
-    ngx_str_t *blob, const char *did, json_t **answer)
-{
-    int           rc;
-    char          cs[PDS_CID_STR_SIZE];
-    size_t        n;
-    uint64_t      uid;
-    pds_cid_t     cid;
-    pds_blob_t    b;
-    pds_aturi_t   at;
-    const uint8_t *p;
-    pds_store_t  *store = ctx->conf->env->store;
-
-    *answer = NULL;
-
-    if (blob) {
-        if (pds_cid_parse(&cid, (char *) blob->data, blob->len) != 0) {
-            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                 "Invalid CID: %V", blob);
-        }
-
-        rc = pds_repo_uid(store, txn, did, ngx_strlen(did), &uid);
-        if (rc == 0) {
-            rc = pds_blob_get(store, txn, uid, &cid, &b);
-        }
-
-        if (rc == 0) {
-            pds_cid_format(&cid, cs);
-            *answer = json_pack("{s:{s:s, s:s, s:s}, s:{s:b}}",
-                                "subject",
-                                    "$type", "com.atproto.admin.defs#repoBlobRef",
-                                    "did", did, "cid", cs,
-                                "takedown", "applied", 0);
-        }
-
-        return rc == 0 || rc == PDS_NOTFOUND ? NGX_OK
-                                             : ngx_pds_store_failed(ctx, rc);
-    }
-
-    if (pds_aturi_parse((char *) uri->data, uri->len, &at) != 0) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Invalid com.atproto.admin.getSubjectStatus "
-                             "params: Invalid AT URI");
-    }
-
-    if (!at.authority_is_did || at.rkey.len == 0) {
-        return NGX_OK;
-    }
-
-    rc = pds_repo_uid(store, txn, at.authority.data, at.authority.len, &uid);
-    if (rc == 0) {
-        rc = pds_repo_get_record(store, txn, uid, at.collection.data,
-                                 at.collection.len, at.rkey.data, at.rkey.len,
-                                 &cid, &p, &n);
-    }
-
-    if (rc == 0) {
-        pds_cid_format(&cid, cs);
-        *answer = json_pack("{s:{s:s, s:s%, s:s}, s:{s:b}}",
-                            "subject",
-                                "$type", "com.atproto.repo.strongRef",
-                                "uri", uri->data, uri->len, "cid", cs,
-                            "takedown", "applied", 0);
-    }
-
-    return rc == 0 || rc == PDS_NOTFOUND ? NGX_OK
-                                         : ngx_pds_store_failed(ctx, rc);
-}
-
-
-static ngx_int_t
-ngx_pds_admin_get_subject_status(ngx_pds_ctx_t *ctx)
-{
-    int             rc;
-    json_t         *answer, *takedown;
-    MDB_txn        *txn;
-    ngx_str_t       v, item, *uri, *blob;
-    ngx_int_t       st;
-    ngx_uint_t      has_did;
-    const char     *did;
-    pds_account_t   acc;
-
-    uri = NULL;
-    blob = NULL;
-
-    has_did = ngx_pds_arg(ctx->request, "did", &v) == NGX_OK && v.len;
-
-    if (ngx_pds_arg(ctx->request, "blob", &item) == NGX_OK && item.len) {
-        if (!has_did) {
-            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                                 "Must provide a did to request blob state");
-        }
-        blob = &item;
-
-    } else if (ngx_pds_arg(ctx->request, "uri", &item) == NGX_OK
-               && item.len)
-    {
-        uri = &item;
-    }
-
-    if (blob || uri) {
-        did = NULL;
-        if (blob) {
-            st = ngx_pds_admin_did_arg(ctx, &did);
-            if (st != NGX_OK) {
-                return st;
-            }
-        }
-
-        txn = ngx_pds_read_txn(ctx);
-        if (txn == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        st = ngx_pds_admin_item_status(ctx, txn, uri, blob, did, &answer);
-        ngx_pds_read_done(ctx);
-
-        if (st != NGX_OK) {
-            return st;
-        }
-
-        if (answer == NULL) {
-            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "NotFound",
-                                 "Subject not found");
-        }
-
-        return ngx_pds_send_json(ctx->request, NGX_HTTP_OK,
-                                 ngx_pds_json_track(ctx->request, answer));
-    }
-
-    if (!has_did) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "No provided subject");
-    }
-
-    st = ngx_pds_admin_did_arg(ctx, &did);
-    if (st != NGX_OK) {
-        return st;
-    }
-
-    txn = ngx_pds_read_txn(ctx);
-    if (txn == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = pds_account_get_by_did(ctx->conf->env->store, txn, did, &ctx->alloc,
-                                &acc);
-    ngx_pds_read_done(ctx);
-
-    if (rc == PDS_NOTFOUND) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "NotFound",
-                             "Subject not found");
-    }
-
-    if (rc != 0) {
-        return ngx_pds_store_failed(ctx, rc);
-    }
-
-    takedown = acc.takedown_ref
-               ? json_pack("{s:b, s:s}", "applied", 1, "ref", acc.takedown_ref)
-               : json_pack("{s:b}", "applied", 0);
-
-    answer = json_pack("{s:{s:s, s:s}, s:o, s:{s:b}}",
-                       "subject",
-                           "$type", "com.atproto.admin.defs#repoRef",
-                           "did", acc.did,
-                       "takedown", takedown,
-                       "deactivated",
-                           "applied", acc.deactivated_at != NULL);
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK,
-                             ngx_pds_json_track(ctx->request, answer));
-}
-
-
-/* ---- updateSubjectStatus ----------------------------------------------- */
-
-
-typedef struct {
-    const char       *did;
-    int               has_takedown;
-    int               takedown;          /* applied */
-    const char       *ref;               /* NULL: none given */
-    int               has_deactivated;
-    int               deactivated;       /* applied */
-    const char       *now;
-    int               result;
-} ngx_pds_admin_status_t;
-
-
-static int
-ngx_pds_admin_status_do(pds_store_t *store, MDB_txn *txn, void *data,
-    pds_alloc_t *a)
-{
-    int                      rc, active;
-    const char              *status;
-    pds_account_t            acc;
-    ngx_pds_admin_status_t  *st = data;
-
-    rc = pds_account_get_by_did(store, txn, st->did, a, &acc);
-    if (rc == PDS_NOTFOUND) {
-        /* the reference updates no row and sequences nothing */
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (st->has_takedown) {
-        /* the reference stores the ref, or a fresh TID-like one */
-        acc.takedown_ref = st->takedown ? (st->ref ? st->ref : st->now)
-                                        : NULL;
-    }
-
-    if (st->has_deactivated) {
-        acc.deactivated_at = st->deactivated ? st->now : NULL;
-        if (!st->deactivated) {
-            acc.delete_after = NULL;
-        }
-    }
-
-    if (st->has_takedown || st->has_deactivated) {
-        rc = pds_account_update(store, txn, &acc);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    if (st->has_takedown && st->takedown) {
-        /* the refresh tokens go, as the reference's takedown */
-        rc = pds_token_delete_for(store, txn, acc.did, NULL);
-        if (rc != 0 && rc != PDS_NOTFOUND) {
-            return rc;
-        }
-    }
-
-    if (acc.takedown_ref) {
-        active = 0;
-        status = "takendown";
-
-    } else if (acc.deactivated_at) {
-        active = 0;
-        status = "deactivated";
-
-    } else {
-        active = 1;
-        status = NULL;
-    }
-
-    rc = pds_repo_event_account(store, txn, acc.did, active, status, NULL);
-
-    return rc == 0 ? 0 : NGX_PDS_TXN_FAILED;
-}
-
-
-static ngx_int_t
-ngx_pds_admin_status_done(ngx_pds_ctx_t *ctx)
-{
-    json_t                  *answer, *v;
-    ngx_pds_admin_status_t  *st = ctx->data;
-
-    if (st->result != 0) {
-        return ngx_pds_store_failed(ctx, st->result);
-    }
-
-    answer = json_object();
-    if (answer == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set(answer, "subject", json_object_get(ctx->body, "subject"));
-
-    v = json_object_get(ctx->body, "takedown");
-    if (v) {
-        json_object_set(answer, "takedown", v);
-    }
-
-    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK,
-                             ngx_pds_json_track(ctx->request, answer));
-}
-
-
-/* {applied: boolean, ref?: string}: NGX_OK or a refusal */
-static ngx_int_t
-ngx_pds_admin_status_attr(ngx_pds_ctx_t *ctx, json_t *attr, const char *name,
-    int *applied, const char **ref)
-{
-    json_t  *v;
-
-    if (!json_is_object(attr)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Expected object value type at $.%s", name);
-    }
-
-    v = json_object_get(attr, "applied");
-    if (!json_is_boolean(v)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Missing required key \"applied\" at $.%s",
-                             name);
-    }
-
-    *applied = json_is_true(v);
-
-    v = json_object_get(attr, "ref");
-    if (v && !json_is_string(v)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Expected string value type at $.%s.ref", name);
-    }
-
-    if (ref) {
-        *ref = v ? json_string_value(v) : NULL;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_pds_admin_update_subject_status(ngx_pds_ctx_t *ctx)
-{
-    json_t                  *subject, *v;
-    ngx_int_t                rc;
-    const char              *type, *did;
-    ngx_pds_admin_status_t  *st;
-
-    st = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_admin_status_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->data = st;
-
-    subject = json_object_get(ctx->body, "subject");
-    if (!json_is_object(subject)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Input must have the property \"subject\"");
-    }
-
-    v = json_object_get(subject, "$type");
-    type = json_is_string(v) ? json_string_value(v) : "";
-
-    if (ngx_strcmp(type, "com.atproto.repo.strongRef") == 0
-        || ngx_strcmp(type, "com.atproto.admin.defs#repoBlobRef") == 0)
-    {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Record and blob takedowns are not supported "
-                             "here");
-    }
-
-    if (ngx_strcmp(type, "com.atproto.admin.defs#repoRef") != 0) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Invalid subject (%s)", type);
-    }
-
-    v = json_object_get(subject, "did");
-    did = json_is_string(v) ? json_string_value(v) : NULL;
-
-    if (did == NULL) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Missing required key \"did\" at $.subject");
-    }
-
-    if (!pds_did_valid(did, ngx_strlen(did))) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Invalid DID at $.subject.did");
-    }
-
-    st->did = did;
-
-    v = json_object_get(ctx->body, "takedown");
-    if (v && !json_is_null(v)) {
-        rc = ngx_pds_admin_status_attr(ctx, v, "takedown", &st->takedown,
-                                       &st->ref);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        st->has_takedown = 1;
-    }
-
-    v = json_object_get(ctx->body, "deactivated");
-    if (v && !json_is_null(v)) {
-        rc = ngx_pds_admin_status_attr(ctx, v, "deactivated",
-                                       &st->deactivated, NULL);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        st->has_deactivated = 1;
-    }
-
-    if (st->has_takedown && st->takedown && st->has_deactivated
-        && !st->deactivated)
-    {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "Cannot activate and takedown an account at "
-                             "the same time");
-    }
-
-    st->now = ngx_pds_iso_now(ctx->request->pool);
-    if (st->now == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_pds_txn_post_alloc(ctx, ngx_pds_admin_status_do, st,
-                                  &st->result, ngx_pds_admin_status_done);
 }

@@ -23,6 +23,7 @@
 
 #include "pds_blob.h"
 #include "pds_cid.h"
+#include "pds_takedown.h"
 
 
 #define NGX_PDS_BLOB_GRACE  3600
@@ -79,6 +80,9 @@ ngx_pds_blob_file(ngx_pool_t *pool, ngx_pds_srv_conf_t *conf, uint64_t uid,
 
 
 /* ---- uploadBlob -------------------------------------------------------- */
+
+
+#define NGX_PDS_UPLOAD_TAKENDOWN  1201     /* result: the blob is taken down */
 
 
 typedef struct {
@@ -215,6 +219,15 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
         return;
     }
 
+    /* a blob an operator took down is not taken again (the reference's) */
+    if (pds_takedown_blob(up->store, txn, up->uid, &up->cid, NULL, NULL)
+        == 0)
+    {
+        mdb_txn_abort(txn);
+        up->result = NGX_PDS_UPLOAD_TAKENDOWN;
+        return;
+    }
+
     rc = pds_blob_put(up->store, txn, up->uid, &up->cid, up->mime,
                       (uint64_t) up->size, up->now);
 
@@ -251,6 +264,11 @@ ngx_pds_upload_done(ngx_pds_ctx_t *ctx)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
                    "pds: uploadBlob: hashed and stored, %O bytes, result %d",
                    up->size, up->result);
+
+    if (up->result == NGX_PDS_UPLOAD_TAKENDOWN) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Blob has been takendown, cannot re-upload");
+    }
 
     if (up->result != 0) {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
@@ -466,7 +484,7 @@ ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
     int                  rc;
     char                 path[600], cid[PDS_CID_STR_SIZE];
     u_char              *p;
-    size_t               i, plen;
+    size_t               i, j, plen;
     pds_repo_op_t       *op;
     const pds_cid_t     *missing;
     ngx_pds_blob_ops_t  *ops = data;
@@ -490,7 +508,22 @@ ngx_pds_blob_commit_hook(pds_store_t *store, MDB_txn *txn,
                            op->collection, op->rkey_len, op->rkey)
                - (u_char *) path;
 
-        rc = pds_blob_set_refs(store, txn, w->uid, path, plen,
+        /* a taken-down blob is not referenced anew (the reference's) */
+        missing = NULL;
+
+        for (j = 0; op->done_action != PDS_REPO_DELETE && j < ops->nblobs[i];
+             j++)
+        {
+            if (pds_takedown_blob(store, txn, w->uid, &ops->blobs[i][j],
+                                  NULL, NULL) == 0)
+            {
+                missing = &ops->blobs[i][j];
+                break;
+            }
+        }
+
+        rc = missing ? PDS_NOTFOUND
+                     : pds_blob_set_refs(store, txn, w->uid, path, plen,
                                op->done_action == PDS_REPO_DELETE
                                ? NULL : ops->blobs[i],
                                op->done_action == PDS_REPO_DELETE
@@ -600,6 +633,15 @@ ngx_pds_get_blob_find(ngx_pds_ctx_t *ctx, ngx_str_t *cidp, pds_blob_t *blob,
     }
 
     rc = pds_blob_get(ctx->conf->env->store, ctx->rtxn, acc.uid, &cid, blob);
+
+    /* a blob an operator took down is not served (the reference's) */
+    if (rc == 0
+        && pds_takedown_blob(ctx->conf->env->store, ctx->rtxn, acc.uid, &cid,
+                             NULL, NULL) == 0)
+    {
+        rc = PDS_NOTFOUND;
+    }
+
     ngx_pds_read_done(ctx);
 
     if (rc == PDS_NOTFOUND) {

@@ -316,13 +316,6 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
 /* ---- updateHandle ------------------------------------------------------ */
 
 
-typedef struct {
-    char            *handle;
-    pds_account_t    account;
-    int              result;
-} ngx_pds_handle_t;
-
-
 /* the input's shape (a syntax error is the Lexicon's InvalidRequest) */
 static const ngx_pds_field_t  ngx_pds_update_handle_input[] = {
     { "handle", NGX_PDS_V_STRING, NGX_PDS_FMT_HANDLE, NGX_PDS_F_REQUIRED,
@@ -385,7 +378,6 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
     json_t            *v;
     uint64_t           uid;
     ngx_int_t          nrc;
-    ngx_str_t         *url;
     ngx_pds_handle_t  *st;
 
     nrc = ngx_pds_check_input(ctx, ctx->body, "$",
@@ -427,6 +419,16 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
                              "Handle already taken: %s", st->handle);
     }
+
+    return ngx_pds_update_handle_plc(ctx);
+}
+
+
+ngx_int_t
+ngx_pds_update_handle_plc(ngx_pds_ctx_t *ctx)
+{
+    ngx_str_t         *url;
+    ngx_pds_handle_t  *st = ctx->data;
 
     if (ngx_strncmp(st->account.did, "did:plc:", 8) != 0) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",

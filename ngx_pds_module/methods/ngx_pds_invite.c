@@ -4,6 +4,9 @@
  *   com.atproto.server.createInviteCode / createInviteCodes   (admin)
  *   com.atproto.server.getAccountInviteCodes                  (full session)
  *
+ * getAccountInviteCodes leaves out disabled codes (admin.disableInviteCodes)
+ * and, with includeUsed=false, used-up ones; createAvailable makes no
+ * codes, as the reference with no invite interval configured. *
  * Codes are made on the event loop and stored in one LMDB write
  * transaction in the thread pool.  createAccount uses them.
  */
@@ -292,12 +295,41 @@ ngx_pds_create_invite_codes(ngx_pds_ctx_t *ctx)
 /* ---- getAccountInviteCodes --------------------------------------------- */
 
 
+json_t *
+ngx_pds_invite_json(const pds_invite_t *inv)
+{
+    size_t   j;
+    json_t  *uses;
+
+    uses = json_array();
+    if (uses == NULL) {
+        return NULL;
+    }
+
+    for (j = 0; j < inv->nuses; j++) {
+        json_array_append_new(uses, json_pack("{s:s, s:s}",
+                              "usedBy", inv->uses[j].used_by,
+                              "usedAt", inv->uses[j].used_at));
+    }
+
+    return json_pack("{s:s, s:I, s:b, s:s, s:s, s:s, s:o}",
+                     "code", inv->code,
+                     "available", (json_int_t) inv->available,
+                     "disabled", inv->disabled,
+                     "forAccount", inv->for_account ? inv->for_account : "",
+                     "createdBy", inv->created_by ? inv->created_by : "",
+                     "createdAt", inv->created_at ? inv->created_at : "",
+                     "uses", uses);
+}
+
+
+
 ngx_int_t
 ngx_pds_get_account_invite_codes(ngx_pds_ctx_t *ctx)
 {
     int            rc;
-    size_t         i, j, n;
-    json_t        *answer, *codes, *uses, *code;
+    size_t         i, n;
+    json_t        *answer, *codes, *code;
     MDB_txn       *txn;
     ngx_str_t      v;
     ngx_uint_t     include_used;
@@ -332,28 +364,19 @@ ngx_pds_get_account_invite_codes(ngx_pds_ctx_t *ctx)
     json_object_set_new(answer, "codes", codes);
 
     for (i = 0; i < n; i++) {
+        /* disabled codes are left out, as the reference's */
+        if (list[i].disabled) {
+            continue;
+        }
+
         if (!include_used && (int64_t) list[i].nuses >= list[i].available) {
             continue;
         }
 
-        uses = json_array();
-
-        for (j = 0; j < list[i].nuses; j++) {
-            json_array_append_new(uses, json_pack("{s:s, s:s}",
-                                  "usedBy", list[i].uses[j].used_by,
-                                  "usedAt", list[i].uses[j].used_at));
+        code = ngx_pds_invite_json(&list[i]);
+        if (code) {
+            json_array_append_new(codes, code);
         }
-
-        code = json_pack("{s:s, s:I, s:b, s:s, s:s, s:s, s:o}",
-                         "code", list[i].code,
-                         "available", (json_int_t) list[i].available,
-                         "disabled", list[i].disabled,
-                         "forAccount", list[i].for_account,
-                         "createdBy", list[i].created_by,
-                         "createdAt", list[i].created_at,
-                         "uses", uses);
-
-        json_array_append_new(codes, code);
     }
 
     ngx_pds_read_done(ctx);

@@ -8,6 +8,9 @@
  *   ngx_pds_identity.c  -> ngx_pds_describe.c
  *   ngx_pds_repo.c      -> ngx_pds_repo_write.c -> ngx_pds_blob.c
  *   ngx_pds_admin.c     -> ngx_pds_admin_account.c -> ngx_pds_password_reset.c
+ *   ngx_pds_admin.c     -> ngx_pds_admin_subject.c, ngx_pds_admin_invite.c
+ *   ngx_pds_admin.c     -> ngx_pds_admin_invite.c -> ngx_pds_invite.c
+ *   ngx_pds_admin_account.c -> ngx_pds_identity.c (the handle's PLC update)
  *   ngx_pds_lifecycle.c, ngx_pds_admin_account.c -> ngx_pds_purge.c
  *   all but ngx_pds_server.c and ngx_pds_blob.c -> ngx_pds_common.c
  *
@@ -92,7 +95,25 @@ ngx_int_t ngx_pds_revoke_app_password(ngx_pds_ctx_t *ctx);
 /* ---- ngx_pds_admin_account.c: of ngx_pds_admin_methods --------------- */
 
 ngx_int_t ngx_pds_admin_update_account_password(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_update_account_handle(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_update_account_email(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_admin_delete_account(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_admin_subject.c: of ngx_pds_admin_methods --------------- */
+
+ngx_int_t ngx_pds_admin_get_subject_status(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_update_subject_status(ngx_pds_ctx_t *ctx);
+
+
+/* ---- ngx_pds_admin_invite.c: of ngx_pds_admin_methods ---------------- */
+
+ngx_int_t ngx_pds_admin_get_invite_codes(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_disable_invite_codes(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_disable_account_invites(ngx_pds_ctx_t *ctx);
+ngx_int_t ngx_pds_admin_enable_account_invites(ngx_pds_ctx_t *ctx);
+/* an invite code's JSON (admin.defs#inviteCode), or NULL */
+json_t *ngx_pds_invite_json(const pds_invite_t *inv);
 
 
 /* ---- ngx_pds_password_reset.c: a new password, of resetPassword and ---
@@ -139,6 +160,25 @@ typedef struct {
  * becomes run, which lives as long as the request.
  */
 ngx_int_t ngx_pds_purge_run(ngx_pds_ctx_t *ctx, ngx_pds_purge_run_t *run);
+
+
+/* ---- ngx_pds_identity.c: a handle's update, of identity.updateHandle --
+ * ---- and admin.updateAccountHandle ----------------------------------- */
+
+typedef struct {
+    char            *handle;        /* checked, lower case */
+    pds_account_t    account;
+    int              result;
+} ngx_pds_handle_t;
+
+/*
+ * With ctx->data the ngx_pds_handle_t of an account and its new handle
+ * (checked, and not another account's): a PLC operation with the handle,
+ * signed with the rotation key and sent to the directory, then the handle
+ * stored with an #identity event; answers 200, empty (HandleNotAvailable
+ * if another account took it meanwhile).
+ */
+ngx_int_t ngx_pds_update_handle_plc(ngx_pds_ctx_t *ctx);
 
 
 /* ---- ngx_pds_describe.c: of ngx_pds_identity_methods ------------------ */

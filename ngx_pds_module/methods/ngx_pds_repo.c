@@ -15,6 +15,7 @@
 #include "pds_json.h"
 #include "pds_repo.h"
 #include "pds_tid.h"
+#include "pds_takedown.h"
 
 
 /* the JSON input of a write that carries records */
@@ -159,6 +160,15 @@ ngx_pds_get_record(ngx_pds_ctx_t *ctx)
         rc = PDS_NOTFOUND;
     }
 
+    /* a record an operator took down is not served (the reference's) */
+    if (rc == 0
+        && pds_takedown_record(ctx->conf->env->store, txn, uid,
+                               (char *) collection.data, collection.len,
+                               (char *) rkey.data, rkey.len, NULL, NULL) == 0)
+    {
+        rc = PDS_NOTFOUND;
+    }
+
     if (rc != 0) {
         ngx_pds_read_done(ctx);
 
@@ -197,6 +207,9 @@ typedef struct {
     char             last[PDS_TID_BUF + 512];
     ngx_pool_t      *pool;
     ngx_uint_t       failed;
+    pds_store_t     *store;            /* for takedowns */
+    MDB_txn         *txn;
+    uint64_t         uid;
 } ngx_pds_list_t;
 
 
@@ -209,6 +222,18 @@ ngx_pds_list_record(void *data, const char *rkey, size_t rlen,
     const char      *err;
     char             cids[PDS_CID_STR_SIZE];
     ngx_pds_list_t  *ls = data;
+
+    /* a taken-down record is left out; the cursor still moves past it */
+    if (rlen < sizeof(ls->last)
+        && pds_takedown_record(ls->store, ls->txn, ls->uid,
+                               (char *) ls->collection.data,
+                               ls->collection.len, rkey, rlen, NULL, NULL)
+           == 0)
+    {
+        ngx_memcpy(ls->last, rkey, rlen);
+        ls->last[rlen] = '\0';
+        return 0;
+    }
 
     value = pds_cbor_bytes_to_json(p, n, &err);
     uri = ngx_pds_at_uri(ls->pool, ls->did, (char *) ls->collection.data,
@@ -294,6 +319,10 @@ ngx_pds_list_records(ngx_pds_ctx_t *ctx)
     }
 
     json_object_set_new(answer, "records", ls.records);
+
+    ls.store = ctx->conf->env->store;
+    ls.txn = txn;
+    ls.uid = uid;
 
     n = pds_repo_list_records(ctx->conf->env->store, txn, uid,
                               (char *) ls.collection.data, ls.collection.len,

@@ -222,6 +222,59 @@ main(void)
     }
     mdb_txn_abort(txn);
 
+    /* the operator's: every code, disabling, a taken-down account's code */
+    {
+        pds_account_t  owner;
+
+        pds_store_write_begin(s, &txn);
+        inv.code = "localhost-fffff-ggggg";
+        inv.available = 5;
+        inv.disabled = 0;
+        inv.for_account = acc.did;
+        inv.created_at = "2026-11-24T00:00:06.000Z";
+        is_int(pds_invite_create(s, txn, &inv), 0, "a code for an account");
+        is_int(pds_invite_list_all(s, txn, &a, &invs, &n), 0, "every code");
+        is_int(n, 3, "three codes");
+        if (n == 3) {
+            is_str(invs[0].code, "localhost-abcde-fghij", "in code order");
+            is_int(invs[0].nuses, 2, "with their uses");
+        }
+        is_int(pds_invite_check(s, txn, "localhost-fffff-ggggg", &a, &inv), 0,
+               "available");
+        is_int(pds_invite_disable(s, txn, "localhost-zzzzz-zzzzz"), 0,
+               "disable a code");
+        is_int(pds_invite_disable(s, txn, "nope"), PDS_NOTFOUND,
+               "disable an unknown code: not found");
+        is_int(pds_invite_get(s, txn, "localhost-zzzzz-zzzzz", &a, &inv), 0,
+               "read back");
+        is_int(inv.disabled, 1, "disabled");
+        is_int(inv.available, 1, "the rest of the row kept");
+        is_int(pds_invite_use(s, txn, "localhost-zzzzz-zzzzz", "did:plc:y",
+                              "t"), PDS_ACCOUNT_UNAVAILABLE,
+               "a disabled code is not used");
+
+        is_int(pds_account_get_by_did(s, txn, acc.did, &a, &owner), 0,
+               "its account");
+        owner.takedown_ref = "MOD-1";
+        is_int(pds_account_update(s, txn, &owner), 0, "taken down");
+        is_int(pds_invite_check(s, txn, "localhost-fffff-ggggg", &a, &inv),
+               PDS_ACCOUNT_UNAVAILABLE, "its code is not available");
+        owner.takedown_ref = NULL;
+        is_int(pds_account_update(s, txn, &owner), 0, "restored");
+        is_int(pds_invite_check(s, txn, "localhost-fffff-ggggg", &a, &inv), 0,
+               "available again");
+
+        is_int(pds_invite_disable_for(s, txn, acc.did), 0,
+               "disable the account's codes");
+        is_int(pds_invite_get(s, txn, "localhost-fffff-ggggg", &a, &inv), 0,
+               "read back");
+        is_int(inv.disabled, 1, "disabled by account");
+        is_int(pds_invite_get(s, txn, "localhost-abcde-fghij", &a, &inv), 0,
+               "the admin's code");
+        is_int(inv.disabled, 0, "is not");
+        mdb_txn_abort(txn);
+    }
+
     /* refresh tokens */
 
     memset(&tok, 0, sizeof(tok));
