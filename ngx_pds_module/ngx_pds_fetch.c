@@ -43,6 +43,7 @@ typedef struct {
     ngx_uint_t             method;
     ngx_str_t              body;
     ngx_uint_t             public_only;
+    ngx_uint_t             quick;         /* the short-timeout location */
     ngx_pds_resume_pt      resume;
 } ngx_pds_out_t;
 
@@ -232,18 +233,20 @@ ngx_pds_conf_inject(ngx_conf_t *cf, ngx_str_t *text)
 }
 
 
-char *
-ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
+/* the location named name, with the given timeouts */
+static char *
+ngx_pds_fetch_inject_one(ngx_conf_t *cf, const char *name,
+    const char *connect, const char *io, ngx_http_core_loc_conf_t **loc)
 {
     char                       *rv;
     u_char                     *p;
-    ngx_str_t                   text;
+    ngx_str_t                   text, *ca;
     ngx_queue_t                *q;
+    ngx_pds_main_conf_t        *pmcf;
     ngx_http_location_queue_t  *lq;
     ngx_http_core_loc_conf_t   *pclcf, *clcf;
 
     static const char  head[] =
-        "location = " NGX_PDS_FETCH_LOCATION " {\n"
         "    internal;\n"
         "    proxy_pass $pds_outbound_url;\n"
         "    proxy_pass_request_headers off;\n"
@@ -254,9 +257,6 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         "    proxy_set_header User-Agent \"ngx_pds_module/"
                                           NGX_PDS_VERSION "\";\n"
         "    proxy_http_version 1.1;\n"
-        "    proxy_connect_timeout 10s;\n"
-        "    proxy_send_timeout 30s;\n"
-        "    proxy_read_timeout 30s;\n"
         "    proxy_intercept_errors off;\n"
         "    proxy_ssl_server_name on;\n"
         "    proxy_ssl_name $pds_outbound_sni;\n"
@@ -265,19 +265,37 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
     static const char  verify[] =
         "    proxy_ssl_verify on;\n"
         "    proxy_ssl_verify_depth 5;\n"
-        "    proxy_ssl_trusted_certificate " NGX_PDS_CA_FILE ";\n";
+        "    proxy_ssl_trusted_certificate ";
 
-    text.data = ngx_pnalloc(cf->pool, sizeof(head) + sizeof(verify) + 3);
+    /* pds_outbound_ca_file (http level) replaces the system's CA store */
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+    ca = (pmcf && pmcf->outbound_ca_file.len) ? &pmcf->outbound_ca_file
+                                              : NULL;
+
+    text.data = ngx_pnalloc(cf->pool, sizeof(head) + sizeof(verify) + 256
+                                      + ngx_strlen(name)
+                                      + (ca ? ca->len : sizeof(NGX_PDS_CA_FILE)));
     if (text.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_cpymem(text.data, head, sizeof(head) - 1);
+    p = ngx_sprintf(text.data, "location = %s {\n", name);
+    p = ngx_cpymem(p, head, sizeof(head) - 1);
+    p = ngx_sprintf(p, "    proxy_connect_timeout %s;\n"
+                       "    proxy_send_timeout %s;\n"
+                       "    proxy_read_timeout %s;\n", connect, io, io);
 
-    if (access(NGX_PDS_CA_FILE, R_OK) == 0) {
+    if (ca) {
         p = ngx_cpymem(p, verify, sizeof(verify) - 1);
+        p = ngx_sprintf(p, "\"%V\";\n", ca);
 
-    } else {
+    } else if (access(NGX_PDS_CA_FILE, R_OK) == 0) {
+        p = ngx_cpymem(p, verify, sizeof(verify) - 1);
+        p = ngx_cpymem(p, NGX_PDS_CA_FILE ";\n",
+                       sizeof(NGX_PDS_CA_FILE ";\n") - 1);
+
+    } else if (ngx_strcmp(name, NGX_PDS_FETCH_LOCATION) == 0) {
+        /* said once, of the first location */
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "pds: no CA store at \"" NGX_PDS_CA_FILE "\" "
                            "(Debian: ca-certificates): outbound TLS "
@@ -303,19 +321,41 @@ ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         lq = (ngx_http_location_queue_t *) q;
         clcf = lq->exact ? lq->exact : lq->inclusive;
 
-        if (clcf && clcf->name.len == sizeof(NGX_PDS_FETCH_LOCATION) - 1
-            && ngx_strncmp(clcf->name.data, NGX_PDS_FETCH_LOCATION,
-                           clcf->name.len) == 0)
+        if (clcf && clcf->name.len == ngx_strlen(name)
+            && ngx_strncmp(clcf->name.data, name, clcf->name.len) == 0)
         {
-            pscf->outbound = clcf;
+            *loc = clcf;
         }
     }
 
-    if (pscf->outbound == NULL) {
+    if (*loc == NULL) {
         return "cannot add the outbound location";
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The outbound locations of a tenant: /_pds_outbound for every call, and
+ * /_pds_outbound_quick, the same with short timeouts, for the calls a
+ * client waits on that give up early (a handle's well-known document).
+ */
+char *
+ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
+{
+    char  *rv;
+
+    rv = ngx_pds_fetch_inject_one(cf, NGX_PDS_FETCH_LOCATION, "10s", "30s",
+                                  &pscf->outbound);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_pds_fetch_inject_one(cf, NGX_PDS_FETCH_QUICK_LOCATION,
+                                    NGX_PDS_FETCH_QUICK_TIMEOUT,
+                                    NGX_PDS_FETCH_QUICK_TIMEOUT,
+                                    &pscf->outbound_quick);
 }
 
 
@@ -358,6 +398,10 @@ ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
         return NGX_CONF_ERROR;
     }
 
+    if (pscf->outbound_quick) {
+        pscf->outbound_quick->resolver = pscf->outbound->resolver;
+    }
+
     /* the AppView proxy location resolves the same way */
     if (pscf->proxy_location) {
         pscf->proxy_location->resolver = pscf->outbound->resolver;
@@ -392,7 +436,12 @@ ngx_pds_fetch_subrequest(ngx_http_request_t *r, ngx_pds_out_t *out,
     ps->handler = handler;
     ps->data = out;
 
-    ngx_str_set(&uri, NGX_PDS_FETCH_LOCATION);
+    if (out->quick) {
+        ngx_str_set(&uri, NGX_PDS_FETCH_QUICK_LOCATION);
+
+    } else {
+        ngx_str_set(&uri, NGX_PDS_FETCH_LOCATION);
+    }
 
     if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY|flags)
@@ -697,7 +746,7 @@ ngx_pds_fetch_go(ngx_pds_ctx_t *ctx)
 static ngx_int_t
 ngx_pds_fetch_start(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
     ngx_str_t *content_type, ngx_str_t *body, ngx_str_t *authorization,
-    ngx_uint_t public_only, ngx_pds_resume_pt done)
+    ngx_uint_t public_only, ngx_pds_resume_pt done, ngx_uint_t quick)
 {
     ngx_pds_out_t  *out;
 
@@ -710,6 +759,7 @@ ngx_pds_fetch_start(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
     out->target = *url;
     out->method = method;
     out->public_only = public_only;
+    out->quick = quick;
     out->resume = done;
 
     if (body) {
@@ -733,7 +783,7 @@ ngx_pds_fetch(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
     ngx_pds_resume_pt done)
 {
     return ngx_pds_fetch_start(ctx, method, url, content_type, body,
-                               authorization, 0, done);
+                               authorization, 0, done, 0);
 }
 
 
@@ -748,7 +798,25 @@ ngx_pds_fetch_public(ngx_pds_ctx_t *ctx, ngx_uint_t method, ngx_str_t *url,
     ngx_pds_resume_pt done)
 {
     return ngx_pds_fetch_start(ctx, method, url, content_type, body,
-                               authorization, 1, done);
+                               authorization, 1, done, 0);
+}
+
+
+/*
+ * A GET of a URL a user chose (as ngx_pds_fetch_public) through the
+ * location with short timeouts: for a call a client waits on that gives up
+ * early rather than holding the request for half a minute.
+ */
+ngx_int_t
+ngx_pds_fetch_public_quick(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+    ngx_pds_resume_pt done)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_pds_fetch_start(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL, 1,
+                             done, 1);
+
+    return rc;
 }
 
 
@@ -909,7 +977,7 @@ ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
     ngx_ssl_t                  *shared, *own;
     ngx_pds_srv_conf_t         *pscf;
     ngx_http_core_srv_conf_t  **cscfp;
-    ngx_http_core_loc_conf_t   *locs[2];
+    ngx_http_core_loc_conf_t   *locs[3];
     ngx_http_upstream_conf_t   *ucf;
     ngx_http_core_main_conf_t  *cmcf;
 
@@ -923,9 +991,10 @@ ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
         pscf = cscfp[s]->ctx->srv_conf[ngx_pds_module.ctx_index];
 
         locs[0] = pscf->outbound;
-        locs[1] = pscf->proxy_location;
+        locs[1] = pscf->outbound_quick;
+        locs[2] = pscf->proxy_location;
 
-        for (i = 0; i < 2; i++) {
+        for (i = 0; i < 3; i++) {
             if (locs[i] == NULL) {
                 continue;
             }

@@ -16,6 +16,7 @@
 #include "ngx_pds_params.h"
 
 #include "ngx_pds_mailed.h"
+#include "ngx_pds_handle_resolve.h"
 
 #include "pds_plc.h"
 #include "pds_plc_reserve.h"
@@ -161,52 +162,39 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
 /* ---- resolveHandle ----------------------------------------------------- */
 
 
+/* the DID of another server's handle, found (or not) */
 static ngx_int_t
 ngx_pds_resolve_handle_remote(ngx_pds_ctx_t *ctx)
 {
-    u_char     *p, *last;
-    json_t     *answer;
-    ngx_str_t  *b = &ctx->response.body;
+    json_t                  *answer;
+    ngx_pds_handle_found_t  *found = ctx->data;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "pds: resolveHandle: the handle's host answered %ui",
-                   ctx->response.status);
-
-    if (ctx->response.status == NGX_HTTP_OK && b->len > 8 && b->len < 2048) {
-        p = b->data;
-        last = b->data + b->len;
-
-        while (last > p && (last[-1] == '\n' || last[-1] == '\r'
-                            || last[-1] == ' '))
-        {
-            last--;
-        }
-
-        if (pds_did_valid((char *) p, last - p)) {
-            answer = ngx_pds_json_track(ctx->request,
-                                        json_pack("{s:s%}", "did", p,
-                                                  (size_t) (last - p)));
-            if (answer == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-        }
+    if (found->did == NULL
+        || !pds_did_valid(found->did, ngx_strlen(found->did)))
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Unable to resolve handle");
     }
 
-    return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                         "Unable to resolve handle");
+    answer = ngx_pds_json_track(ctx->request,
+                                json_pack("{s:s}", "did", found->did));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
 }
 
 
 static ngx_int_t
 ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
 {
-    int             rc;
-    char           *handle;
-    json_t         *answer;
-    ngx_str_t       v, url;
-    pds_account_t   acc;
+    int                      rc;
+    char                    *handle;
+    json_t                  *answer;
+    ngx_str_t                v;
+    pds_account_t            acc;
+    ngx_pds_handle_found_t  *found;
 
     if (ngx_pds_arg(ctx->request, "handle", &v) != NGX_OK) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
@@ -242,20 +230,17 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
                              "Unable to resolve handle");
     }
 
-    /* another server's handle: its HTTPS well-known document */
+    /* another server's handle: DNS TXT, then HTTPS (the SSRF rules) */
 
-    url.len = sizeof("https://") - 1 + v.len
-              + sizeof("/.well-known/atproto-did") - 1;
-    url.data = ngx_pnalloc(ctx->request->pool, url.len);
-    if (url.data == NULL) {
+    found = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_found_t));
+    if (found == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_sprintf(url.data, "https://%s/.well-known/atproto-did", handle);
+    ctx->data = found;
 
-    /* a name anyone may choose: https, public addresses only */
-    return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
-                                ngx_pds_resolve_handle_remote);
+    return ngx_pds_handle_resolve(ctx, handle, 0, found,
+                                  ngx_pds_resolve_handle_remote);
 }
 
 
