@@ -302,9 +302,11 @@ ngx_pds_recommended_credentials(ngx_pds_ctx_t *ctx)
 
 
 typedef struct {
-    char            *handle;
-    pds_account_t    account;
-    int              result;
+    char                    *handle;
+    pds_account_t            account;
+    int                      result;
+    ngx_uint_t               external;   /* not under a handle domain */
+    ngx_pds_handle_found_t   found;      /* what an external one says */
 } ngx_pds_handle_t;
 
 
@@ -316,15 +318,45 @@ static const ngx_pds_field_t  ngx_pds_update_handle_input[] = {
 };
 
 
+static ngx_int_t ngx_pds_update_handle_resolved(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle_available(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
 
 
 /*
- * The new handle (its syntax checked): lower-cased, with an allowed TLD,
- * one of the service's, acceptable to the handle policy, in the
- * reference's order.  NGX_OK, or the refusal's status.
+ * 1 if handle is under one of the tenant's handle domains (a name in
+ * front of ".domain"; the domain itself is not: as the reference, a root
+ * domain is taken as any other domain the user controls).
+ */
+static ngx_uint_t
+ngx_pds_under_handle_domain(ngx_pds_srv_conf_t *conf, const char *handle,
+    size_t len)
+{
+    ngx_str_t   *d;
+    ngx_uint_t   i;
+
+    d = conf->handle_domains->elts;
+
+    for (i = 0; i < conf->handle_domains->nelts; i++) {
+        if (len > d[i].len
+            && ngx_strncasecmp((u_char *) handle + len - d[i].len,
+                               d[i].data, d[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The new handle (its syntax checked): lower-cased, with an allowed TLD;
+ * under a handle domain, acceptable to the handle policy; otherwise a
+ * domain the user controls (st->external), whose resolution is checked
+ * later; in the reference's order.  NGX_OK, or the refusal's status.
  */
 static ngx_int_t
 ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
@@ -352,10 +384,10 @@ ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
                              "Handle TLD is invalid or disallowed");
     }
 
-    if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
-        /* an own domain must already point at the DID: not supported yet */
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "External handle did not resolve to DID");
+    if (!ngx_pds_under_handle_domain(ctx->conf, st->handle, len)) {
+        /* a domain of the user's: it must already resolve to the DID */
+        st->external = 1;
+        return NGX_OK;
     }
 
     /* the same rules as at sign-up: length, reserved names, TLD */
@@ -368,9 +400,7 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
 {
     int                rc;
     json_t            *v;
-    uint64_t           uid;
     ngx_int_t          nrc;
-    ngx_str_t         *url;
     ngx_pds_handle_t  *st;
 
     nrc = ngx_pds_check_input(ctx, ctx->body, "$",
@@ -404,8 +434,55 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = pds_account_uid_by_handle(ctx->conf->env->store, ctx->rtxn,
-                                   st->handle, &uid);
+    ngx_pds_read_done(ctx);
+
+    if (st->external) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "pds: updateHandle %s: resolving %s",
+                       st->account.did, st->handle);
+
+        return ngx_pds_handle_resolve(ctx, st->handle, 1, &st->found,
+                                      ngx_pds_update_handle_resolved);
+    }
+
+    return ngx_pds_update_handle_available(ctx);
+}
+
+
+/* an external handle must resolve to the caller's DID (afresh) */
+static ngx_int_t
+ngx_pds_update_handle_resolved(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_handle_t  *st = ctx->data;
+
+    if (st->found.did == NULL
+        || ngx_strcmp(st->found.did, st->account.did) != 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "External handle did not resolve to DID");
+    }
+
+    return ngx_pds_update_handle_available(ctx);
+}
+
+
+/* not another account's, then the PLC operation */
+static ngx_int_t
+ngx_pds_update_handle_available(ngx_pds_ctx_t *ctx)
+{
+    int                rc;
+    uint64_t           uid;
+    MDB_txn           *txn;
+    ngx_str_t         *url;
+    ngx_pds_handle_t  *st = ctx->data;
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = pds_account_uid_by_handle(ctx->conf->env->store, txn, st->handle,
+                                   &uid);
     ngx_pds_read_done(ctx);
 
     if (rc == 0 && uid != st->account.uid) {
