@@ -237,6 +237,24 @@ is($s, 200, 'back to a handle of the service: 200');
 is($s, 400, 'createAccount with an external handle and no DID: 400');
 is($b->{error}, 'UnsupportedDomain', '... UnsupportedDomain (the reference\'s)');
 
+# ---- what nginx -t refuses
+for my $case (['::1', qr/"::1" is not an IPv4 address/, 'an IPv6 address'],
+              ['ns.example.net', qr/"ns\.example\.net" is not an IPv4 address/, 'a name'],
+              ['127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4', qr/takes at most 3 name servers/,
+               'four name servers'])
+{
+    my ($arg, $re, $what) = @$case;
+    my $cdir = scratch_dir();
+    my $conf = slurp("$dir/nginx.conf");
+    $conf =~ s/pds_handle_backup_nameservers [^;]*;/pds_handle_backup_nameservers $arg;/
+        or die 'no directive to replace';
+    $conf =~ s{pds_data_dir \S+;}{pds_data_dir $cdir/data;};
+    $conf =~ s{listen 127\.0\.0\.57:443 ssl;}{listen 127.0.0.1:@{[free_port()]} ssl;};
+    my ($rc, $out) = PDSTest::nginx_test($cdir, $conf);
+    ok($rc != 0 && $out =~ $re, "nginx -t refuses pds_handle_backup_nameservers with $what")
+        or diag $out;
+}
+
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');
 close $slow;
 stop_dns($dns);
