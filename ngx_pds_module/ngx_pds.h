@@ -49,6 +49,7 @@ typedef struct {
     ngx_array_t               lexicons;      /* ngx_pds_lexicons_t */
     ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
     const struct ngx_pds_method_s *fallback; /* NGX_PDS_FALLBACK entry */
+    ngx_str_t                 outbound_ca_file;   /* pds_outbound_ca_file */
 } ngx_pds_main_conf_t;
 
 
@@ -92,12 +93,16 @@ typedef struct {
     ngx_str_t                 terms_of_service_url;
     size_t                    blob_upload_limit;
     ngx_flag_t                ssrf_disabled;      /* development only */
+    ngx_array_t              *handle_nameservers; /* ngx_addr_t, backup
+                                                     name servers of handle
+                                                     resolution */
 
     ngx_pds_env_t            *env;
     ngx_str_t                 version;
     ngx_str_t                 thread_pool_name;
     ngx_thread_pool_t        *thread_pool;
     ngx_http_core_loc_conf_t *outbound;           /* /_pds_outbound */
+    ngx_http_core_loc_conf_t *outbound_quick;     /* ..._quick: 3 s */
     ngx_resolver_t           *resolver;           /* "resolver", if set */
     ngx_msec_t                resolver_timeout;
     ngx_http_core_loc_conf_t *proxy_location;     /* /_pds_proxy */
@@ -351,6 +356,11 @@ ngx_int_t ngx_pds_outbound_url(ngx_pds_ctx_t *ctx, ngx_str_t *url,
 ngx_int_t ngx_pds_fetch_public(ngx_pds_ctx_t *ctx, ngx_uint_t method,
     ngx_str_t *url, ngx_str_t *content_type, ngx_str_t *body,
     ngx_str_t *authorization, ngx_pds_resume_pt done);
+/* the same with short timeouts (NGX_PDS_FETCH_QUICK_TIMEOUT), a GET */
+#define NGX_PDS_FETCH_QUICK_LOCATION  "/_pds_outbound_quick"
+#define NGX_PDS_FETCH_QUICK_TIMEOUT   "3s"
+ngx_int_t ngx_pds_fetch_public_quick(ngx_pds_ctx_t *ctx, ngx_str_t *url,
+    ngx_pds_resume_pt done);
 ngx_int_t ngx_pds_upstream_error(ngx_pds_ctx_t *ctx, const char *what);
 typedef void (*ngx_pds_fetch_done_pt)(void *data, ngx_uint_t status,
     ngx_log_t *log);

@@ -86,6 +86,7 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
     pscf->crawlers = NGX_CONF_UNSET_PTR;
     pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
     pscf->ssrf_disabled = NGX_CONF_UNSET;
+    pscf->handle_nameservers = NGX_CONF_UNSET_PTR;
 
     return pscf;
 }
@@ -442,6 +443,8 @@ ngx_pds_merge_values(ngx_conf_t *cf, ngx_pds_srv_conf_t *prev,
                               prev->blob_upload_limit, 5 * 1024 * 1024);
     ngx_conf_merge_value(conf->ssrf_disabled, prev->ssrf_disabled, 0);
     ngx_conf_merge_ptr_value(conf->crawlers, prev->crawlers, NULL);
+    ngx_conf_merge_ptr_value(conf->handle_nameservers,
+                             prev->handle_nameservers, NULL);
 
     return NGX_CONF_OK;
 }

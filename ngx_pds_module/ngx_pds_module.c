@@ -11,6 +11,7 @@
 #include "ngx_pds.h"
 #include "ngx_pds_methods.h"
 #include "ngx_pds_mail.h"
+#include "ngx_pds_handle_resolve.h"
 
 
 #if (NGX_LINUX)
@@ -136,6 +137,17 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_crawlers"), NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
       ngx_pds_set_str_list, NGX_HTTP_SRV_CONF_OFFSET,
       NGX_PDS_OFF(crawlers), NULL },
+
+    /* PDS_HANDLE_BACKUP_NAMESERVERS, by address */
+    { ngx_string("pds_handle_backup_nameservers"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE, ngx_pds_handle_nameservers,
+      NGX_HTTP_SRV_CONF_OFFSET, 0, NULL },
+
+    /* the CA certificates outbound TLS trusts, instead of the system's */
+    { ngx_string("pds_outbound_ca_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_pds_main_conf_t,
+                                          outbound_ca_file), NULL },
 
     { ngx_string("pds_email_smtp_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(smtp_url), NULL },

@@ -187,9 +187,9 @@ ngx_pds_admin_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
     }
 
     if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
-        /* an own domain would have to resolve to the DID: not here yet */
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "External handle did not resolve to DID");
+        /* a domain of the user's: it must resolve to the DID */
+        st->external = 1;
+        return NGX_OK;
     }
 
     d = ctx->conf->handle_domains->elts;
@@ -221,7 +221,6 @@ ngx_pds_admin_update_account_handle(ngx_pds_ctx_t *ctx)
 {
     int                rc;
     MDB_txn           *txn;
-    uint64_t           uid;
     ngx_int_t          nrc;
     const char        *did;
     ngx_pds_handle_t  *st;
@@ -260,25 +259,20 @@ ngx_pds_admin_update_account_handle(ngx_pds_ctx_t *ctx)
 
     nrc = ngx_pds_admin_handle_check(ctx, st,
                                      json_object_get(ctx->body, "handle"));
-    if (nrc != NGX_OK) {
-        ngx_pds_read_done(ctx);
-        return nrc;
-    }
-
-    rc = pds_account_uid_by_handle(ctx->conf->env->store, txn, st->handle,
-                                   &uid);
     ngx_pds_read_done(ctx);
 
-    if (rc == 0 && uid != st->account.uid) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "HandleNotAvailable",
-                             "Handle already taken: %s", st->handle);
+    if (nrc != NGX_OK) {
+        return nrc;
     }
 
     ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                   "pds: admin sets the handle of %s to %s", did, st->handle);
 
-    /* the PLC update, the row and #identity: identity.updateHandle's */
-    return ngx_pds_update_handle_plc(ctx);
+    /*
+     * a domain of the user's resolved, not another account's; the PLC
+     * update, the row and #identity: identity.updateHandle's
+     */
+    return ngx_pds_update_handle_claim(ctx);
 }
 
 

@@ -16,6 +16,7 @@
 #include "ngx_pds_params.h"
 
 #include "ngx_pds_mailed.h"
+#include "ngx_pds_handle_resolve.h"
 
 #include "pds_plc.h"
 #include "pds_plc_reserve.h"
@@ -161,52 +162,39 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
 /* ---- resolveHandle ----------------------------------------------------- */
 
 
+/* the DID of another server's handle, found (or not) */
 static ngx_int_t
 ngx_pds_resolve_handle_remote(ngx_pds_ctx_t *ctx)
 {
-    u_char     *p, *last;
-    json_t     *answer;
-    ngx_str_t  *b = &ctx->response.body;
+    json_t                  *answer;
+    ngx_pds_handle_found_t  *found = ctx->data;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "pds: resolveHandle: the handle's host answered %ui",
-                   ctx->response.status);
-
-    if (ctx->response.status == NGX_HTTP_OK && b->len > 8 && b->len < 2048) {
-        p = b->data;
-        last = b->data + b->len;
-
-        while (last > p && (last[-1] == '\n' || last[-1] == '\r'
-                            || last[-1] == ' '))
-        {
-            last--;
-        }
-
-        if (pds_did_valid((char *) p, last - p)) {
-            answer = ngx_pds_json_track(ctx->request,
-                                        json_pack("{s:s%}", "did", p,
-                                                  (size_t) (last - p)));
-            if (answer == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
-        }
+    if (found->did == NULL
+        || !pds_did_valid(found->did, ngx_strlen(found->did)))
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Unable to resolve handle");
     }
 
-    return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                         "Unable to resolve handle");
+    answer = ngx_pds_json_track(ctx->request,
+                                json_pack("{s:s}", "did", found->did));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
 }
 
 
 static ngx_int_t
 ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
 {
-    int             rc;
-    char           *handle;
-    json_t         *answer;
-    ngx_str_t       v, url;
-    pds_account_t   acc;
+    int                      rc;
+    char                    *handle;
+    json_t                  *answer;
+    ngx_str_t                v;
+    pds_account_t            acc;
+    ngx_pds_handle_found_t  *found;
 
     if (ngx_pds_arg(ctx->request, "handle", &v) != NGX_OK) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
@@ -242,20 +230,17 @@ ngx_pds_resolve_handle(ngx_pds_ctx_t *ctx)
                              "Unable to resolve handle");
     }
 
-    /* another server's handle: its HTTPS well-known document */
+    /* another server's handle: DNS TXT, then HTTPS (the SSRF rules) */
 
-    url.len = sizeof("https://") - 1 + v.len
-              + sizeof("/.well-known/atproto-did") - 1;
-    url.data = ngx_pnalloc(ctx->request->pool, url.len);
-    if (url.data == NULL) {
+    found = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_handle_found_t));
+    if (found == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_sprintf(url.data, "https://%s/.well-known/atproto-did", handle);
+    ctx->data = found;
 
-    /* a name anyone may choose: https, public addresses only */
-    return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
-                                ngx_pds_resolve_handle_remote);
+    return ngx_pds_handle_resolve(ctx, handle, 0, found,
+                                  ngx_pds_resolve_handle_remote);
 }
 
 
@@ -324,15 +309,45 @@ static const ngx_pds_field_t  ngx_pds_update_handle_input[] = {
 };
 
 
+static ngx_int_t ngx_pds_update_handle_resolved(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle_available(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
 
 
 /*
- * The new handle (its syntax checked): lower-cased, with an allowed TLD,
- * one of the service's, acceptable to the handle policy, in the
- * reference's order.  NGX_OK, or the refusal's status.
+ * 1 if handle is under one of the tenant's handle domains (a name in
+ * front of ".domain"; the domain itself is not: as the reference, a root
+ * domain is taken as any other domain the user controls).
+ */
+static ngx_uint_t
+ngx_pds_under_handle_domain(ngx_pds_srv_conf_t *conf, const char *handle,
+    size_t len)
+{
+    ngx_str_t   *d;
+    ngx_uint_t   i;
+
+    d = conf->handle_domains->elts;
+
+    for (i = 0; i < conf->handle_domains->nelts; i++) {
+        if (len > d[i].len
+            && ngx_strncasecmp((u_char *) handle + len - d[i].len,
+                               d[i].data, d[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The new handle (its syntax checked): lower-cased, with an allowed TLD;
+ * under a handle domain, acceptable to the handle policy; otherwise a
+ * domain the user controls (st->external), whose resolution is checked
+ * later; in the reference's order.  NGX_OK, or the refusal's status.
  */
 static ngx_int_t
 ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
@@ -360,10 +375,10 @@ ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
                              "Handle TLD is invalid or disallowed");
     }
 
-    if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {
-        /* an own domain must already point at the DID: not supported yet */
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "External handle did not resolve to DID");
+    if (!ngx_pds_under_handle_domain(ctx->conf, st->handle, len)) {
+        /* a domain of the user's: it must already resolve to the DID */
+        st->external = 1;
+        return NGX_OK;
     }
 
     /* the same rules as at sign-up: length, reserved names, TLD */
@@ -376,7 +391,6 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
 {
     int                rc;
     json_t            *v;
-    uint64_t           uid;
     ngx_int_t          nrc;
     ngx_pds_handle_t  *st;
 
@@ -411,8 +425,63 @@ ngx_pds_update_handle(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = pds_account_uid_by_handle(ctx->conf->env->store, ctx->rtxn,
-                                   st->handle, &uid);
+    ngx_pds_read_done(ctx);
+
+    return ngx_pds_update_handle_claim(ctx);
+}
+
+
+ngx_int_t
+ngx_pds_update_handle_claim(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_handle_t  *st = ctx->data;
+
+    if (st->external) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "pds: updateHandle %s: resolving %s",
+                       st->account.did, st->handle);
+
+        return ngx_pds_handle_resolve(ctx, st->handle, 1, &st->found,
+                                      ngx_pds_update_handle_resolved);
+    }
+
+    return ngx_pds_update_handle_available(ctx);
+}
+
+
+/* an external handle must resolve to the caller's DID (afresh) */
+static ngx_int_t
+ngx_pds_update_handle_resolved(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_handle_t  *st = ctx->data;
+
+    if (st->found.did == NULL
+        || ngx_strcmp(st->found.did, st->account.did) != 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "External handle did not resolve to DID");
+    }
+
+    return ngx_pds_update_handle_available(ctx);
+}
+
+
+/* not another account's, then the PLC operation */
+static ngx_int_t
+ngx_pds_update_handle_available(ngx_pds_ctx_t *ctx)
+{
+    int                rc;
+    uint64_t           uid;
+    MDB_txn           *txn;
+    ngx_pds_handle_t  *st = ctx->data;
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = pds_account_uid_by_handle(ctx->conf->env->store, txn, st->handle,
+                                   &uid);
     ngx_pds_read_done(ctx);
 
     if (rc == 0 && uid != st->account.uid) {

@@ -24,6 +24,7 @@
 
 #include "ngx_pds.h"
 #include "ngx_pds_methods.h"
+#include "ngx_pds_handle_resolve.h"
 
 #include "pds_account_delete.h"
 #include "pds_password.h"
@@ -166,9 +167,11 @@ ngx_int_t ngx_pds_purge_run(ngx_pds_ctx_t *ctx, ngx_pds_purge_run_t *run);
  * ---- and admin.updateAccountHandle ----------------------------------- */
 
 typedef struct {
-    char            *handle;        /* checked, lower case */
-    pds_account_t    account;
-    int              result;
+    char                    *handle;    /* checked, lower case */
+    pds_account_t            account;
+    int                      result;
+    ngx_uint_t               external;  /* not under a handle domain */
+    ngx_pds_handle_found_t   found;     /* what an external one says */
 } ngx_pds_handle_t;
 
 /*
@@ -179,6 +182,14 @@ typedef struct {
  * if another account took it meanwhile).
  */
 ngx_int_t ngx_pds_update_handle_plc(ngx_pds_ctx_t *ctx);
+/*
+ * The same, for a handle checked but maybe another account's, or (with
+ * external set) a domain of the user's: that domain must resolve (afresh)
+ * to the account's DID ("External handle did not resolve to DID"), and
+ * the handle must not be another account's (HandleNotAvailable); then
+ * ngx_pds_update_handle_plc.
+ */
+ngx_int_t ngx_pds_update_handle_claim(ngx_pds_ctx_t *ctx);
 
 
 /* ---- ngx_pds_describe.c: of ngx_pds_identity_methods ------------------ */

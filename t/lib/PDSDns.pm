@@ -13,7 +13,8 @@ package PDSDns;
 #
 # "address" maps a domain (and every name under it) to an address, as
 # dnsmasq's --address (the other family: no record); "txt" gives TXT
-# records.  The log has a line "config NAME is ADDRESS" for each answer.  Its pid file and query
+# records (a list: several records of one name); "port" a port chosen
+# before (free_port), when a configuration must name it first.  The log has a line "config NAME is ADDRESS" for each answer.  Its pid file and query
 # log are in $dir (dnsmasq.pid, dnsmasq.log: every query it was asked).
 # start_dns returns undef when dnsmasq is not installed; it is stopped by
 # stop_dns or at exit.
@@ -39,7 +40,8 @@ sub dnsmasq_bin {
 sub start_dns {
     my ($dir, %o) = @_;
     my $bin = dnsmasq_bin() or return undef;
-    my $port = free_port();
+    my $port = $o{port} || free_port();   # a port chosen earlier (a
+                                          # server's configuration names it)
     my @args = ('--keep-in-foreground', '--conf-file=/dev/null',
                 '--no-resolv', '--no-hosts', '--no-poll', '--no-ident',
                 "--port=$port", '--listen-address=127.0.0.1',
@@ -56,7 +58,11 @@ sub start_dns {
     push @args, "--address=/$_/$address->{$_}", "--local=/$_/"
         for sort keys %$address;
     my $txt = $o{txt} || {};
-    push @args, "--txt-record=$_,$txt->{$_}" for sort keys %$txt;
+    # a list: that many records of the one name
+    for my $name (sort keys %$txt) {
+        push @args, "--txt-record=$name,$_"
+            for ref $txt->{$name} ? @{ $txt->{$name} } : $txt->{$name};
+    }
 
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
