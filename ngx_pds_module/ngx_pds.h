@@ -335,6 +335,8 @@ ngx_int_t ngx_pds_ratelimit_route(ngx_pds_ctx_t *ctx);
 
 /* ngx_pds_fetch.c: outbound HTTP through nginx */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"
+/* nginx's own error answers of a PDS location, answered as XRPC errors */
+#define NGX_PDS_ERROR_LOCATION  "/_pds_error"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 void ngx_pds_outbound_share_ssl(ngx_conf_t *cf);

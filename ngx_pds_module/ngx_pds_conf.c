@@ -92,6 +92,25 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * The internal location nginx's own error answers of a PDS location are
+ * redirected to (a body over nginx's limit, a broken chunked body, an
+ * error status returned without an answer): there the content handler
+ * answers them as XRPC errors, JSON a client can read, instead of nginx's
+ * HTML pages.
+ */
+static char *
+ngx_pds_error_inject(ngx_conf_t *cf)
+{
+    ngx_str_t  text = ngx_string("location = " NGX_PDS_ERROR_LOCATION " {\n"
+                                 "    internal;\n"
+                                 "    pds;\n"
+                                 "}\n}");
+
+    return ngx_pds_conf_inject(cf, &text);
+}
+
+
 char *
 ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -120,7 +139,8 @@ ngx_pds_set_hostname(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pscf->line = cf->conf_file->line;
 
     if (ngx_pds_fetch_inject(cf, pscf) != NGX_CONF_OK
-        || ngx_pds_proxy_inject(cf, pscf) != NGX_CONF_OK)
+        || ngx_pds_proxy_inject(cf, pscf) != NGX_CONF_OK
+        || ngx_pds_error_inject(cf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

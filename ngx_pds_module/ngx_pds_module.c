@@ -28,6 +28,9 @@ static ngx_int_t ngx_pds_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_pds_init_process(ngx_cycle_t *cycle);
 static void ngx_pds_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_pds_content_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_pds_error_pages(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf);
+static ngx_int_t ngx_pds_nginx_error(ngx_http_request_t *r);
 
 
 static ngx_conf_num_bounds_t  ngx_pds_port_bounds = {
@@ -277,7 +280,86 @@ ngx_pds_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+    if (pscf->hostname.len
+        && ngx_pds_error_pages(cf, clcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * error_page for those statuses to NGX_PDS_ERROR_LOCATION, unless the
+ * location (or a block around it) has its own page for one.  The array is
+ * a copy: the one inherited belongs to the enclosing block.
+ */
+static ngx_int_t
+ngx_pds_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_uint_t            i, j, found;
+    ngx_array_t          *pages;
+    ngx_http_err_page_t  *err, *old;
+
+    static const ngx_int_t  statuses[] = {
+        NGX_HTTP_BAD_REQUEST, NGX_HTTP_REQUEST_TIME_OUT,
+        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NGX_HTTP_INTERNAL_SERVER_ERROR
+    };
+
+    if (clcf->name.len == sizeof(NGX_PDS_ERROR_LOCATION) - 1
+        && ngx_strncmp(clcf->name.data, NGX_PDS_ERROR_LOCATION,
+                       clcf->name.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    pages = ngx_array_create(cf->pool, 8, sizeof(ngx_http_err_page_t));
+    if (pages == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (clcf->error_pages) {
+        old = clcf->error_pages->elts;
+
+        for (j = 0; j < clcf->error_pages->nelts; j++) {
+            err = ngx_array_push(pages);
+            if (err == NULL) {
+                return NGX_ERROR;
+            }
+
+            *err = old[j];
+        }
+    }
+
+    for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        found = 0;
+        old = pages->elts;
+
+        for (j = 0; j < pages->nelts; j++) {
+            if (old[j].status == statuses[i]) {
+                found = 1;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        err = ngx_array_push(pages);
+        if (err == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(err, sizeof(ngx_http_err_page_t));
+        err->status = statuses[i];
+        err->overwrite = -1;    /* the answer keeps the status */
+        ngx_str_set(&err->value.value, NGX_PDS_ERROR_LOCATION);
+    }
+
+    clcf->error_pages = pages;
+
+    return NGX_OK;
 }
 
 
@@ -353,6 +435,13 @@ ngx_pds_content_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (r->internal && r->err_status
+        && r->uri.len == sizeof(NGX_PDS_ERROR_LOCATION) - 1
+        && ngx_strncmp(r->uri.data, NGX_PDS_ERROR_LOCATION, r->uri.len) == 0)
+    {
+        return ngx_pds_nginx_error(r);
+    }
+
     if (r->method == NGX_HTTP_OPTIONS) {
         return ngx_pds_cors_preflight(r);
     }
@@ -378,6 +467,38 @@ ngx_pds_content_handler(ngx_http_request_t *r)
     }
 
     return NGX_HTTP_NOT_FOUND;
+}
+
+
+/* an error nginx raised in a PDS location, as the reference names it */
+static ngx_int_t
+ngx_pds_nginx_error(ngx_http_request_t *r)
+{
+    ngx_uint_t   status;
+    const char  *name, *message;
+
+    status = r->err_status;
+
+    switch (status) {
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        name = "PayloadTooLarge";
+        message = "request entity too large";
+        break;
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        name = "InvalidRequest";
+        message = "Invalid Request";
+        break;
+    default:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        name = "InternalServerError";
+        message = "Internal Server Error";
+        break;
+    }
+
+    r->err_status = 0;
+
+    return ngx_pds_send_error(r, status, name, message);
 }
 
 
