@@ -181,7 +181,7 @@ FORCE:
 # ---- run and test ----------------------------------------------------------
 
 run: deps
-	@$(MAKE) --no-print-directory module
+	@$(MAKE) --no-print-directory module $(BUILD)/pds-backup
 	@ROOT=$(ROOT) MODULE=$(MODULE) NGX_BIN=$(NGX_BIN) bash tools/pds-run
 
 # With SANITIZE=1 the module is built with ASan/UBSan; Debian's nginx is

@@ -20,6 +20,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 use File::Path qw(remove_tree);
 use POSIX qw(setsid WNOHANG);
+use IO::Socket::INET;
 use Time::HiRes qw(sleep time);
 use Cwd qw(abs_path);
 use FindBin;
@@ -283,6 +284,87 @@ my ($code_r) = curl("$plc1/" . ($did1 // 'none'));
 is($code_r, 200, 'README: alice\'s DID is registered at the PLC directory');
 
 walkthrough($pds, 'carol.test', $plc1);
+
+# ---- pdsadmin against make run's PDS (make run built pds-backup too), as its --help says: no --url and no
+# password file, only PDS_PORT (its defaults are make run's address and
+# data/secrets/admin_password), run from the clone
+sub pdsadmin {
+    my (@args) = @_;
+    my $cmd = join ' ', "cd \Q$main\E &&", "env PDS_PORT=$port", 'tools/pdsadmin',
+                        map { my $a = $_; $a =~ s/'/'\\''/g; "'$a'" } @args;
+    my $out = `$cmd 2>\Q$dir/pdsadmin.err\E`;
+    my $rc = $? >> 8;
+    return ($rc, $out, slurp("$dir/pdsadmin.err"));
+}
+{
+    my ($rc, $out, $err) = pdsadmin('account', 'list');
+    is($rc, 0, 'pdsadmin account list (make run\'s defaults)') or diag $err;
+    like($out, qr/^alice\.test\s+\S+\s+\Q${\($did1 \/\/ 'x')}\E\s+active$/m, '... lists alice.test');
+    like($out, qr/^carol\.test\s/m, '... and carol.test');
+    ($rc, $out, $err) = pdsadmin('create-invite-code', 2);
+    is($rc, 0, 'pdsadmin create-invite-code 2') or diag $err;
+    like($out, qr/^\S+-[a-z2-7]{5}-[a-z2-7]{5}$/, '... prints a code');
+    ($rc, $out, $err) = pdsadmin('account', 'create', 'dora@example.com', 'dora.test');
+    is($rc, 0, 'pdsadmin account create') or diag $err;
+    my ($dora) = $out =~ /^DID:\s+(did:plc:\S+)/m;
+    my ($dora_pw) = $out =~ /^Password:\s+(\S+)/m;
+    ok($dora && $dora_pw, '... a did:plc and a password');
+    my ($code, $r) = curl("$plc1/" . ($dora // 'none'));
+    is($code, 200, '... registered at the PLC directory');
+    ($rc, $out, $err) = pdsadmin('account', 'info', $dora // 'did:plc:none');
+    like($out, qr/"handle": "dora\.test"/, 'pdsadmin account info');
+    ($rc, $out, $err) = pdsadmin('account', 'takedown', $dora // 'did:plc:none');
+    is($rc, 0, 'pdsadmin account takedown') or diag $err;
+    ($code, $r) = curl('-H', 'content-type: application/json', '-d',
+        json()->encode({ identifier => 'dora.test', password => $dora_pw // '' }),
+        "$pds/xrpc/com.atproto.server.createSession");
+    is_deeply([$code, ref $r ? $r->{error} : $r], [401, 'AccountTakedown'], '... dora cannot sign in');
+    ($rc) = pdsadmin('account', 'untakedown', $dora // 'did:plc:none');
+    is($rc, 0, 'pdsadmin account untakedown');
+    ($rc, $out, $err) = pdsadmin('account', 'reset-password', $dora // 'did:plc:none');
+    my ($new_pw) = $out =~ /: (\S+)$/m;
+    ok($rc == 0 && $new_pw, 'pdsadmin account reset-password prints a new password') or diag $err;
+    ($code) = curl('-H', 'content-type: application/json', '-d',
+        json()->encode({ identifier => 'dora.test', password => $new_pw // '' }),
+        "$pds/xrpc/com.atproto.server.createSession");
+    is($code, 200, '... which signs in');
+
+    # request-crawl: the relay's side is a listener that takes one request
+    my $relay = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
+    my $rport = $relay->sockport;
+    my $kid = fork() // die "fork: $!";
+    if ($kid == 0) {
+        local $SIG{ALRM} = sub { POSIX::_exit(1) };
+        alarm 30;
+        my $c = $relay->accept or POSIX::_exit(1);
+        my $req = '';
+        while (my $line = <$c>) { $req .= $line; last if $line eq "\r\n" }
+        my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
+        read($c, my $body, $len // 0);
+        write_file("$dir/relay.req", $req . $body);
+        print $c "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        close $c;
+        POSIX::_exit(0);
+    }
+    close $relay;
+    ($rc, $out, $err) = pdsadmin('request-crawl', "http://127.0.0.1:$rport");
+    waitpid $kid, 0;
+    is($rc, 0, 'pdsadmin request-crawl RELAY') or diag $err;
+    my $req = slurp("$dir/relay.req");
+    like($req, qr{^POST /xrpc/com\.atproto\.sync\.requestCrawl }, '... POSTs requestCrawl to the relay');
+    like($req, qr/\{"hostname":"localhost"\}$/, '... naming this PDS\'s host');
+
+    ($rc, $out, $err) = pdsadmin('backup', "$main/data", "$dir/backup");
+    is($rc, 0, 'pdsadmin backup of make run\'s data while it runs') or diag $err;
+    ok(-f "$dir/backup/lmdb/data.mdb", '... a database in the backup');
+    ($rc, $out, $err) = pdsadmin('account', 'delete', $dora // 'did:plc:none');
+    is($rc, 0, 'pdsadmin account delete') or diag $err;
+    ($rc, $out) = pdsadmin('account', 'list');
+    unlike($out, qr/dora\.test/, '... dora is no longer listed');
+    ($rc, $out, $err) = pdsadmin('account', 'delete', 'nope');
+    is($rc, 2, 'a usage error exits 2');
+}
 
 # ---- stop: nothing is left running ---------------------------------------
 
