@@ -47,6 +47,7 @@ static const pds_store_db_t  pds_store_dbs[] = {
     pds_store_db(db_seq_by_did),
     pds_store_db(db_outbox),
     pds_store_db(db_email_tokens),
+    pds_store_db(db_oauth),
 };
 
 

@@ -80,6 +80,9 @@ struct pds_store_s {
     MDB_dbi           db_outbox;       /* id -> queued mail */
     MDB_dbi           db_email_tokens; /* uid, purpose -> token row */
 
+    /* the OAuth authorization server (pds_oauth_store.c) */
+    MDB_dbi           db_oauth;
+
     int               dead_readers;    /* stale reader slots cleared */
 
     pthread_mutex_t   tid_lock;

@@ -238,7 +238,8 @@ test_made(void)
 {
     pds_key_t         *k1, *p2;
     pds_dpop_proof_t   p;
-    const char        *why;
+    const char        *why = "";
+    pds_dpop_rc_t      rc;
     char               proof[4096], pl[512];
     int64_t            now;
 
@@ -250,8 +251,8 @@ test_made(void)
              "\"iat\":%lld,\"nonce\":\"%s\"}", TOKEN_URL, V_IAT, V_NONCE);
 
     make_proof(k1, "ES256K", "", pl, proof);
-    tap_ok(check(proof, "POST", TOKEN_URL, NULL, SECRET7, now, &p, &why)
-           == PDS_DPOP_OK, "our own ES256K proof verifies (%s)", why);
+    rc = check(proof, "POST", TOKEN_URL, NULL, SECRET7, now, &p, &why);
+    tap_ok(rc == PDS_DPOP_OK, "our own ES256K proof verifies (%s)", why);
 
     make_proof(p2, "ES256", "", pl, proof);
     tap_ok(check(proof, "POST", TOKEN_URL, NULL, SECRET7, now, &p, &why)
@@ -490,7 +491,7 @@ test_clients(void)
         { "https://localhost/m.json", PDS_OAUTH_CLIENT_BAD },
         { "app.example.com", PDS_OAUTH_CLIENT_BAD },
     };
-    const char  *why, *r;
+    const char  *why = "", *r;
     json_t      *md;
     size_t       i;
     char        *s;
