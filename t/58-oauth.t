@@ -260,6 +260,65 @@ is($b->{error_description}, 'Refresh token replayed', 'the old refresh token: re
                      { DPoP => proof('POST', '/oauth/token', $nonce) });
 is($b->{error_description}, 'Invalid refresh token', '... and the family is revoked');
 
+# ---- the resource side --------------------------------------------------
+sub xrpc {
+    my ($method, $nsid, $token, %o) = @_;
+    my $path = "/xrpc/$nsid" . ($o{query} // '');
+    my %h = (Authorization => ($o{scheme} // 'DPoP') . " $token");
+    $h{DPoP} = $o{proof} // proof($method, $path, $nonce, $token) unless $o{no_proof};
+    return http_json($method, "$u$path", $o{body}, \%h);
+}
+
+$b = authorize();
+my ($at2, $rt3) = ($b->{access_token}, $b->{refresh_token});
+($s, $b, $res) = xrpc(GET => 'com.atproto.server.getSession', $at2);
+is($s, 200, 'getSession with a DPoP-bound token') or diag explain $b;
+is($b->{did}, $acct->{did}, '... the account');
+like($res->{headers}{'dpop-nonce'} // '', qr/^[A-Za-z0-9_-]{43}$/, '... a DPoP-Nonce');
+($s, $b) = xrpc(POST => 'com.atproto.repo.createRecord', $at2,
+                body => { repo => $acct->{did}, collection => 'app.bsky.feed.post',
+                          record => { '$type' => 'app.bsky.feed.post', text => 'hello from OAuth',
+                                      createdAt => '2026-01-01T00:00:00.000Z' } });
+is($s, 200, 'createRecord with OAuth (transition:generic)') or diag explain $b;
+like($b->{uri} // '', qr{^at://\Q$acct->{did}\E/app\.bsky\.feed\.post/}, '... the record');
+($s, $b, $res) = xrpc(GET => 'com.atproto.server.getSession', $at2, no_proof => 1);
+is($s, 401, 'no proof: 401');
+is($b->{error}, 'invalid_dpop_proof', '... invalid_dpop_proof');
+like($res->{headers}{'www-authenticate'} // '', qr/^DPoP /, '... WWW-Authenticate');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2,
+                proof => proof('GET', '/xrpc/com.atproto.server.getSession', $nonce));
+is($b->{error}, 'invalid_dpop_proof', 'a proof without ath: refused');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2,
+                proof => proof('GET', '/xrpc/com.atproto.server.getSession', undef, $at2));
+is($s, 401, 'a proof without nonce: 401');
+is($b->{error}, 'use_dpop_nonce', '... use_dpop_nonce');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2,
+                proof => proof('GET', '/xrpc/com.atproto.server.describeServer', $nonce, $at2));
+is($b->{error}, 'invalid_dpop_proof', 'a proof for another method URL: refused');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2,
+                proof => proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2, $key2));
+is($b->{error}, 'invalid_dpop_key_binding', 'a proof by another key: invalid_dpop_key_binding');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, scheme => 'Bearer', no_proof => 1);
+is($s, 400, 'the DPoP-bound token as a Bearer token: 400');
+is($b->{error}, 'InvalidToken', '... InvalidToken');
+($s, $b) = xrpc(POST => 'com.atproto.server.createAppPassword', $at2, body => { name => 'x' });
+is($s, 400, 'a method that needs a password login refuses OAuth');
+is($b->{error}, 'InvalidToken', '... InvalidToken');
+
+# a refresh ends the old access token at once (stateful tokens)
+($s, $b) = post_form('/oauth/token', { %ref, refresh_token => $rt3 },
+                     { DPoP => proof('POST', '/oauth/token', $nonce) });
+is($s, 200, 'refresh');
+my $at3 = $b->{access_token};
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2);
+is($s, 401, 'the access token before the refresh: 401');
+is($b->{error}, 'invalid_token', '... invalid_token');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at3);
+is($s, 200, 'the new access token works');
+($s) = post_form('/oauth/revoke', { token => $at3, client_id => $client_id });
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at3);
+is($b->{error}, 'invalid_token', 'revoked by its access token: invalid_token');
+
 $b = authorize();
 ($s, $b) = post_form('/oauth/revoke', { token => $b->{refresh_token}, client_id => $client_id });
 is($s, 200, 'revoke: 200');
