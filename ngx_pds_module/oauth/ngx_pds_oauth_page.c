@@ -95,7 +95,8 @@ static const char  ngx_pds_page_css[] =
 ".card{background:#fff;border-radius:12px;padding:1.75rem;"
 "box-shadow:0 1px 3px rgba(0,0,0,.12)}"
 "h1{font-size:1.4rem;margin:0 0 .25rem}"
-".sub{color:#545b66;margin:0 0 1.25rem;word-break:break-all}"
+".sub{color:#545b66;margin:0 0 1.25rem}"
+".sub strong{overflow-wrap:anywhere}"
 "label{display:block;font-weight:600;margin:1rem 0 .3rem}"
 "input{width:100%;font:inherit;padding:.65rem .75rem;border:1px solid #b9c0c8;"
 "border-radius:8px}"
@@ -178,9 +179,25 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     p = ngx_pds_html(p, name);
     p = ngx_sprintf(p, "</h1><p class=\"sub\">with your account on ");
     p = ngx_pds_html(p, (char *) ctx->conf->hostname.data);
-    p = ngx_sprintf(p, ". The app <strong>");
-    p = ngx_pds_html(p, client_id);
-    p = ngx_sprintf(p, "</strong> asks to:</p><ul>");
+    if (ngx_strncmp(client_id, "http://localhost", 16) == 0) {
+        p = ngx_sprintf(p, ". A development app running on your computer "
+                        "(<strong>http://localhost</strong>) asks to:</p><ul>");
+
+    } else {
+        /* the app's site: the client_id up to its path */
+        const char  *host = client_id + sizeof("https://") - 1;
+        const char  *end = ngx_strchr(host, '/');
+
+        p = ngx_sprintf(p, ". The app at <strong>");
+        if (end && (size_t) (end - host) < sizeof(tok)) {
+            ngx_memcpy(tok, host, end - host);
+            tok[end - host] = '\0';
+            p = ngx_pds_html(p, tok);
+        } else {
+            p = ngx_pds_html(p, client_id);
+        }
+        p = ngx_sprintf(p, "</strong> asks to:</p><ul>");
+    }
 
     for (sp = scope; sp && *sp; ) {
         size_t n = ngx_strlen(sp);
