@@ -146,44 +146,48 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
         token.len--;
     }
 
-    h = ngx_pds_request_header(r, "DPoP");
-    if (h == NULL) {
-        return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof",
-                                        "DPoP proof required");
-    }
-
-    url = ngx_pnalloc(r->pool, conf->public_url.len + r->uri.len + 1);
-    chk.method = ngx_pnalloc(r->pool, r->method_name.len + 1);
-    if (url == NULL || chk.method == NULL) {
-        return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL);
-    }
-    *ngx_sprintf(url, "%V%V", &conf->public_url, &r->unparsed_uri) = '\0';
-    *ngx_cpymem((u_char *) chk.method, r->method_name.data,
-                r->method_name.len) = '\0';
-
-    chk.url = (char *) url;
-    chk.url_len = ngx_strlen(url);
-    chk.access_token = (char *) token.data;
-    chk.access_token_len = token.len;
-    chk.nonce_secret = secret;
-    chk.now_ms = (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-
-    drc = pds_dpop_verify((char *) h->value.data, h->value.len, &chk, &proof,
-                          &why);
-    ngx_explicit_memzero(secret, sizeof(secret));
-
-    if (drc == PDS_DPOP_USE_NONCE) {
-        return ngx_pds_auth_dpop_refuse(ctx, "use_dpop_nonce", why);
-    }
-    if (drc != PDS_DPOP_OK) {
-        return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof", why);
-    }
-
     arc = pds_oauth_at_verify(&ctx->alloc, (char *) token.data, token.len,
                               conf->jwt_secret.data, conf->jwt_secret.len,
                               (char *) conf->public_url.data,
                               (char *) conf->service_did.data, tv.tv_sec,
                               &at);
+
+    h = ngx_pds_request_header(r, "DPoP");
+
+    if (h != NULL) {
+        url = ngx_pnalloc(r->pool, conf->public_url.len
+                                   + r->unparsed_uri.len + 1);
+        chk.method = ngx_pnalloc(r->pool, r->method_name.len + 1);
+        if (url == NULL || chk.method == NULL) {
+            return ngx_pds_fail(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                                NULL);
+        }
+        *ngx_sprintf(url, "%V%V", &conf->public_url, &r->unparsed_uri)
+            = '\0';
+        *ngx_cpymem((u_char *) chk.method, r->method_name.data,
+                    r->method_name.len) = '\0';
+
+        chk.url = (char *) url;
+        chk.url_len = ngx_strlen(url);
+        chk.access_token = (char *) token.data;
+        chk.access_token_len = token.len;
+        chk.nonce_secret = secret;
+        chk.now_ms = (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+
+        drc = pds_dpop_verify((char *) h->value.data, h->value.len, &chk,
+                              &proof, &why);
+        ngx_explicit_memzero(secret, sizeof(secret));
+
+        if (drc == PDS_DPOP_USE_NONCE) {
+            return ngx_pds_auth_dpop_refuse(ctx, "use_dpop_nonce", why);
+        }
+        if (drc != PDS_DPOP_OK) {
+            return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof", why);
+        }
+    }
+
+    ngx_explicit_memzero(secret, sizeof(secret));
+
     if (arc == PDS_OAUTH_AT_EXPIRED) {
         return ngx_pds_auth_dpop_refuse(ctx, "invalid_token",
                                         "\"exp\" claim timestamp check "
@@ -192,6 +196,11 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
     if (arc != PDS_OAUTH_AT_OK) {
         return ngx_pds_auth_dpop_refuse(ctx, "invalid_token",
                                         "Invalid token");
+    }
+
+    if (at.jkt != NULL && h == NULL) {
+        return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof",
+                                        "DPoP proof required");
     }
 
     if (at.jkt == NULL) {

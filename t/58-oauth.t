@@ -139,7 +139,7 @@ chomp(my $other = `$cli challenge other-verifier-other-verifier-other-verifier`)
 ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $other }, { DPoP => $p });
 is($b->{error_description}, 'DPoP proof replayed', 'a replayed proof at PAR');
 ($s, $b) = post_form('/oauth/par', \%par, { DPoP => proof('POST', '/oauth/par', $nonce) });
-is($b->{error_description}, 'Code challenge already used', 'a code challenge used twice');
+is($s, 201, 'the same code challenge at PAR again: 201 (checked at the exchange)');
 
 # ---- the page ----------------------------------------------------------------
 my $q = 'client_id=' . uri_esc($client_id) . '&request_uri=' . uri_esc($request_uri);
@@ -221,7 +221,7 @@ is($b->{error_description}, 'Code replayed', '... Code replayed');
 # the replay revoked the tokens of the first exchange: start again
 sub authorize {
     my %x = @_;
-    my $v = 'w' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 60);
+    my $v = $x{verifier} // 'w' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 60);
     chomp(my $c = `$cli challenge $v`);
     my ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $c },
                             { DPoP => proof('POST', '/oauth/par', $nonce) });
@@ -244,8 +244,11 @@ sub authorize {
 like(authorize(deny => 1) // '', qr{^\Qhttp://127.0.0.1:9/cb?error=access_denied&state=st-1&iss=\E},
      'Deny: redirect with access_denied');
 
-$b = authorize();
+$b = authorize(verifier => 'u' x 50);
 ok($b->{access_token}, 'a second authorization');
+my $again = authorize(verifier => 'u' x 50);
+is($again->{error_description}, 'Code challenge already used',
+   'a code challenge used for a second exchange: refused');
 ($rt) = $b->{refresh_token};
 my %ref = (grant_type => 'refresh_token', refresh_token => $rt, client_id => $client_id);
 ($s, $b) = post_form('/oauth/token', \%ref, { DPoP => proof('POST', '/oauth/token', $nonce, undef, $key2) });

@@ -9,13 +9,11 @@
 
 
 #define NGX_PDS_OAUTH_REPLAYED_DPOP       101
-#define NGX_PDS_OAUTH_REPLAYED_CHALLENGE  102
 
 
 typedef struct {
     json_t      *row;
     char         req_id[PDS_OAUTH_ID_MAX];
-    const char  *challenge;
     const char  *jti;
     int64_t      now;
 } ngx_pds_oauth_par_t;
@@ -107,14 +105,9 @@ ngx_pds_oauth_par_txn(pds_store_t *store, MDB_txn *txn, void *data)
     int                   rc;
     ngx_pds_oauth_par_t  *par = data;
 
-    rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_CHALLENGE, par->challenge,
-                        ngx_strlen(par->challenge),
-                        par->now + PDS_OAUTH_CHALLENGE_TTL_MS, par->now);
-    if (rc == PDS_EXISTS) {
-        return NGX_PDS_OAUTH_REPLAYED_CHALLENGE;
-    }
+    rc = 0;
 
-    if (rc == 0 && par->jti) {
+    if (par->jti) {
         rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_DPOP, par->jti,
                             ngx_strlen(par->jti),
                             par->now + PDS_OAUTH_DPOP_JTI_TTL * 1000,
@@ -194,7 +187,6 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
     }
 
     par->now = ngx_pds_oauth_now_ms();
-    par->challenge = s;
     par->jti = st->has_proof ? st->proof.jti : NULL;
 
     params = json_pack("{s:s, s:s, s:s, s:s}", "redirect_uri", redirect,
@@ -250,10 +242,6 @@ ngx_pds_oauth_par_stored(ngx_pds_ctx_t *ctx)
         return ngx_pds_oauth_error(ctx, NGX_HTTP_UNAUTHORIZED,
                                    "invalid_dpop_proof",
                                    "DPoP proof replayed");
-    case NGX_PDS_OAUTH_REPLAYED_CHALLENGE:
-        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request",
-                                   "Code challenge already used");
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

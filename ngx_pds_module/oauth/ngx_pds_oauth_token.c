@@ -14,6 +14,7 @@
 #define NGX_PDS_OAUTH_T_BAD_REDIRECT    105
 #define NGX_PDS_OAUTH_T_BAD_VERIFIER    106
 #define NGX_PDS_OAUTH_T_BAD_JKT         107
+#define NGX_PDS_OAUTH_T_CHALLENGE_USED  108
 
 
 typedef struct {
@@ -105,6 +106,16 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn,
                                           g->verifier,
                                           ngx_strlen(g->verifier)))
          ? NGX_PDS_OAUTH_T_BAD_VERIFIER : 0;
+
+    /* as the reference: a code challenge serves one exchange a day */
+    if (rc == 0) {
+        rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_CHALLENGE, challenge,
+                            ngx_strlen(challenge),
+                            g->now + PDS_OAUTH_CHALLENGE_TTL_MS, g->now);
+        if (rc == PDS_EXISTS) {
+            rc = NGX_PDS_OAUTH_T_CHALLENGE_USED;
+        }
+    }
 
     if (rc == 0
         && (pds_oauth_random_id("ses-", 16, ses) != 0
@@ -297,8 +308,13 @@ ngx_pds_oauth_token_done(ngx_pds_ctx_t *ctx)
     case NGX_PDS_OAUTH_T_BAD_REDIRECT:
         return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
                                    "invalid_grant",
-                                   "This code was issued for another "
-                                   "redirect_uri");
+                                   "The redirect_uri parameter must match "
+                                   "the one used in the authorization "
+                                   "request");
+    case NGX_PDS_OAUTH_T_CHALLENGE_USED:
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_grant",
+                                   "Code challenge already used");
     case NGX_PDS_OAUTH_T_BAD_VERIFIER:
         return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
                                    "invalid_grant", "Invalid code_verifier");
