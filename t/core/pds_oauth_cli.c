@@ -74,10 +74,12 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "jkt") == 0) {
         pds_oauth_jwk_thumbprint(j, strlen(j), jkt);
         printf("%s\n", jkt);
+        pds_key_free(key);
         return 0;
     }
 
     if (strcmp(argv[1], "proof") != 0 || argc < 5) {
+        pds_key_free(key);
         return 2;
     }
 
