@@ -15,6 +15,7 @@
 #define PDS_OAUTH_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -60,6 +61,30 @@ int pds_oauth_redirect_uri_match(const char *allowed, const char *req);
  */
 const char *pds_oauth_redirect_uri_pick(json_t *md, const char *req,
     const char **why);
+
+/*
+ * private_key_jwt (RFC 7523 client assertions), as the reference checks
+ * them: a JWS signed by a key of the client's JWKS named by its "kid"
+ * (ES256 or ES256K), iss = sub = the client_id, aud naming the issuer, a
+ * jti, iat within the last minute (not in the future), exp not passed.
+ * pds_oauth_client_assertion_verify: 0, or -1 with *why (the error is
+ * invalid_client).  out->jkt identifies the key that signed, so that a
+ * session stays with it.
+ */
+#define PDS_OAUTH_ASSERTION_TYPE \
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define PDS_OAUTH_ASSERTION_MAX_AGE  60
+
+typedef struct {
+    char        jti[257];
+    char        kid[129];
+    char        jkt[44];
+    int64_t     exp;            /* 0 when absent */
+} pds_oauth_assertion_t;
+
+int pds_oauth_client_assertion_verify(const char *jwt, size_t len,
+    json_t *jwks, const char *client_id, const char *issuer, int64_t now,
+    pds_oauth_assertion_t *out, const char **why);
 
 /* x-www-form-urlencoded decoding of s[0..n) into dst (cap >= n + 1) */
 long pds_oauth_form_decode(const char *s, size_t n, char *dst, size_t cap);

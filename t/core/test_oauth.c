@@ -606,6 +606,130 @@ test_clients(void)
 }
 
 
+/* ---- client assertions (private_key_jwt) -------------------------------- */
+
+static void
+make_jws(pds_key_t *key, const char *hdr, const char *payload, char *out)
+{
+    uint8_t  sig[64];
+    char     h64[800], p64[1200];
+    int      n;
+
+    b64json(h64, hdr);
+    b64json(p64, payload);
+    n = sprintf(out, "%s.%s", h64, p64);
+    pds_key_sign(key, (const uint8_t *) out, (size_t) n, sig);
+    out[n++] = '.';
+    n += (int) pds_base64_encode(out + n, sig, 64, 1, 0);
+    out[n] = '\0';
+}
+
+
+static void
+test_assertion(void)
+{
+    pds_key_t              *k, *other;
+    pds_oauth_assertion_t   as;
+    json_t                 *jwks;
+    uint8_t                 pub[65];
+    char                    x[44], y[44], j[512], pl[512], jwt[4096];
+    const char             *why = "", *cid = "https://app.example.com/m.json";
+    const char             *iss = "https://pds.example.com";
+    int64_t                 now = 1765000000;
+    const char             *hdr = "{\"alg\":\"ES256\",\"kid\":\"k1\"}";
+
+    k = pds_key_generate(PDS_KEY_P256);
+    other = pds_key_generate(PDS_KEY_P256);
+    pds_key_public_uncompressed(k, pub);
+    pds_base64_encode(x, pub + 1, 32, 1, 0);
+    x[43] = '\0';
+    pds_base64_encode(y, pub + 33, 32, 1, 0);
+    y[43] = '\0';
+    snprintf(j, sizeof(j), "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"kid\":\"k1\",\"alg\":\"ES256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             x, y);
+    jwks = json_loads(j, 0, NULL);
+
+#define PL(fmt, ...) snprintf(pl, sizeof(pl), fmt, __VA_ARGS__)
+#define VERIFY() pds_oauth_client_assertion_verify(jwt, strlen(jwt), jwks, \
+                     cid, iss, now, &as, &why)
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld,\"exp\":%lld}", cid, cid, iss, (long long) now - 5,
+       (long long) now + 55);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == 0 && strcmp(as.jti, "a1") == 0
+           && strcmp(as.kid, "k1") == 0 && strlen(as.jkt) == 43,
+           "client assertion verifies (%s)", why);
+
+    make_jws(other, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "signature"),
+           "signed by a key not in the JWKS: refused");
+
+    make_jws(k, "{\"alg\":\"ES256\"}", pl, jwt);
+    tap_ok(VERIFY() == -1 && strcmp(why, "\"kid\" required in "
+                                         "client_assertion") == 0,
+           "no kid: refused");
+
+    make_jws(k, "{\"alg\":\"ES256\",\"kid\":\"k2\"}", pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "no applicable key"),
+           "an unknown kid: refused");
+
+    make_jws(k, "{\"alg\":\"HS256\",\"kid\":\"k1\"}", pl, jwt);
+    tap_ok(VERIFY() == -1, "alg HS256: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":[\"x\",\"%s\"],\"jti\":\"a1\","
+       "\"iat\":%lld}", cid, cid, iss, (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == 0, "aud as an array naming the issuer, no exp: passes");
+
+    PL("{\"iss\":\"x\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld}", cid, iss, (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "iss"), "another iss: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"y\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld}", cid, iss, (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "sub"), "another sub: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"https://other\","
+       "\"jti\":\"a1\",\"iat\":%lld}", cid, cid, (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "aud"), "another aud: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"iat\":%lld}", cid,
+       cid, iss, (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "jti"), "no jti: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld}", cid, cid, iss, (long long) now - 61);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "too far in the past"),
+           "iat over a minute old: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld}", cid, cid, iss, (long long) now + 5);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "in the past"),
+           "iat in the future: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":%lld,\"exp\":%lld}", cid, cid, iss, (long long) now - 10,
+       (long long) now);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "exp"), "expired: refused");
+
+#undef PL
+#undef VERIFY
+
+    json_decref(jwks);
+    pds_key_free(k);
+    pds_key_free(other);
+}
+
+
 int
 main(void)
 {
@@ -615,6 +739,7 @@ main(void)
     test_pkce_ids();
     test_access_token();
     test_clients();
+    test_assertion();
 
     return tap_done();
 }
