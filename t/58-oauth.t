@@ -61,6 +61,8 @@ is_deeply($b->{scopes_supported},
           ['atproto', 'transition:email', 'transition:generic', 'transition:chat.bsky'],
           'the reference\'s scopes');
 ok($b->{client_id_metadata_document_supported}, 'client metadata documents');
+is_deeply($b->{token_endpoint_auth_methods_supported}, ['none', 'private_key_jwt'],
+          'public clients and private_key_jwt');
 is($res->{headers}{'cache-control'}, 'max-age=300', 'cached 5 minutes');
 
 ($s, $b) = http_json(GET => "$u/.well-known/oauth-protected-resource");
@@ -110,6 +112,8 @@ is($b->{error}, 'invalid_scope', 'a scope the client did not declare: invalid_sc
 is($b->{error}, 'invalid_client_id', 'a loopback client_id with a path: invalid_client_id');
 ($s, $b) = post_form('/oauth/par', { %par, client_id => 'https://10.0.0.1/m.json' });
 is($b->{error}, 'invalid_client_id', 'a client_id on an IP: invalid_client_id');
+($s, $b) = post_form('/oauth/par', { %par, client_id => 'https://localhost/m.json' });
+is($b->{error}, 'invalid_client_id', 'a client_id on localhost (https): invalid_client_id');
 
 ($s, $b) = post_form('/oauth/par', \%par, { DPoP => proof('POST', '/oauth/par') });
 is($s, 400, 'DPoP proof without nonce: 400');

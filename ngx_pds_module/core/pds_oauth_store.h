@@ -92,6 +92,7 @@ int pds_oauth_revoke_account(pds_store_t *s, MDB_txn *txn, const char *did,
 /* one-time values: kinds */
 #define PDS_OAUTH_ONCE_DPOP       'j'
 #define PDS_OAUTH_ONCE_CHALLENGE  'p'
+#define PDS_OAUTH_ONCE_ASSERTION  'a'      /* client_id + 0 + jti */
 
 /*
  * Remembers value until expires_ms: 0, or PDS_EXISTS if it was seen and

@@ -339,7 +339,8 @@ ngx_pds_oauth_as_metadata(ngx_pds_ctx_t *ctx)
 
     o = ngx_pds_json_track(ctx->request, json_pack(
         "{s:o, s:b, s:b, s:b, s:[ssss], s:[s], s:[s], s:[sss], s:[ss],"
-        " s:[s], s:[s], s:[sss], s:b, s:o, s:o, s:o, s:[s], s:o, s:o,"
+        " s:[s], s:[s], s:[sss], s:b, s:o, s:o, s:o, s:[ss], s:[ss], s:o,"
+        " s:o,"
         " s:b, s:[ss], s:[o], s:b, s:[ssss]}",
         "issuer", ngx_pds_oauth_url(ctx, ""),
         "request_parameter_supported", 0,
@@ -358,7 +359,8 @@ ngx_pds_oauth_as_metadata(ngx_pds_ctx_t *ctx)
         "jwks_uri", ngx_pds_oauth_url(ctx, "/oauth/jwks"),
         "authorization_endpoint", ngx_pds_oauth_url(ctx, "/oauth/authorize"),
         "token_endpoint", ngx_pds_oauth_url(ctx, "/oauth/token"),
-        "token_endpoint_auth_methods_supported", "none",
+        "token_endpoint_auth_methods_supported", "none", "private_key_jwt",
+        "token_endpoint_auth_signing_alg_values_supported", "ES256", "ES256K",
         "revocation_endpoint", ngx_pds_oauth_url(ctx, "/oauth/revoke"),
         "pushed_authorization_request_endpoint",
         ngx_pds_oauth_url(ctx, "/oauth/par"),

@@ -27,6 +27,8 @@ typedef struct {
     json_t              *client;        /* the client's metadata */
     const char          *client_id;
     pds_dpop_proof_t     proof;
+    const char          *auth_method;   /* "none" / "private_key_jwt" */
+    pds_oauth_assertion_t assertion;    /* private_key_jwt */
     unsigned             has_proof:1;
     ngx_pds_resume_pt    client_done;   /* after the client is known */
     json_t              *row;           /* a stored row being worked on */
@@ -55,9 +57,20 @@ ngx_int_t ngx_pds_oauth_dpop(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
 void ngx_pds_oauth_nonce_secret(ngx_pds_srv_conf_t *conf, uint8_t out[32]);
 int64_t ngx_pds_oauth_now_ms(void);
 
-/* ngx_pds_oauth_client.c: st->client from st->client_id, then done */
+/*
+ * ngx_pds_oauth_client.c: st->client from st->client_id, and the client
+ * authenticated (private_key_jwt: its assertion checked against its JWKS,
+ * inline or fetched), then done.
+ */
 ngx_int_t ngx_pds_oauth_client(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
     ngx_pds_resume_pt done);
+/* {"method", "jkt"}: how the client authenticated, kept with the grant */
+json_t *ngx_pds_oauth_client_auth(ngx_pds_oauth_t *st);
+/* 1 when the client authenticated now as it did when row was made */
+ngx_uint_t ngx_pds_oauth_client_auth_same(ngx_pds_oauth_t *st, json_t *row);
+/* the assertion's jti, for the replay check: client_id + 0 + jti */
+size_t ngx_pds_oauth_assertion_key(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
+    char **key);
 
 /* the endpoints */
 ngx_int_t ngx_pds_oauth_par(ngx_pds_ctx_t *ctx);

@@ -8,12 +8,62 @@
 
 
 static ngx_int_t ngx_pds_oauth_client_fetched(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_oauth_jwks_fetched(ngx_pds_ctx_t *ctx);
+
+
+/* private_key_jwt: the assertion against the client's keys */
+static ngx_int_t
+ngx_pds_oauth_client_assert(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
+    json_t *jwks)
+{
+    u_char      *msg;
+    const char  *type, *jwt, *why;
+
+    type = ngx_pds_oauth_param(st, "client_assertion_type");
+    jwt = ngx_pds_oauth_param(st, "client_assertion");
+
+    if (jwt == NULL) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request",
+                                   "client authentication method "
+                                   "\"private_key_jwt\" required a "
+                                   "\"client_assertion\"");
+    }
+
+    if (type == NULL || ngx_strcmp(type, PDS_OAUTH_ASSERTION_TYPE) != 0) {
+        msg = ngx_pnalloc(ctx->request->pool,
+                          64 + (type ? ngx_min(ngx_strlen(type), 200) : 0));
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf(msg, "Unsupported client_assertion_type \"%*s\"",
+                     type ? ngx_min(ngx_strlen(type), 200) : 0,
+                     type ? type : "") = '\0';
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client", (char *) msg);
+    }
+
+    if (pds_oauth_client_assertion_verify(jwt, ngx_strlen(jwt), jwks,
+                                          st->client_id,
+                                          (char *) ctx->conf->public_url.data,
+                                          (int64_t) ngx_time(), &st->assertion,
+                                          &why)
+        != 0)
+    {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client", why);
+    }
+
+    return st->client_done(ctx);
+}
 
 
 static ngx_int_t
 ngx_pds_oauth_client_checked(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st)
 {
-    const char  *why;
+    json_t      *jwks;
+    ngx_str_t    url;
+    const char  *why, *uri;
 
     if (pds_oauth_client_metadata_check(st->client, st->client_id, &why)
         != 0)
@@ -22,7 +72,118 @@ ngx_pds_oauth_client_checked(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st)
                                    "invalid_client_metadata", why);
     }
 
-    return st->client_done(ctx);
+    st->auth_method = json_string_value(json_object_get(st->client,
+                                        "token_endpoint_auth_method"));
+
+    if (st->auth_method == NULL
+        || ngx_strcmp(st->auth_method, "private_key_jwt") != 0)
+    {
+        st->auth_method = "none";
+        return st->client_done(ctx);
+    }
+
+    jwks = json_object_get(st->client, "jwks");
+    if (jwks) {
+        return ngx_pds_oauth_client_assert(ctx, st, jwks);
+    }
+
+    uri = json_string_value(json_object_get(st->client, "jwks_uri"));
+    if (uri == NULL || ngx_strncmp(uri, "https://", 8) != 0) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client_metadata",
+                                   "jwks_uri must be an https URL");
+    }
+
+    url.data = (u_char *) uri;
+    url.len = ngx_strlen(uri);
+
+    return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL, NULL,
+                                ngx_pds_oauth_jwks_fetched);
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_jwks_fetched(ngx_pds_ctx_t *ctx)
+{
+    json_t           *jwks;
+    ngx_pds_oauth_t  *st = ngx_pds_oauth_state(ctx);
+    ngx_str_t        *b = &ctx->response.body;
+
+    if (ctx->response.status != NGX_HTTP_OK || b->len == 0) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client",
+                                   "Unable to obtain the client's JWKS");
+    }
+
+    jwks = ngx_pds_json_track(ctx->request,
+                              json_loadb((char *) b->data, b->len, 0, NULL));
+    if (jwks == NULL || !json_is_object(jwks)) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client",
+                                   "The client's JWKS is not a JSON object");
+    }
+
+    return ngx_pds_oauth_client_assert(ctx, st, jwks);
+}
+
+
+json_t *
+ngx_pds_oauth_client_auth(ngx_pds_oauth_t *st)
+{
+    if (ngx_strcmp(st->auth_method, "private_key_jwt") == 0) {
+        return json_pack("{s:s, s:s}", "method", st->auth_method,
+                         "jkt", st->assertion.jkt);
+    }
+
+    return json_pack("{s:s}", "method", "none");
+}
+
+
+ngx_uint_t
+ngx_pds_oauth_client_auth_same(ngx_pds_oauth_t *st, json_t *row)
+{
+    json_t      *auth;
+    const char  *m, *jkt;
+
+    auth = json_object_get(row, "auth");
+    m = json_string_value(json_object_get(auth, "method"));
+    jkt = json_string_value(json_object_get(auth, "jkt"));
+
+    if (m == NULL || ngx_strcmp(m, st->auth_method) != 0) {
+        return 0;
+    }
+
+    return ngx_strcmp(m, "private_key_jwt") != 0
+           || (jkt && ngx_strcmp(jkt, st->assertion.jkt) == 0);
+}
+
+
+size_t
+ngx_pds_oauth_assertion_key(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
+    char **key)
+{
+    size_t  n, m;
+
+    if (st->auth_method == NULL
+        || ngx_strcmp(st->auth_method, "private_key_jwt") != 0)
+    {
+        *key = NULL;
+        return 0;
+    }
+
+    n = ngx_strlen(st->client_id);
+    m = ngx_strlen(st->assertion.jti);
+
+    *key = ngx_pnalloc(ctx->request->pool, n + 1 + m);
+    if (*key == NULL) {
+        return 0;
+    }
+
+    ngx_memcpy(*key, st->client_id, n);
+    (*key)[n] = '\0';
+    ngx_memcpy(*key + n + 1, st->assertion.jti, m);
+
+    return n + 1 + m;
 }
 
 

@@ -564,6 +564,9 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn, void *data)
             rc = -1;
 
         } else {
+            if (json_object_get(row, "auth")) {
+                json_object_set(code, "auth", json_object_get(row, "auth"));
+            }
             if (json_object_get(row, "dpop_jkt")) {
                 json_object_set(code, "dpop_jkt",
                                 json_object_get(row, "dpop_jkt"));

@@ -9,12 +9,15 @@
 
 
 #define NGX_PDS_OAUTH_REPLAYED_DPOP       101
+#define NGX_PDS_OAUTH_REPLAYED_ASSERTION  103
 
 
 typedef struct {
     json_t      *row;
     char         req_id[PDS_OAUTH_ID_MAX];
     const char  *jti;
+    char        *assertion;         /* client_id + 0 + jti, or NULL */
+    size_t       assertion_len;
     int64_t      now;
 } ngx_pds_oauth_par_t;
 
@@ -107,7 +110,16 @@ ngx_pds_oauth_par_txn(pds_store_t *store, MDB_txn *txn, void *data)
 
     rc = 0;
 
-    if (par->jti) {
+    if (par->assertion) {
+        rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_ASSERTION,
+                            par->assertion, par->assertion_len,
+                            par->now + 66000, par->now);
+        if (rc == PDS_EXISTS) {
+            return NGX_PDS_OAUTH_REPLAYED_ASSERTION;
+        }
+    }
+
+    if (rc == 0 && par->jti) {
         rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_DPOP, par->jti,
                             ngx_strlen(par->jti),
                             par->now + PDS_OAUTH_DPOP_JTI_TTL * 1000,
@@ -210,6 +222,14 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
         }
     }
 
+    par->assertion_len = ngx_pds_oauth_assertion_key(ctx, st,
+                                                     &par->assertion);
+    if (json_object_set_new(par->row, "auth", ngx_pds_oauth_client_auth(st))
+        != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     s = json_string_value(json_object_get(st->client, "client_name"));
     if (s) {
         json_object_set_new(par->row, "client_name", json_string(s));
@@ -242,6 +262,10 @@ ngx_pds_oauth_par_stored(ngx_pds_ctx_t *ctx)
         return ngx_pds_oauth_error(ctx, NGX_HTTP_UNAUTHORIZED,
                                    "invalid_dpop_proof",
                                    "DPoP proof replayed");
+    case NGX_PDS_OAUTH_REPLAYED_ASSERTION:
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client",
+                                   "Client assertion replayed");
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -15,6 +15,8 @@
 #define NGX_PDS_OAUTH_T_BAD_VERIFIER    106
 #define NGX_PDS_OAUTH_T_BAD_JKT         107
 #define NGX_PDS_OAUTH_T_CHALLENGE_USED  108
+#define NGX_PDS_OAUTH_T_BAD_AUTH        109
+#define NGX_PDS_OAUTH_T_REPLAYED_AUTH   110
 
 
 typedef struct {
@@ -28,6 +30,9 @@ typedef struct {
     const char      *jkt;
     int64_t          now;
     json_t          *family;            /* the family row once issued */
+    ngx_pds_oauth_t *st;
+    char            *assertion;         /* client_id + 0 + jti, or NULL */
+    size_t           assertion_len;
     ngx_uint_t       replayed;          /* committed revocation */
 } ngx_pds_oauth_grant_t;
 
@@ -99,6 +104,8 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn,
          : !ngx_pds_oauth_streq(ngx_pds_oauth_row_str(params, "redirect_uri"),
                                 g->redirect_uri)
          ? NGX_PDS_OAUTH_T_BAD_REDIRECT
+         : !ngx_pds_oauth_client_auth_same(g->st, code)
+         ? NGX_PDS_OAUTH_T_BAD_AUTH
          : (bound && !ngx_pds_oauth_streq(bound, g->jkt))
          ? NGX_PDS_OAUTH_T_BAD_JKT
          : (challenge == NULL
@@ -140,6 +147,10 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn,
         }
     }
 
+    if (rc == 0 && json_object_get(code, "auth")) {
+        json_object_set(g->family, "auth", json_object_get(code, "auth"));
+    }
+
     if (rc == 0) {
         rc = pds_oauth_token_put(store, txn, g->family);
     }
@@ -169,6 +180,18 @@ ngx_pds_oauth_grant_txn(pds_store_t *store, MDB_txn *txn, void *data)
         return rc;
     }
 
+    if (g->assertion) {
+        rc = pds_oauth_once(store, txn, PDS_OAUTH_ONCE_ASSERTION,
+                            g->assertion, g->assertion_len, g->now + 66000,
+                            g->now);
+        if (rc == PDS_EXISTS) {
+            return NGX_PDS_OAUTH_T_REPLAYED_AUTH;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
     if (!g->refresh) {
         return ngx_pds_oauth_code_txn(store, txn, g);
     }
@@ -190,6 +213,10 @@ ngx_pds_oauth_grant_txn(pds_store_t *store, MDB_txn *txn, void *data)
                              g->client_id))
     {
         return NGX_PDS_OAUTH_T_BAD_CLIENT;
+    }
+
+    if (!ngx_pds_oauth_client_auth_same(g->st, g->family)) {
+        return NGX_PDS_OAUTH_T_BAD_AUTH;
     }
 
     if (!ngx_pds_oauth_streq(ngx_pds_oauth_row_str(g->family, "dpop_jkt"),
@@ -215,6 +242,8 @@ ngx_pds_oauth_token_client(ngx_pds_ctx_t *ctx)
     }
 
     g->client_id = st->client_id;
+    g->st = st;
+    g->assertion_len = ngx_pds_oauth_assertion_key(ctx, st, &g->assertion);
     g->jti = st->proof.jti;
     g->jkt = st->proof.jkt;
     g->now = ngx_pds_oauth_now_ms();
@@ -311,6 +340,15 @@ ngx_pds_oauth_token_done(ngx_pds_ctx_t *ctx)
                                    "The redirect_uri parameter must match "
                                    "the one used in the authorization "
                                    "request");
+    case NGX_PDS_OAUTH_T_BAD_AUTH:
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_grant",
+                                   "The session was created with another "
+                                   "client authentication method or key");
+    case NGX_PDS_OAUTH_T_REPLAYED_AUTH:
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_client",
+                                   "Client assertion replayed");
     case NGX_PDS_OAUTH_T_CHALLENGE_USED:
         return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
                                    "invalid_grant",
