@@ -10,6 +10,8 @@
  */
 
 #include "ngx_pds_methods.h"
+#include "ngx_pds_mail.h"
+#include "ngx_pds_mailed.h"
 #include "ngx_pds_oauth.h"
 #include "pds_account.h"
 #include "pds_hash.h"
@@ -19,6 +21,10 @@
 
 #define NGX_PDS_OAUTH_CSRF_COOKIE  "pds-oauth-csrf"
 
+/* outcomes of the code transaction besides 0 and PDS_NOTFOUND */
+#define NGX_PDS_OAUTH_FACTOR_INVALID  2001
+#define NGX_PDS_OAUTH_FACTOR_EXPIRED  2002
+
 
 typedef struct {
     const char      *req_id;
@@ -27,6 +33,8 @@ typedef struct {
     const char      *identifier;
     const char      *password;
     const char      *error;         /* shown on the page */
+    const char      *factor;        /* the sign-in code typed, or NULL */
+    ngx_uint_t       ask_factor;    /* a code was mailed: ask for it */
     pds_account_t    account;
     ngx_uint_t       matched;
     char             code[PDS_OAUTH_ID_MAX];
@@ -103,6 +111,8 @@ static const char  ngx_pds_page_css[] =
 "input:focus{outline:3px solid #7aa7ff;border-color:#2d6cdf}"
 "input[readonly]{background:#eef0f3}"
 "ul{padding-left:1.2rem;margin:.5rem 0 0}"
+".note{background:#eaf2ff;border:1px solid #b6cdf5;border-radius:8px;"
+"padding:.6rem .8rem;margin:1rem 0 0}"
 ".alert{background:#fdecec;color:#8a1c1c;border:1px solid #f3b4b4;"
 "border-radius:8px;padding:.6rem .8rem;margin:0 0 1rem}"
 ".actions{display:flex;gap:.75rem;margin-top:1.5rem}"
@@ -241,7 +251,7 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     p = ngx_sprintf(p, "\"%s><label for=\"password\">Password</label>"
                     "<input id=\"password\" name=\"password\" "
                     "type=\"password\" autocomplete=\"current-password\" "
-                    "required%s>"
+                    "required%s>%s"
                     "<div class=\"actions\">"
                     "<button class=\"deny\" type=\"submit\" name=\"action\" "
                     "value=\"deny\" formnovalidate>Deny</button>"
@@ -249,7 +259,15 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
                     "value=\"accept\">Authorize</button></div></form></div>"
                     "<footer>Only authorize apps you trust. You can revoke "
                     "access at any time.</footer></main></body></html>",
-                    hint ? " readonly" : "", hint ? " autofocus" : "");
+                    hint ? " readonly" : "", hint ? " autofocus" : "",
+                    pg->ask_factor
+                    ? "<p class=\"note\" role=\"status\">A sign-in code has "
+                      "been sent to your email address. Enter it with your "
+                      "password.</p><label for=\"code\">Sign-in code</label>"
+                      "<input id=\"code\" name=\"code\" type=\"text\" "
+                      "autocomplete=\"one-time-code\" autocapitalize="
+                      "\"characters\" spellcheck=\"false\" required>"
+                    : "");
 
     if ((size_t) (p - buf) > cap) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -551,7 +569,23 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn, void *data)
         return rc;
     }
 
-    rc = pds_oauth_par_del(store, txn, pg->req_id);
+    if (pg->factor) {
+        rc = pds_email_token_check(store, txn, pg->account.uid,
+                                   PDS_TOKEN_SIGN_IN, pg->factor,
+                                   ngx_strlen(pg->factor), now);
+        if (rc == 0) {
+            rc = pds_email_token_delete(store, txn, pg->account.uid,
+                                        PDS_TOKEN_SIGN_IN);
+        } else if (ngx_pds_token_bad(rc)) {
+            json_decref(row);
+            return rc == PDS_TOKEN_EXPIRED ? NGX_PDS_OAUTH_FACTOR_EXPIRED
+                                           : NGX_PDS_OAUTH_FACTOR_INVALID;
+        }
+    }
+
+    if (rc == 0) {
+        rc = pds_oauth_par_del(store, txn, pg->req_id);
+    }
 
     if (rc == 0 && !pg->deny) {
         code = json_pack("{s:O, s:O, s:s, s:I}",
@@ -587,6 +621,16 @@ ngx_pds_oauth_page_stored(ngx_pds_ctx_t *ctx)
     ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
     ngx_pds_oauth_page_t  *pg = st->data;
 
+    if (st->result == NGX_PDS_OAUTH_FACTOR_EXPIRED
+        || st->result == NGX_PDS_OAUTH_FACTOR_INVALID)
+    {
+        pg->ask_factor = 1;
+        pg->error = st->result == NGX_PDS_OAUTH_FACTOR_EXPIRED
+                    ? "This sign-in code has expired"
+                    : "Invalid sign-in code";
+        return ngx_pds_oauth_page_send(ctx, pg, NGX_HTTP_BAD_REQUEST);
+    }
+
     if (st->result == PDS_NOTFOUND) {
         return ngx_pds_oauth_page_fail(ctx, NGX_HTTP_BAD_REQUEST,
                                        "This sign-in request has expired or "
@@ -617,6 +661,44 @@ ngx_pds_oauth_password_work(void *data, ngx_log_t *log)
 }
 
 
+static int
+ngx_pds_oauth_factor_txn(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    ngx_pds_mailed_t       m;
+    ngx_pds_oauth_page_t  *pg = data;
+
+    m.uid = pg->account.uid;
+    m.purpose = PDS_TOKEN_SIGN_IN;
+    m.to = pg->account.email;
+    m.did = pg->account.did;
+    m.subject = "Your sign-in code";
+    m.intro = "Someone signed in to your account with its password to "
+              "authorize an app. To finish signing in, enter this code "
+              "(valid for 15 minutes):";
+    m.outro = "If this was not you, change your password now: the code "
+              "alone does not let anyone in.";
+
+    return ngx_pds_mailed_token(store, txn, &m);
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_factor_mailed(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
+    ngx_pds_oauth_page_t  *pg = st->data;
+
+    if (st->result != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_pds_mail_wake(ctx->conf);
+
+    pg->ask_factor = 1;
+    return ngx_pds_oauth_page_send(ctx, pg, NGX_HTTP_OK);
+}
+
+
 static ngx_int_t
 ngx_pds_oauth_password_checked(ngx_pds_ctx_t *ctx)
 {
@@ -631,6 +713,18 @@ ngx_pds_oauth_password_checked(ngx_pds_ctx_t *ctx)
     if (pg->account.takedown_ref) {
         pg->error = "This account has been taken down";
         return ngx_pds_oauth_page_send(ctx, pg, NGX_HTTP_FORBIDDEN);
+    }
+
+    /* a second factor: the password alone is not enough */
+    if (pg->account.email_auth_factor && pg->account.email
+        && pg->factor == NULL)
+    {
+        return ngx_pds_txn_post(ctx, ngx_pds_oauth_factor_txn, pg,
+                                &st->result, ngx_pds_oauth_factor_mailed);
+    }
+
+    if (!pg->account.email_auth_factor) {
+        pg->factor = NULL;
     }
 
     if (pds_oauth_random_id("cod-", 32, pg->code) != 0) {
@@ -776,6 +870,7 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
 
     pg->identifier = ngx_pds_oauth_param(st, "username");
     pg->password = ngx_pds_oauth_param(st, "password");
+    pg->factor = ngx_pds_oauth_param(st, "code");
 
     if (pg->identifier == NULL || pg->password == NULL) {
         pg->error = "Enter your handle or email and your password";
