@@ -10,15 +10,83 @@
  * password, "transition:chat.bsky" as a privileged one; methods that need
  * a password login refuse OAuth tokens.
  *
- * Not yet: the replay check of a resource proof's jti (it needs a shared
- * memory cache rather than a write transaction per call).
+ * A proof's jti is used once: remembered per worker process for the
+ * proof's window (as the reference remembers them per process without
+ * Redis), in a fixed table; when the table is full of live entries the
+ * one that expires first gives way.
  */
 
 #include <sys/time.h>
 
 #include "ngx_pds.h"
+#include "pds_hash.h"
 #include "pds_oauth.h"
 #include "pds_oauth_store.h"
+
+
+#define NGX_PDS_DPOP_SEEN_SLOTS  8192          /* a power of two */
+#define NGX_PDS_DPOP_SEEN_PROBE  8
+
+typedef struct {
+    uint8_t     id[16];                         /* SHA-256 of the jti, cut */
+    int64_t     expires;                        /* s */
+} ngx_pds_dpop_seen_t;
+
+static ngx_pds_dpop_seen_t  *ngx_pds_dpop_seen;
+
+
+/* 1 when jti was not seen within its window (and remembers it), else 0 */
+static ngx_uint_t
+ngx_pds_auth_dpop_unique(const char *jti, int64_t now)
+{
+    uint8_t               d[32];
+    ngx_uint_t            i, h, victim;
+    ngx_pds_dpop_seen_t  *e;
+
+    if (ngx_pds_dpop_seen == NULL) {
+        ngx_pds_dpop_seen = ngx_calloc(NGX_PDS_DPOP_SEEN_SLOTS
+                                       * sizeof(ngx_pds_dpop_seen_t),
+                                       ngx_cycle->log);
+        if (ngx_pds_dpop_seen == NULL) {
+            return 1;
+        }
+    }
+
+    pds_sha256(jti, ngx_strlen(jti), d);
+    h = ((ngx_uint_t) d[16] << 8 | d[17]) & (NGX_PDS_DPOP_SEEN_SLOTS - 1);
+    victim = h;
+
+    for (i = 0; i < NGX_PDS_DPOP_SEEN_PROBE; i++) {
+        e = &ngx_pds_dpop_seen[(h + i) & (NGX_PDS_DPOP_SEEN_SLOTS - 1)];
+
+        if (e->expires > now && ngx_memcmp(e->id, d, 16) == 0) {
+            return 0;
+        }
+
+        if (e->expires <= now) {
+            victim = (h + i) & (NGX_PDS_DPOP_SEEN_SLOTS - 1);
+            break;
+        }
+
+        if (e->expires < ngx_pds_dpop_seen[victim].expires) {
+            victim = (h + i) & (NGX_PDS_DPOP_SEEN_SLOTS - 1);
+        }
+    }
+
+    /* the rest of the probe run may still hold this jti */
+    for ( /* void */ ; i < NGX_PDS_DPOP_SEEN_PROBE; i++) {
+        e = &ngx_pds_dpop_seen[(h + i) & (NGX_PDS_DPOP_SEEN_SLOTS - 1)];
+        if (e->expires > now && ngx_memcmp(e->id, d, 16) == 0) {
+            return 0;
+        }
+    }
+
+    e = &ngx_pds_dpop_seen[victim];
+    ngx_memcpy(e->id, d, 16);
+    e->expires = now + PDS_OAUTH_DPOP_JTI_TTL;
+
+    return 1;
+}
 
 
 static ngx_int_t
@@ -183,6 +251,11 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
         }
         if (drc != PDS_DPOP_OK) {
             return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof", why);
+        }
+
+        if (!ngx_pds_auth_dpop_unique(proof.jti, tv.tv_sec)) {
+            return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof",
+                                            "DPoP proof replayed");
         }
     }
 

@@ -282,6 +282,12 @@ my ($at2, $rt3) = ($b->{access_token}, $b->{refresh_token});
 is($s, 200, 'getSession with a DPoP-bound token') or diag explain $b;
 is($b->{did}, $acct->{did}, '... the account');
 like($res->{headers}{'dpop-nonce'} // '', qr/^[A-Za-z0-9_-]{43}$/, '... a DPoP-Nonce');
+my $once = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2);
+($s) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $once);
+is($s, 200, 'a fresh proof: 200');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $once);
+is($s, 401, 'the same proof again: 401');
+is($b->{message}, 'DPoP proof replayed', '... DPoP proof replayed');
 ($s, $b) = xrpc(POST => 'com.atproto.repo.createRecord', $at2,
                 body => { repo => $acct->{did}, collection => 'app.bsky.feed.post',
                           record => { '$type' => 'app.bsky.feed.post', text => 'hello from OAuth',
