@@ -8,6 +8,78 @@
 
 
 static ngx_int_t ngx_pds_oauth_client_fetched(ngx_pds_ctx_t *ctx);
+
+
+#define NGX_PDS_OAUTH_CLIENT_CACHE  64
+#define NGX_PDS_OAUTH_CLIENT_TTL    600         /* s */
+
+typedef struct {
+    char        *id;
+    char        *doc;
+    size_t       len;
+    time_t       expires;
+} ngx_pds_oauth_cached_t;
+
+static ngx_pds_oauth_cached_t  ngx_pds_oauth_clients[NGX_PDS_OAUTH_CLIENT_CACHE];
+
+
+static ngx_pds_oauth_cached_t *
+ngx_pds_oauth_cache_get(const char *id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_PDS_OAUTH_CLIENT_CACHE; i++) {
+        if (ngx_pds_oauth_clients[i].id
+            && ngx_pds_oauth_clients[i].expires > ngx_time()
+            && ngx_strcmp(ngx_pds_oauth_clients[i].id, id) == 0)
+        {
+            return &ngx_pds_oauth_clients[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_pds_oauth_cache_put(const char *id, u_char *doc, size_t len)
+{
+    size_t                   n;
+    ngx_uint_t               i;
+    ngx_pds_oauth_cached_t  *e, *victim;
+
+    victim = &ngx_pds_oauth_clients[0];
+
+    for (i = 0; i < NGX_PDS_OAUTH_CLIENT_CACHE; i++) {
+        e = &ngx_pds_oauth_clients[i];
+        if (e->id && ngx_strcmp(e->id, id) == 0) {
+            victim = e;
+            break;
+        }
+        if (e->expires < victim->expires) {
+            victim = e;
+        }
+    }
+
+    ngx_free(victim->id);
+    ngx_free(victim->doc);
+    ngx_memzero(victim, sizeof(*victim));
+
+    n = ngx_strlen(id);
+    victim->id = ngx_alloc(n + 1, ngx_cycle->log);
+    victim->doc = ngx_alloc(len, ngx_cycle->log);
+    if (victim->id == NULL || victim->doc == NULL) {
+        ngx_free(victim->id);
+        ngx_free(victim->doc);
+        ngx_memzero(victim, sizeof(*victim));
+        return;
+    }
+
+    ngx_memcpy(victim->id, id, n + 1);
+    ngx_memcpy(victim->doc, doc, len);
+    victim->len = len;
+    victim->expires = ngx_time() + NGX_PDS_OAUTH_CLIENT_TTL;
+}
 static ngx_int_t ngx_pds_oauth_jwks_fetched(ngx_pds_ctx_t *ctx);
 
 
@@ -191,7 +263,8 @@ ngx_int_t
 ngx_pds_oauth_client(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
     ngx_pds_resume_pt done)
 {
-    ngx_str_t    url;
+    ngx_str_t                url;
+    ngx_pds_oauth_cached_t  *cached;
     const char  *why;
 
     st->client_done = done;
@@ -216,6 +289,16 @@ ngx_pds_oauth_client(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
         return ngx_pds_oauth_client_checked(ctx, st);
 
     case PDS_OAUTH_CLIENT_DISCOVERABLE:
+        cached = ngx_pds_oauth_cache_get(st->client_id);
+        if (cached) {
+            st->client = ngx_pds_json_track(ctx->request,
+                                            json_loadb(cached->doc,
+                                                       cached->len, 0, NULL));
+            if (st->client) {
+                return ngx_pds_oauth_client_checked(ctx, st);
+            }
+        }
+
         url.data = (u_char *) st->client_id;
         url.len = ngx_strlen(st->client_id);
         return ngx_pds_fetch_public(ctx, NGX_HTTP_GET, &url, NULL, NULL,
@@ -250,6 +333,22 @@ ngx_pds_oauth_client_fetched(ngx_pds_ctx_t *ctx)
         return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
                                    "invalid_client_metadata",
                                    "Client metadata is not a JSON object");
+    }
+
+    /* kept once it checks (the check may fill in defaults: cache the text
+     * as fetched, checked again on each use) */
+    {
+        const char  *why;
+        json_t      *copy = json_deep_copy(st->client);
+
+        if (copy && pds_oauth_client_metadata_check(copy, st->client_id,
+                                                    &why) == 0)
+        {
+            ngx_pds_oauth_cache_put(st->client_id, b->data, b->len);
+        }
+        if (copy) {
+            json_decref(copy);
+        }
     }
 
     return ngx_pds_oauth_client_checked(ctx, st);
