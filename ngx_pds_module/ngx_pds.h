@@ -387,5 +387,7 @@ ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r,
 
 /* ngx_pds_auth.c */
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
+/* ngx_pds_auth_dpop.c: OAuth access tokens with DPoP proofs */
+ngx_int_t ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx);
 
 #endif /* NGX_PDS_H */

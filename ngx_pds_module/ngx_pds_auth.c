@@ -333,9 +333,9 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     }
 
     if (type == NGX_PDS_AUTH_TYPE_DPOP) {
-        return ngx_pds_fail(ctx, NGX_HTTP_UNAUTHORIZED, "InvalidToken",
-                                  "OAuth (DPoP) tokens are not supported by "
-                                  "this server yet");
+        /* OAuth: ngx_pds_auth_dpop.c */
+        rc = ngx_pds_auth_dpop(ctx);
+        return rc == NGX_OK ? ngx_pds_auth_status(ctx) : rc;
     }
 
     if (type != NGX_PDS_AUTH_TYPE_BEARER) {

@@ -50,6 +50,8 @@ extern const ngx_pds_method_t  ngx_pds_proxy_methods[];
 ngx_int_t ngx_pds_banner(ngx_http_request_t *r);
 ngx_int_t ngx_pds_robots(ngx_http_request_t *r);
 ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
+/* OAuth (oauth/): /oauth/... and its well-known documents, else DECLINED */
+ngx_int_t ngx_pds_oauth_handler(ngx_http_request_t *r);
 
 /* the sync layer: firehose, crawl notification (installs a commit hook) */
 ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);

@@ -424,6 +424,7 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_pds_content_handler(ngx_http_request_t *r)
 {
+    ngx_int_t            rc;
     ngx_pds_srv_conf_t  *pscf;
 
     pscf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
@@ -464,6 +465,14 @@ ngx_pds_content_handler(ngx_http_request_t *r)
                        r->uri.len) == 0)
     {
         return ngx_pds_well_known_did(r);
+    }
+
+    if ((r->uri.len > 7 && ngx_strncmp(r->uri.data, "/oauth/", 7) == 0)
+        || (r->uri.len > 18
+            && ngx_strncmp(r->uri.data, "/.well-known/oauth-", 18) == 0))
+    {
+        rc = ngx_pds_oauth_handler(r);
+        return rc == NGX_DECLINED ? NGX_HTTP_NOT_FOUND : rc;
     }
 
     return NGX_HTTP_NOT_FOUND;

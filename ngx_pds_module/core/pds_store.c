@@ -48,6 +48,7 @@ static const pds_store_db_t  pds_store_dbs[] = {
     pds_store_db(db_outbox),
     pds_store_db(db_email_tokens),
     pds_store_db(db_takedowns),
+    pds_store_db(db_oauth),
 };
 
 

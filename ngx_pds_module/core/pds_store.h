@@ -83,6 +83,9 @@ struct pds_store_s {
     /* record and blob takedowns (pds_takedown.c) */
     MDB_dbi           db_takedowns;    /* uid, 'r'/'b', path/CID -> ref */
 
+    /* the OAuth authorization server (pds_oauth_store.c) */
+    MDB_dbi           db_oauth;
+
     int               dead_readers;    /* stale reader slots cleared */
 
     pthread_mutex_t   tid_lock;
