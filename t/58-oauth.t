@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use MIME::Base64 qw(decode_base64);
+use JSON::PP ();
 use PDSTest qw(start_pds http_json stop_all log_problems json create_account);
 
 my $cli = ($ENV{PDS_BUILD_DIR} || 'build') . '/t/pds_oauth_cli';
@@ -339,6 +340,37 @@ is($s, 200, 'revoke: 200');
 is($s, 200, 'revoke of an unknown token: 200 (RFC 7009)');
 ($s, $b) = post_form('/oauth/revoke', { token => 'x' });
 is($b->{error}, 'invalid_request', 'revoke without client_id: invalid_request');
+
+# a takedown and a password change end what apps hold (as app sessions)
+my %admin = (Authorization => PDSTest::basic_auth('admin', $pds->{admin}));
+for my $case (['a takedown', sub {
+                   http_json(POST => "$u/xrpc/com.atproto.admin.updateSubjectStatus",
+                             { subject => { '$type' => 'com.atproto.admin.defs#repoRef', did => $acct->{did} },
+                               takedown => { applied => JSON::PP::true(), ref => 'oauth-test' } }, \%admin);
+               }, sub {
+                   http_json(POST => "$u/xrpc/com.atproto.admin.updateSubjectStatus",
+                             { subject => { '$type' => 'com.atproto.admin.defs#repoRef', did => $acct->{did} },
+                               takedown => { applied => JSON::PP::false() } }, \%admin);
+               }],
+              ['a password change', sub {
+                   http_json(POST => "$u/xrpc/com.atproto.admin.updateAccountPassword",
+                             { did => $acct->{did}, password => 'olive-password-2' }, \%admin);
+               }, undef])
+{
+    my ($what, $do, $undo) = @$case;
+    $b = authorize();
+    my ($at4, $rt4) = ($b->{access_token}, $b->{refresh_token});
+    ($s) = xrpc(GET => 'com.atproto.server.getSession', $at4);
+    is($s, 200, "before $what: the app's token works");
+    ($s) = $do->();
+    is($s, 200, "$what (admin)");
+    $undo->() if $undo;
+    ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at4);
+    is_deeply([$s, $b->{error}], [401, 'invalid_token'], "after $what: the app's access token is dead");
+    ($s, $b) = post_form('/oauth/token', { %ref, refresh_token => $rt4 },
+                         { DPoP => proof('POST', '/oauth/token', $nonce) });
+    is($b->{error}, 'invalid_grant', "... and its refresh token");
+}
 
 stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');

@@ -172,7 +172,10 @@ int pds_token_put(pds_store_t *s, MDB_txn *txn, const pds_token_t *tok);
 int pds_token_get(pds_store_t *s, MDB_txn *txn, const char *id,
     const pds_alloc_t *a, pds_token_t *tok);
 int pds_token_delete(pds_store_t *s, MDB_txn *txn, const char *id);
-/* every token of did (or only those of one app password) */
+/*
+ * every token of did, its OAuth sessions included (or only the tokens of
+ * one app password)
+ */
 int pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
     const char *app_password_name);
 

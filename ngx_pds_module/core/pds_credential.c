@@ -14,6 +14,7 @@
 
 #include "pds_account.h"
 #include "pds_account_int.h"
+#include "pds_oauth_store.h"
 #include "pds_row.h"
 
 
@@ -185,6 +186,14 @@ pds_token_delete_for(pds_store_t *s, MDB_txn *txn, const char *did,
     }
 
     pds_arena_destroy(arena);
+
+    /*
+     * every token of the account: its OAuth sessions too (a password
+     * change, a takedown, a deletion end what third-party apps hold)
+     */
+    if (rc == 0 && app_password_name == NULL) {
+        rc = pds_oauth_revoke_account(s, txn, did, NULL);
+    }
 
     return rc;
 }
