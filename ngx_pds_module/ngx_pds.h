@@ -168,6 +168,7 @@ typedef struct {
     unsigned                  admin:1;
     unsigned                  app_password:1;
     unsigned                  privileged:1;  /* full or privileged app pw */
+    unsigned                  oauth:1;       /* an OAuth access token (scope) */
 } ngx_pds_auth_t;
 
 

@@ -326,6 +326,7 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
     ctx->auth.did = at.sub;
     ctx->auth.scope = scope;
     ctx->auth.exp = at.exp;
+    ctx->auth.oauth = 1;
 
     return NGX_OK;
 }

@@ -282,6 +282,8 @@ my ($at2, $rt3) = ($b->{access_token}, $b->{refresh_token});
 ($s, $b, $res) = xrpc(GET => 'com.atproto.server.getSession', $at2);
 is($s, 200, 'getSession with a DPoP-bound token') or diag explain $b;
 is($b->{did}, $acct->{did}, '... the account');
+ok(!exists $b->{email} && !exists $b->{emailConfirmed} && !exists $b->{emailAuthFactor},
+   '... without the email: the scope has no transition:email (as the reference)');
 like($res->{headers}{'dpop-nonce'} // '', qr/^[A-Za-z0-9_-]{43}$/, '... a DPoP-Nonce');
 my $once = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2);
 ($s) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $once);

@@ -18,6 +18,7 @@
  */
 
 #include "ngx_pds_methods_int.h"
+#include "pds_oauth.h"
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
 
@@ -784,6 +785,16 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
 
     ngx_pds_session_account_json(answer, &acc);
     ngx_pds_read_done(ctx);
+
+    /* an app signed in with OAuth reads the email only with its scope */
+    if (ctx->auth.oauth
+        && !pds_oauth_scope_has(ctx->auth.scope, ngx_strlen(ctx->auth.scope),
+                                "transition:email"))
+    {
+        json_object_del(answer, "email");
+        json_object_del(answer, "emailConfirmed");
+        json_object_del(answer, "emailAuthFactor");
+    }
 
     return ngx_pds_send_json(ctx->request, NGX_HTTP_OK, answer);
 }
