@@ -172,6 +172,8 @@ typedef struct {
     int                      result;
     ngx_uint_t               external;  /* not under a handle domain */
     ngx_pds_handle_found_t   found;     /* what an external one says */
+    void                    *doc;       /* a did:web account's document
+                                           (ngx_pds_did_t), fetched fresh */
 } ngx_pds_handle_t;
 
 /*
