@@ -14,6 +14,11 @@
 # - updateHandle of a did:web account: no PLC operation; the DID document,
 #   fetched fresh, must already name the new handle.
 #
+# - "pds_well_known_did HOSTNAME": handle hosts in a server block of their
+#   own (its own certificate, chosen by SNI) answering only
+#   /.well-known/atproto-did, from that tenant's accounts; the rest of that
+#   block is nginx's; nginx -t refuses a hostname no tenant has.
+#
 # The did:web identity is the test's own: did:web:localhost%3A<port>, its
 # document served by a server block of this nginx (http for localhost, as
 # the did:web resolvers allow), its key and service-auth tokens made by
@@ -23,7 +28,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use PDSTest qw(start_pds http_json stop_all log_problems free_port create_account
-               slurp write_file scratch_dir basic_auth json);
+               slurp write_file scratch_dir basic_auth json nginx_test module_path);
 use PDSDns qw(start_dns stop_dns dnsmasq_bin);
 
 plan skip_all => 'no dnsmasq (Debian package dnsmasq-base)' unless dnsmasq_bin();
@@ -32,7 +37,21 @@ plan skip_all => 'no dnsmasq (Debian package dnsmasq-base)' unless dnsmasq_bin()
 system('node -e 1 >/dev/null 2>&1') == 0 or plan skip_all => 'no node';
 
 my $dir = scratch_dir();
-my ($dnsport, $webport, $avport, $port2) = (free_port(), free_port(), free_port(), free_port());
+my ($dnsport, $webport, $avport, $port2, $tlsport)
+    = (free_port(), free_port(), free_port(), free_port(), free_port());
+my $q = sub { system("$_[0] >/dev/null 2>&1") == 0 or die "failed: $_[0]" };
+
+# a test CA, a certificate for the handle hosts (*.pds.test) and one for
+# another name on the same port (the default server)
+$q->("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=PDS-Identity-CA"
+     . " -keyout $dir/ca.key -out $dir/ca.pem");
+for my $c (['handles', '*.pds.test'], ['other', 'other.test']) {
+    $q->("openssl req -newkey rsa:2048 -nodes -subj /CN=$c->[0]"
+         . " -keyout $dir/$c->[0].key -out $dir/$c->[0].csr");
+    write_file("$dir/$c->[0].ext", "subjectAltName=DNS:$c->[1]\n");
+    $q->("openssl x509 -req -in $dir/$c->[0].csr -CA $dir/ca.pem -CAkey $dir/ca.key"
+         . " -CAcreateserial -days 2 -extfile $dir/$c->[0].ext -out $dir/$c->[0].pem");
+}
 my $WEB = "did:web:localhost%3A$webport";
 mkdir "$dir/web";
 mkdir "$dir/web/.well-known";
@@ -43,6 +62,22 @@ my $pds = start_pds(dir => $dir, http_config => <<"HTTP", config => <<"CONF")
         server_name localhost;
         root $dir/web;
         location = /.well-known/did.json { default_type application/json; }
+    }
+    server {
+        listen 127.0.0.1:$tlsport ssl default_server;
+        server_name other.test;
+        ssl_certificate $dir/other.pem;
+        ssl_certificate_key $dir/other.key;
+        location / { return 404 'not here'; }
+    }
+    server {
+        listen 127.0.0.1:$tlsport ssl;
+        server_name *.pds.test;
+        ssl_certificate $dir/handles.pem;
+        ssl_certificate_key $dir/handles.key;
+        location = /.well-known/atproto-did {
+            pds_well_known_did localhost;
+        }
     }
     server {
         listen 127.0.0.1:$avport;
@@ -236,6 +271,46 @@ did_doc('webby.pds.test');
 is($s, 200, '... and 200 once the document names it') or diag err($b);
 ($s, $b) = http_json(GET => "$u/xrpc/com.atproto.identity.resolveHandle?handle=web2.example.test");
 is_deeply($b, { did => $WEB }, 'resolveHandle of the old external handle: still its TXT record');
+
+# ---- handle hosts in a server block of their own
+
+sub handle_host {
+    my ($host, $path) = @_;
+    my $out = `curl -s --max-time 5 --cacert $dir/ca.pem --resolve $host:$tlsport:127.0.0.1 -w '\n%{http_code}' https://$host:$tlsport$path 2>&1`;
+    my ($body, $code) = $out =~ /^(.*)\n(\d+)$/s;
+    return ($code // 0, $body // $out);
+}
+
+($s, $b) = handle_host('alice.pds.test', '/.well-known/atproto-did');
+is($s, 200, 'the handle host\'s block (its own certificate, by SNI): /.well-known/atproto-did 200');
+is($b, $alice->{did}, '... the DID of the tenant\'s account');
+($s, $b) = handle_host('nobody.pds.test', '/.well-known/atproto-did');
+is($s, 404, '... an unknown handle: 404');
+is($b, 'User not found', '... "User not found" (as the tenant\'s own block)');
+($s, $b) = handle_host('alice.pds.test', '/xrpc/_health');
+is($s, 404, '... anything else there is not the PDS: 404 from nginx');
+($s, $b) = handle_host('alice.pds.test', '/xrpc/com.atproto.server.describeServer');
+is($s, 404, '... not even describeServer');
+my $cert = `echo | openssl s_client -connect 127.0.0.1:$tlsport -servername alice.pds.test 2>/dev/null | openssl x509 -noout -subject 2>/dev/null`;
+like($cert, qr/CN\s*=\s*handles/, '... the certificate chosen by SNI is the handle hosts\'');
+($s, $b) = http_json(GET => "$u/.well-known/atproto-did", undef, { Host => 'alice.pds.test' });
+is($s, 200, 'the tenant\'s own block still answers it too');
+
+my ($rc, $out) = nginx_test("$dir/t", <<"END");
+load_module @{[module_path()]};
+pid $dir/t/nginx.pid;
+events { worker_connections 64; }
+http {
+    client_body_temp_path $dir/t;
+    server {
+        listen 127.0.0.1:$tlsport;
+        location = /.well-known/atproto-did { pds_well_known_did nowhere.example; }
+    }
+}
+END
+isnt($rc, 0, 'pds_well_known_did naming no tenant: nginx -t fails');
+like($out, qr/"pds_well_known_did nowhere\.example": no server block has "pds_hostname nowhere\.example"/,
+     '... saying so');
 
 stop_dns($dns);
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');

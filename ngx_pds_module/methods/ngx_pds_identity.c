@@ -4,7 +4,8 @@
  *   com.atproto.identity.resolveHandle / getRecommendedDidCredentials /
  *   updateHandle, com.atproto.server.reserveSigningKey,
  *   com.atproto.temp.checkSignupQueue (no queue: activated), and
- *   GET /.well-known/atproto-did (the handle from the Host header);
+ *   GET /.well-known/atproto-did (the handle from the Host header; also
+ *   in other server blocks, ngx_pds_well_known.c);
  *   in this table, describeRepo and checkAccountStatus of
  *   ngx_pds_describe.c.
  *
@@ -101,6 +102,15 @@ ngx_pds_local_handle(ngx_pds_ctx_t *ctx, const char *handle,
 ngx_int_t
 ngx_pds_well_known_did(ngx_http_request_t *r)
 {
+    return ngx_pds_well_known_answer(r,
+                                ngx_http_get_module_srv_conf(r, ngx_pds_module));
+}
+
+
+/* the DID of the handle the Host header names, among conf's accounts */
+ngx_int_t
+ngx_pds_well_known_answer(ngx_http_request_t *r, ngx_pds_srv_conf_t *conf)
+{
     int                  rc;
     ngx_str_t           *host;
     ngx_pds_ctx_t       *ctx;
@@ -124,7 +134,7 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
     }
 
     ctx->request = r;
-    ctx->conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
+    ctx->conf = conf;
     ngx_pds_pool_allocator(r->pool, &ctx->alloc);
 
     /* validated, lower-cased and without the port by nginx */

@@ -163,6 +163,13 @@ typedef struct {
 ngx_int_t ngx_pds_purge_run(ngx_pds_ctx_t *ctx, ngx_pds_purge_run_t *run);
 
 
+/* ---- ngx_pds_identity.c: /.well-known/atproto-did of a tenant's handle,
+ * ---- wherever it is asked (ngx_pds_well_known.c) --------------------- */
+
+ngx_int_t ngx_pds_well_known_answer(ngx_http_request_t *r,
+    ngx_pds_srv_conf_t *conf);
+
+
 /* ---- ngx_pds_identity.c: a handle's update, of identity.updateHandle --
  * ---- and admin.updateAccountHandle ----------------------------------- */
 
