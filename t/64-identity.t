@@ -30,6 +30,7 @@ use Test::More;
 use PDSTest qw(start_pds http_json stop_all log_problems free_port create_account
                slurp write_file scratch_dir basic_auth json nginx_test module_path);
 use PDSDns qw(start_dns stop_dns dnsmasq_bin);
+use PDSFuzz qw(ws_open ws_frames ws_close);
 
 plan skip_all => 'no dnsmasq (Debian package dnsmasq-base)' unless dnsmasq_bin();
 -d 't/js/node_modules/@atproto/xrpc-server' && -d 't/js/node_modules/@did-plc/server'
@@ -269,6 +270,15 @@ is($b->{error}, 'InvalidRequest', '... InvalidRequest');
 did_doc('webby.pds.test');
 ($s, $b) = update_handle('webby.pds.test');
 is($s, 200, '... and 200 once the document names it') or diag err($b);
+my ($ws, $why) = ws_open($pds->{port}, 'localhost', '?cursor=0');
+ok($ws, 'subscribeRepos from cursor 0') or diag $why;
+my @frames = $ws ? map { $_->[1] } grep { $_->[0] == 2 } ws_frames($ws, 1.5) : ();
+ws_close($ws) if $ws;
+for my $h ('web2.example.test', 'webby.pds.test') {
+    ok((grep { index($_, '#identity') >= 0 && index($_, $WEB) >= 0 && index($_, $h) >= 0 } @frames),
+       "the firehose has an #identity event of the did:web account with $h");
+}
+
 ($s, $b) = http_json(GET => "$u/xrpc/com.atproto.identity.resolveHandle?handle=web2.example.test");
 is_deeply($b, { did => $WEB }, 'resolveHandle of the old external handle: still its TXT record');
 
