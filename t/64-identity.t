@@ -11,8 +11,9 @@
 #   token of that DID) whose handle is a domain of its own: accepted once
 #   the domain resolves to that DID (DNS TXT by the backup name servers,
 #   dnsmasq); refused with the reference's errors otherwise.
-# - updateHandle of a did:web account: no PLC operation; the DID document,
-#   fetched fresh, must already name the new handle.
+# - updateHandle (and admin.updateAccountHandle) of a did:web account: no
+#   PLC operation; the DID document, fetched fresh, must already name the
+#   new handle; then the firehose has the #identity event.
 #
 # - "pds_well_known_did HOSTNAME": handle hosts in a server block of their
 #   own (its own certificate, chosen by SNI) answering only
@@ -270,6 +271,13 @@ is($b->{error}, 'InvalidRequest', '... InvalidRequest');
 did_doc('webby.pds.test');
 ($s, $b) = update_handle('webby.pds.test');
 is($s, 200, '... and 200 once the document names it') or diag err($b);
+($s, $b) = http_json(POST => "$u/xrpc/com.atproto.admin.updateAccountHandle",
+                     { did => $WEB, handle => 'admin-set.pds.test' },
+                     { Authorization => basic_auth('admin', $pds->{admin}) });
+is($s, 400, 'admin.updateAccountHandle of the did:web account, not in its document: 400');
+is_deeply($b, { error => 'InvalidRequest', message => 'DID is not properly configured for handle' },
+          '... the same check (the reference\'s updateHandle path)');
+
 my ($ws, $why) = ws_open($pds->{port}, 'localhost', '?cursor=0');
 ok($ws, 'subscribeRepos from cursor 0') or diag $why;
 my @frames = $ws ? map { $_->[1] } grep { $_->[0] == 2 } ws_frames($ws, 1.5) : ();
