@@ -50,6 +50,8 @@ typedef struct {
     ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
     const struct ngx_pds_method_s *fallback; /* NGX_PDS_FALLBACK entry */
     ngx_str_t                 outbound_ca_file;   /* pds_outbound_ca_file */
+    ngx_array_t               well_known;    /* ngx_pds_loc_conf_t *, of
+                                                pds_well_known_did */
 } ngx_pds_main_conf_t;
 
 
@@ -122,6 +124,8 @@ typedef struct {
 typedef struct {
     ngx_flag_t                enable;        /* "pds" in this location */
     ngx_flag_t                cors;          /* answers carry CORS headers */
+    ngx_str_t                 well_known_of; /* pds_well_known_did */
+    ngx_pds_srv_conf_t       *well_known;    /* that tenant */
 } ngx_pds_loc_conf_t;
 
 

@@ -53,6 +53,13 @@ ngx_int_t ngx_pds_well_known_did(ngx_http_request_t *r);
 /* OAuth (oauth/): /oauth/... and its well-known documents, else DECLINED */
 ngx_int_t ngx_pds_oauth_handler(ngx_http_request_t *r);
 
+/* "pds_well_known_did HOSTNAME;": a location of any server block answering
+ * /.well-known/atproto-did for that tenant's handles (ngx_pds_well_known.c);
+ * each is matched to its tenant at postconfiguration */
+char *ngx_pds_well_known_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_pds_well_known_init_conf(ngx_conf_t *cf);
+
 /* the sync layer: firehose, crawl notification (installs a commit hook) */
 ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);

@@ -51,6 +51,13 @@ static ngx_command_t  ngx_pds_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pds_well_known_did"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_pds_well_known_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pds_hostname"), NGX_PDS_SRV, ngx_pds_set_hostname,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(hostname), NULL },
 
@@ -395,7 +402,8 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
     if (ngx_pds_xrpc_init(cf) != NGX_OK
         || ngx_pds_cors_init(cf) != NGX_OK
         || ngx_pds_ratelimit_init_conf(cf) != NGX_OK
-        || ngx_pds_sync_init_conf(cf) != NGX_OK)
+        || ngx_pds_sync_init_conf(cf) != NGX_OK
+        || ngx_pds_well_known_init_conf(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -22,6 +22,7 @@
 
 #include "ngx_pds_methods_int.h"
 #include "ngx_pds_did.h"
+#include "ngx_pds_handle_resolve.h"
 #include "ngx_pds_params.h"
 
 #include "pds_hash.h"
@@ -84,6 +85,7 @@ typedef struct {
     /* the service auth of a move, and what it found */
     ngx_pds_service_auth_t *sa;
     ngx_uint_t          reserved;      /* signing_priv is the reserved key */
+    ngx_pds_handle_found_t  found;     /* an external handle's DID */
 
     /* made in the thread pool */
     char                password_hash[PDS_PASSWORD_HASH_LEN + 1];
@@ -444,6 +446,8 @@ ngx_pds_create_account_available(ngx_pds_ctx_t *ctx, ngx_pds_create_t *st)
 
 
 static ngx_int_t ngx_pds_create_account_checks(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_create_account_resolved(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_create_account_go(ngx_pds_ctx_t *ctx);
 
 
 static ngx_int_t
@@ -566,12 +570,59 @@ ngx_pds_create_account_checks(ngx_pds_ctx_t *ctx)
 
     ngx_cpystrn((u_char *) handle, (u_char *) st->handle, len + 1);
 
+    if (st->did_in
+        && pds_handle_normalize(handle, len + 1, handle, len) == (long) len
+        && !ngx_pds_is_service_handle(ctx->conf, handle, len))
+    {
+        /*
+         * An account moving here with a domain of its own as its handle
+         * (the reference's normalizeAndValidateHandle with a DID): an
+         * allowed TLD, then the domain must resolve to that DID now.
+         */
+        if (pds_handle_is_reserved_tld(handle, len)) {
+            return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
+                                 "Handle TLD is invalid or disallowed");
+        }
+
+        st->handle = handle;
+
+        return ngx_pds_handle_resolve(ctx, handle, 1, &st->found,
+                                      ngx_pds_create_account_resolved);
+    }
+
     rc = ngx_pds_check_new_handle(ctx, handle);
     if (rc != NGX_OK) {
         return rc;
     }
 
     st->handle = handle;
+
+    return ngx_pds_create_account_go(ctx);
+}
+
+
+/* an external handle of a DID moving here: it must name that DID */
+static ngx_int_t
+ngx_pds_create_account_resolved(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_create_t  *st = ctx->data;
+
+    if (st->found.did == NULL || ngx_strcmp(st->found.did, st->did_in) != 0) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "External handle did not resolve to DID");
+    }
+
+    return ngx_pds_create_account_go(ctx);
+}
+
+
+/* the handle is acceptable: the invite, what is taken, a move's auth */
+static ngx_int_t
+ngx_pds_create_account_go(ngx_pds_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_pds_create_t    *st = ctx->data;
+    ngx_http_request_t  *r = ctx->request;
 
     rc = ngx_pds_create_account_available(ctx, st);
     if (rc != NGX_OK) {

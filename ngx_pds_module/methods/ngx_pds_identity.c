@@ -4,7 +4,8 @@
  *   com.atproto.identity.resolveHandle / getRecommendedDidCredentials /
  *   updateHandle, com.atproto.server.reserveSigningKey,
  *   com.atproto.temp.checkSignupQueue (no queue: activated), and
- *   GET /.well-known/atproto-did (the handle from the Host header);
+ *   GET /.well-known/atproto-did (the handle from the Host header; also
+ *   in other server blocks, ngx_pds_well_known.c);
  *   in this table, describeRepo and checkAccountStatus of
  *   ngx_pds_describe.c.
  *
@@ -17,6 +18,7 @@
 
 #include "ngx_pds_mailed.h"
 #include "ngx_pds_handle_resolve.h"
+#include "ngx_pds_did.h"
 
 #include "pds_plc.h"
 #include "pds_plc_reserve.h"
@@ -100,6 +102,15 @@ ngx_pds_local_handle(ngx_pds_ctx_t *ctx, const char *handle,
 ngx_int_t
 ngx_pds_well_known_did(ngx_http_request_t *r)
 {
+    return ngx_pds_well_known_answer(r,
+                                ngx_http_get_module_srv_conf(r, ngx_pds_module));
+}
+
+
+/* the DID of the handle the Host header names, among conf's accounts */
+ngx_int_t
+ngx_pds_well_known_answer(ngx_http_request_t *r, ngx_pds_srv_conf_t *conf)
+{
     int                  rc;
     ngx_str_t           *host;
     ngx_pds_ctx_t       *ctx;
@@ -123,7 +134,7 @@ ngx_pds_well_known_did(ngx_http_request_t *r)
     }
 
     ctx->request = r;
-    ctx->conf = ngx_http_get_module_srv_conf(r, ngx_pds_module);
+    ctx->conf = conf;
     ngx_pds_pool_allocator(r->pool, &ctx->alloc);
 
     /* validated, lower-cased and without the port by nginx */
@@ -314,6 +325,9 @@ static ngx_int_t ngx_pds_update_handle_available(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_last_op(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_sent(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_update_handle_stored(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_update_handle_doc(ngx_pds_ctx_t *ctx);
+static int ngx_pds_update_handle_txn(pds_store_t *store, MDB_txn *txn,
+    void *data);
 
 
 /*
@@ -500,8 +514,14 @@ ngx_pds_update_handle_plc(ngx_pds_ctx_t *ctx)
     ngx_pds_handle_t  *st = ctx->data;
 
     if (ngx_strncmp(st->account.did, "did:plc:", 8) != 0) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
-                             "DID is not properly configured for handle");
+        /* nothing to update: its document must already say the handle */
+        st->doc = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_did_t));
+        if (st->doc == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_pds_did_resolve(ctx, st->account.did, st->doc,
+                                   ngx_pds_update_handle_doc);
     }
 
     url = ngx_pds_plc_url(ctx, st->account.did, "/log/last");
@@ -515,6 +535,36 @@ ngx_pds_update_handle_plc(ngx_pds_ctx_t *ctx)
 
     return ngx_pds_fetch(ctx, NGX_HTTP_GET, url, NULL, NULL, NULL,
                          ngx_pds_update_handle_last_op);
+}
+
+
+/*
+ * A DID that is not did:plc (did:web): its document, fetched fresh, must
+ * name the new handle (the reference's resolveAtprotoData check).
+ */
+static ngx_int_t
+ngx_pds_update_handle_doc(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_did_t     *doc;
+    ngx_pds_handle_t  *st = ctx->data;
+
+    doc = st->doc;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "pds: updateHandle %s: DID document says \"%s\"",
+                   st->account.did,
+                   doc->status == NGX_PDS_DID_OK && doc->doc.handle
+                   ? doc->doc.handle : "");
+
+    if (doc->status != NGX_PDS_DID_OK || doc->doc.handle == NULL
+        || ngx_strcmp(doc->doc.handle, st->handle) != 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "DID is not properly configured for handle");
+    }
+
+    return ngx_pds_txn_post(ctx, ngx_pds_update_handle_txn, st, &st->result,
+                            ngx_pds_update_handle_stored);
 }
 
 

@@ -163,6 +163,13 @@ typedef struct {
 ngx_int_t ngx_pds_purge_run(ngx_pds_ctx_t *ctx, ngx_pds_purge_run_t *run);
 
 
+/* ---- ngx_pds_identity.c: /.well-known/atproto-did of a tenant's handle,
+ * ---- wherever it is asked (ngx_pds_well_known.c) --------------------- */
+
+ngx_int_t ngx_pds_well_known_answer(ngx_http_request_t *r,
+    ngx_pds_srv_conf_t *conf);
+
+
 /* ---- ngx_pds_identity.c: a handle's update, of identity.updateHandle --
  * ---- and admin.updateAccountHandle ----------------------------------- */
 
@@ -172,6 +179,8 @@ typedef struct {
     int                      result;
     ngx_uint_t               external;  /* not under a handle domain */
     ngx_pds_handle_found_t   found;     /* what an external one says */
+    void                    *doc;       /* a did:web account's document
+                                           (ngx_pds_did_t), fetched fresh */
 } ngx_pds_handle_t;
 
 /*
