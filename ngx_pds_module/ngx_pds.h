@@ -337,6 +337,9 @@ ngx_int_t ngx_pds_ratelimit_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_ratelimit(ngx_pds_ctx_t *ctx, ngx_uint_t points);
 /* the route limits of the called method (the reference's), if any */
 ngx_int_t ngx_pds_ratelimit_route(ngx_pds_ctx_t *ctx);
+/* a password tried on the OAuth page, counted with createSession's */
+ngx_int_t ngx_pds_ratelimit_signin(ngx_pds_ctx_t *ctx,
+    const char *identifier);
 
 /* ngx_pds_fetch.c: outbound HTTP through nginx */
 #define NGX_PDS_FETCH_LOCATION  "/_pds_outbound"

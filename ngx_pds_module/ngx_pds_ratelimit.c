@@ -317,9 +317,9 @@ ngx_pds_rl_headers(ngx_http_request_t *r, ngx_uint_t limit,
 
 /*
  * Charges points to the key name (tenant '\0' bucket '\0' key) under the
- * rules; NGX_OK, or NGX_DECLINED with a 429 RateLimitExceeded sent
- * (ctx->sent_rc).  The headers report the tightest rule, or on a refusal
- * the one refused (with Retry-After, as the reference).
+ * rules; NGX_OK, or NGX_BUSY: over a limit (nothing charged).  The
+ * headers report the tightest rule, or on a refusal the one refused (with
+ * Retry-After, as the reference).
  */
 static ngx_int_t
 ngx_pds_rl_charge(ngx_pds_ctx_t *ctx, u_char *name, size_t len,
@@ -434,7 +434,15 @@ ngx_pds_rl_charge(ngx_pds_ctx_t *ctx, u_char *name, size_t len,
                        limited != NGX_PDS_RL_RULES
                        ? ngx_max(reset - now, 1) : 0);
 
-    if (limited != NGX_PDS_RL_RULES) {
+    return (limited != NGX_PDS_RL_RULES) ? NGX_BUSY : NGX_OK;
+}
+
+
+/* NGX_OK, or NGX_DECLINED with the reference's 429 sent (ctx->sent_rc) */
+static ngx_int_t
+ngx_pds_rl_answer(ngx_pds_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc == NGX_BUSY) {
         return ngx_pds_fail(ctx, 429, "RateLimitExceeded",
                             "Rate Limit Exceeded");
     }
@@ -490,7 +498,9 @@ ngx_pds_ratelimit(ngx_pds_ctx_t *ctx, ngx_uint_t points)
         return NGX_OK;
     }
 
-    return ngx_pds_rl_charge(ctx, name, len, ngx_pds_rl_write_rules, points);
+    return ngx_pds_rl_answer(ctx, ngx_pds_rl_charge(ctx, name, len,
+                                                    ngx_pds_rl_write_rules,
+                                                    points));
 }
 
 
@@ -566,5 +576,46 @@ ngx_pds_ratelimit_route(ngx_pds_ctx_t *ctx)
         return NGX_OK;
     }
 
-    return ngx_pds_rl_charge(ctx, name, len, rt->rules, 1);
+    return ngx_pds_rl_answer(ctx, ngx_pds_rl_charge(ctx, name, len,
+                                                    rt->rules, 1));
+}
+
+
+/*
+ * A password tried on the OAuth sign-in page: counted with createSession's
+ * attempts of the same identifier from the same address (its limits, its
+ * counters); NGX_OK, or NGX_BUSY (nothing sent: the page says it).
+ */
+ngx_int_t
+ngx_pds_ratelimit_signin(ngx_pds_ctx_t *ctx, const char *identifier)
+{
+    size_t      len, klen;
+    ngx_str_t  *ip;
+    u_char      key[NGX_PDS_RL_NAME_MAX];
+    u_char      name[NGX_PDS_RL_NAME_MAX];
+
+    if (!ctx->conf->rate_limits || ngx_pds_rl_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ip = &ctx->request->connection->addr_text;
+    klen = ngx_strlen(identifier);
+
+    if (klen + 1 + ip->len > sizeof(key)) {
+        klen = 0;
+    }
+
+    ngx_memcpy(key, identifier, klen);
+    key[klen++] = '-';
+    ngx_memcpy(key + klen, ip->data, ip->len);
+    klen += ip->len;
+
+    /* ngx_pds_rl_routes[0]: createSession */
+    len = ngx_pds_rl_name(name, &ctx->conf->hostname,
+                          ngx_pds_rl_routes[0].nsid, key, klen);
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_pds_rl_charge(ctx, name, len, ngx_pds_rl_routes[0].rules, 1);
 }

@@ -374,6 +374,35 @@ for my $case (['a takedown', sub {
     is($b->{error}, 'invalid_grant', "... and its refresh token");
 }
 
+# password guessing on the page: createSession's limit (30 per 5 minutes
+# per identifier and address), counted together with createSession's
+{
+    chomp(my $c = `$cli challenge ${\('g' x 50)}`);
+    ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $c },
+                         { DPoP => proof('POST', '/oauth/par', $nonce) });
+    my $ru = $b->{request_uri};
+    ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc($client_id)
+                         . '&request_uri=' . uri_esc($ru));
+    my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
+    my ($tries, $last) = (0, 0);
+    for (1 .. 40) {    # bounded
+        ($s, $b) = post_form('/oauth/authorize',
+            { request_uri => $ru, client_id => $client_id, csrf => $cs,
+              username => 'olive.test', password => "guess-$_", action => 'accept' },
+            { Cookie => "pds-oauth-csrf=$cs" });
+        $tries++;
+        $last = $s;
+        last if $s == 429;
+    }
+    is($last, 429, 'wrong passwords on the page: refused with 429 once over the limit');
+    ok($tries <= 31, "... after at most 30 attempts (the 429 came at try $tries)");
+    like($b, qr/role="alert"[^>]*>Too many sign-in attempts/, '... the page says so (role=alert)');
+    ($s, $b) = http_json(POST => "$u/xrpc/com.atproto.server.createSession",
+                         { identifier => 'olive.test', password => 'olive-password-2' });
+    is_deeply([$s, $b->{error}], [429, 'RateLimitExceeded'],
+              '... and createSession of that identifier from that address too (one counter)');
+}
+
 stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');
 done_testing();

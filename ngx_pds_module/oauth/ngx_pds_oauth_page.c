@@ -877,6 +877,13 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
         return ngx_pds_oauth_page_send(ctx, pg, NGX_HTTP_BAD_REQUEST);
     }
 
+    /* password guessing: createSession's limits, its counters */
+    if (ngx_pds_ratelimit_signin(ctx, pg->identifier) != NGX_OK) {
+        pg->error = "Too many sign-in attempts. Wait a few minutes and "
+                    "try again.";
+        return ngx_pds_oauth_page_send(ctx, pg, 429);
+    }
+
     rc = ngx_pds_oauth_page_account(ctx, pg);
     if (rc == PDS_NOTFOUND) {
         /* the same answer as a wrong password */
