@@ -134,7 +134,7 @@ is($s, 200, 'another account still logs in');
                { subject => { '$type' => 'com.atproto.repo.strongRef',
                               uri => "at://$did/app.bsky.feed.post/3aaaaaaaaaaaa", cid => 'bafyreib' },
                  takedown => { applied => JSON::PP::true() } });
-is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], 'record subject: 400 InvalidRequest (not supported here)');
+is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], 'a record subject with a malformed CID: 400 InvalidRequest (t/56 takes records down)');
 ($s, $b) = adm(POST => 'updateSubjectStatus', { subject => { '$type' => 'x.y#z', did => $did },
                                                 takedown => { applied => JSON::PP::true() } });
 is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], 'unknown subject type: 400');

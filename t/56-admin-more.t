@@ -296,6 +296,19 @@ is($s, 200, 'a missing record: 200, nothing stored');
 ($s, $b) = call(GET => 'com.atproto.repo.getRecord', undef, undef,
                 "repo=$bea->{did}&collection=app.bsky.feed.post&rkey=3jzfcijpj2z2z");
 is($s, 200, 'so a record made there later is served');
+# a takedown goes with its record: one made again at that rkey is served
+($s, $b) = adm(POST => 'updateSubjectStatus', { subject => $rsubj, takedown => { applied => $T, ref => 'MOD-2' } });
+is($s, 200, 'the record taken down again');
+($s, $b) = call(POST => 'com.atproto.repo.deleteRecord',
+                { repo => $bea->{did}, collection => 'app.bsky.feed.post', rkey => $trk }, $bea->{accessJwt});
+is($s, 200, 'its owner deletes it');
+($s, $b) = call(POST => 'com.atproto.repo.putRecord',
+                { repo => $bea->{did}, collection => 'app.bsky.feed.post', rkey => $trk,
+                  record => { %$post, text => 'new one' } }, $bea->{accessJwt});
+is($s, 200, '... and makes a new one at the same rkey');
+($s, $b) = call(GET => 'com.atproto.repo.getRecord', undef, undef, $gr);
+is_deeply([$s, $b->{value}{text}], [200, 'new one'],
+          'the new record is served (the takedown went with the deleted one, as the reference\'s row)');
 ($s, $b) = adm(POST => 'updateSubjectStatus',
                { subject => { %$rsubj, uri => 'at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/x' },
                  takedown => { applied => $T } });

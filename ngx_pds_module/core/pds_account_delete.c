@@ -3,10 +3,12 @@
  *
  * Keys removed (docs/STORAGE.md):
  *   at once   accounts uid, handles <handle>, emails <email>, dids <did>,
- *             repos uid, prefs uid, tokens 't'/'d' (pds_token_delete_for),
+ *             repos uid, prefs uid, tokens 't'/'d' (pds_token_delete_for, with the
+ *             account's OAuth families),
  *             app_passwords <did> 0 *, email_tokens (all purposes),
  *             invites 'a' <did> 0 * with each code's 'c' and 'u' keys
- *   purged    records uid *, blocks uid *, blobs uid *, blob_refs 'r' uid *
+ *   purged    records uid *, blocks uid *, blobs uid *, takedowns uid *,
+ *             blob_refs 'r' uid *
  *             and 'p' uid *, events of the DID before the deletion event
  *   marker    meta "purge" uid -> seq (8) + did
  */
@@ -31,6 +33,7 @@ enum {
     PDS_PURGE_RECORDS = 0,
     PDS_PURGE_BLOCKS,
     PDS_PURGE_BLOBS,
+    PDS_PURGE_TAKEDOWNS,
     PDS_PURGE_REFS_R,
     PDS_PURGE_REFS_P,
     PDS_PURGE_EVENTS,
@@ -587,11 +590,13 @@ pds_purge_step(pds_store_t *s, MDB_txn *txn, pds_purge_t *p, size_t budget)
         case PDS_PURGE_RECORDS:
         case PDS_PURGE_BLOCKS:
         case PDS_PURGE_BLOBS:
+        case PDS_PURGE_TAKEDOWNS:
             pds_store_put_u64(k, p->uid);
             rc = pds_del_prefix(txn,
                                 p->stage == PDS_PURGE_RECORDS ? s->db_records
                                 : p->stage == PDS_PURGE_BLOCKS ? s->db_blocks
-                                : s->db_blobs,
+                                : p->stage == PDS_PURGE_BLOBS ? s->db_blobs
+                                : s->db_takedowns,
                                 k, PDS_UID_LEN, left, &p->removed);
             break;
 

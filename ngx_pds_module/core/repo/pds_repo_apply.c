@@ -15,6 +15,7 @@
 
 #include "pds_repo_int.h"
 #include "pds_cbor.h"
+#include "pds_takedown.h"
 
 
 /*
@@ -445,7 +446,15 @@ pds_apply_record_write(pds_apply_t *ap, const pds_repo_op_t *op)
 
     if (op->done_action == PDS_REPO_DELETE) {
         rc = mdb_del(ap->txn, ap->store->db_records, &mkey, NULL);
-        return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_repo_mdb(rc);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return pds_repo_mdb(rc);
+        }
+
+        /* a takedown goes with the record, as the reference's row */
+        rc = pds_takedown_record_set(ap->store, ap->txn, uid, op->collection,
+                                     op->collection_len, op->rkey,
+                                     op->rkey_len, NULL);
+        return rc == 0 ? 0 : pds_repo_mdb(rc);
     }
 
     rc = pds_block_ref(ap->store, ap->txn, ap->bc, uid, &op->cid, op->record,
