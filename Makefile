@@ -257,7 +257,12 @@ bench: $(BENCH_BINS)
 MODULES_DIR ?= /usr/lib/nginx/modules
 MODULES_CONF ?= /etc/nginx/modules-available/50-mod-pds.conf
 
-install: module
+BINDIR ?= /usr/local/bin
+
+install: module $(BUILD)/pds-backup
+	install -d $(BINDIR)
+	install -m 0755 tools/pdsadmin $(BINDIR)/pdsadmin
+	install -m 0755 $(BUILD)/pds-backup $(BINDIR)/pds-backup
 	install -d $(MODULES_DIR)
 	install -m 0644 $(MODULE) $(MODULES_DIR)/.ngx_pds_module.so.new
 	mv -f $(MODULES_DIR)/.ngx_pds_module.so.new $(MODULES_DIR)/ngx_pds_module.so
