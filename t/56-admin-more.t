@@ -237,6 +237,14 @@ is_deeply([$b->{email}, exists $b->{emailConfirmedAt}], ['ada.new@example.com', 
 is($s, 200, 'login by the new address');
 ($s, $b) = adm(POST => 'updateAccountEmail', { account => $ada->{did}, email => $bea->{email} });
 is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], "another account's address: 400 (the reference: 500)");
+for my $n (255, 600, 1000) {    # found by t/05's fuzzer: these were 500s
+    ($s, $b) = adm(POST => 'updateAccountEmail', { account => $ada->{did}, email => ('a' x ($n - 12)) . '@example.com' });
+    is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], "an address of $n bytes: 400, not 500");
+}
+($s, $b) = adm(POST => 'updateAccountEmail', { account => $ada->{did}, email => "a\x{0}b\@example.com" });
+is_deeply([$s, $b->{error}], [400, 'InvalidRequest'], 'an address with a NUL: 400');
+($s, $b) = adm(GET => 'getAccountInfo', undef, "did=$ada->{did}");
+is($b->{email}, 'ada.new@example.com', '... the address is unchanged');
 
 # ---- a record's takedown
 my $post = { '$type' => 'app.bsky.feed.post', text => 'first', createdAt => '2026-01-01T00:00:00.000Z' };

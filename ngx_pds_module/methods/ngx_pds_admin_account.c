@@ -418,6 +418,17 @@ ngx_pds_admin_update_account_email(ngx_pds_ctx_t *ctx)
     v = json_object_get(ctx->body, "email");
     len = json_string_length(v);
 
+    /*
+     * what the email index can hold (the reference stores any string):
+     * an address no mail system takes (over RFC 5321's 254 bytes, or with
+     * a NUL) is refused in the words of updateEmail
+     */
+    if (len > 254 || ngx_strlen(json_string_value(v)) != len) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "This email address is not supported, please "
+                             "use a different email.");
+    }
+
     if (len) {
         p = ngx_pnalloc(ctx->request->pool, len + 1);
         if (p == NULL) {
