@@ -210,8 +210,11 @@ ngx_pds_import_checked(ngx_pds_ctx_t *ctx)
                              "%s", im->err);
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_import_write, im, &im->txn_result,
-                            ngx_pds_import_written);
+    /* refused when full: about three times the CAR (blocks, rows, event) */
+    return ngx_pds_txn_post_adding(ctx, ngx_pds_import_write, im,
+                       3 * (uint64_t)
+                       ctx->request->request_body->temp_file->file.offset,
+                       &im->txn_result, ngx_pds_import_written);
 }
 
 
