@@ -68,6 +68,10 @@ pds_space_verdict(const pds_space_t *sp, uint64_t need)
 {
     uint64_t  room, growth;
 
+    if (need < PDS_SPACE_MIN_NEED) {
+        need = PDS_SPACE_MIN_NEED;
+    }
+
     room = (sp->map > sp->used ? sp->map - sp->used : 0) + sp->free;
 
     if (room < sp->reserve || room - sp->reserve < need) {
@@ -170,7 +174,8 @@ pds_space_check(pds_store_t *store, MDB_txn *txn, const char *dir,
 
     /* far from the ceiling: the unused pages alone tell */
     if (sp->map > sp->used
-        && sp->map - sp->used >= PDS_SPACE_COUNT_MARGIN(sp->reserve) + need)
+        && sp->map - sp->used >= PDS_SPACE_COUNT_MARGIN(sp->reserve)
+                                  + PDS_SPACE_MIN_NEED + need)
     {
         sp->verdict = pds_space_verdict(sp, need);
         return 0;

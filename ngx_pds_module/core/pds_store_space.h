@@ -35,6 +35,13 @@
 #define PDS_SPACE_MAP_MIN       ((uint64_t) 4 << 30)      /* 4 GB */
 #define PDS_SPACE_MAP_MAX       ((uint64_t) 64 << 30)     /* 64 GB */
 
+/*
+ * the least room asked of any write that adds data, so that near the
+ * ceiling small writes (a like, a blob row, an account) are all refused
+ * at the same point
+ */
+#define PDS_SPACE_MIN_NEED      ((uint64_t) 256 * 1024)
+
 /* pages a write is assumed to touch besides its records' bytes */
 #define PDS_SPACE_PAGES_PER_WRITE  12
 
@@ -61,7 +68,8 @@ uint64_t pds_space_need(uint64_t nwrites, uint64_t record_bytes,
     uint64_t page);
 
 /*
- * Whether a write that adds need bytes may run: PDS_SPACE_OK, or
+ * Whether a write that adds need bytes (at least PDS_SPACE_MIN_NEED) may
+ * run: PDS_SPACE_OK, or
  * PDS_SPACE_MAP when the map's room (unused pages and freelist pages)
  * would drop under the reserve, PDS_SPACE_DISK when the disk's would
  * (disk_free UINT64_MAX: unknown, not checked).  Only what grows the file
