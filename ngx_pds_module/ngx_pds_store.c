@@ -66,13 +66,22 @@ ngx_pds_space_log(ngx_pds_env_t *env, int kind, const pds_space_t *sp,
     env->space_logged = now;
 
     if (kind == PDS_SPACE_DISK) {
+        if (sp == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "pds: the disk of \"%V\" is full (a commit "
+                          "failed): writes that add data are refused with "
+                          "507 StorageFull, deletions still run; free disk "
+                          "space (nginx need not be reloaded)", &env->path);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "pds: the disk of \"%V\" is full%s%uL MB free): "
-                      "writes that add data are refused with 507 "
-                      "StorageFull, deletions still run; free disk space "
-                      "(nginx need not be reloaded)", &env->path,
-                      sp ? " (" : " (commit failed, ",
-                      sp ? sp->disk_free >> 20 : (uint64_t) 0);
+                      "pds: the disk of \"%V\" is full (%uL MB free, "
+                      "%uL MB kept for deletions): writes that add data are "
+                      "refused with 507 StorageFull, deletions still run; "
+                      "free disk space (nginx need not be reloaded)",
+                      &env->path, sp->disk_free >> 20,
+                      sp->disk_reserve >> 20);
         return;
     }
 

@@ -52,6 +52,22 @@ pds_space_reserve(uint64_t map)
 
 
 uint64_t
+pds_space_disk_reserve(uint64_t disk, uint64_t map)
+{
+    uint64_t  r, most;
+
+    r = disk / 100;
+    most = pds_space_reserve(map);
+
+    if (r > most) {
+        r = most;
+    }
+
+    return r > PDS_SPACE_MIN_RESERVE ? r : PDS_SPACE_MIN_RESERVE;
+}
+
+
+uint64_t
 pds_space_need(uint64_t nwrites, uint64_t record_bytes, uint64_t page)
 {
     /*
@@ -81,8 +97,8 @@ pds_space_verdict(const pds_space_t *sp, uint64_t need)
     if (sp->disk_free != UINT64_MAX) {
         growth = need > sp->free ? need - sp->free : 0;
 
-        if (sp->disk_free < sp->reserve
-            || sp->disk_free - sp->reserve < growth)
+        if (sp->disk_free < sp->disk_reserve
+            || sp->disk_free - sp->disk_reserve < growth)
         {
             return PDS_SPACE_DISK;
         }
@@ -167,9 +183,13 @@ pds_space_check(pds_store_t *store, MDB_txn *txn, const char *dir,
     sp->reserve = pds_space_reserve(sp->map);
     sp->free = 0;
     sp->disk_free = UINT64_MAX;
+    sp->disk_reserve = sp->reserve;
 
     if (dir && statvfs(dir, &vfs) == 0) {
         sp->disk_free = (uint64_t) vfs.f_bavail * vfs.f_frsize;
+        sp->disk_reserve = pds_space_disk_reserve(
+                               (uint64_t) vfs.f_blocks * vfs.f_frsize,
+                               sp->map);
     }
 
     /* far from the ceiling: the unused pages alone tell */

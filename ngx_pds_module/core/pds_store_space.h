@@ -52,6 +52,7 @@ typedef struct {
     uint64_t   free;            /* bytes of pages in the freelist */
     uint64_t   reserve;         /* bytes kept for deletions */
     uint64_t   disk_free;       /* bytes the file system has left */
+    uint64_t   disk_reserve;    /* of which kept for deletions */
     uint64_t   page;            /* the page size */
     int        verdict;         /* PDS_SPACE_* for the write asked about */
 } pds_space_t;
@@ -62,6 +63,11 @@ uint64_t pds_space_map_default(uint64_t tenants);
 
 /* the reserve kept for deletions in a map of map bytes */
 uint64_t pds_space_reserve(uint64_t map);
+/*
+ * the disk space kept for deletions on a file system of disk bytes: 1% of
+ * it, at least 8 MB, at most the map's reserve
+ */
+uint64_t pds_space_disk_reserve(uint64_t disk, uint64_t map);
 
 /* bytes a write of nwrites commits with record_bytes of records may take */
 uint64_t pds_space_need(uint64_t nwrites, uint64_t record_bytes,
