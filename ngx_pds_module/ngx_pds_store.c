@@ -121,11 +121,11 @@ ngx_pds_space_check(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
 
 
 int
-ngx_pds_space_failed(ngx_pds_env_t *env, int mdb_rc, ngx_log_t *log)
+ngx_pds_space_failed(ngx_pds_env_t *env, int commit_rc, ngx_log_t *log)
 {
     int  kind;
 
-    kind = pds_space_commit_full(mdb_rc);
+    kind = pds_space_commit_full(commit_rc);
 
     if (kind != PDS_SPACE_OK) {
         ngx_pds_space_log(env, kind, NULL, log);

@@ -169,10 +169,11 @@ ngx_pds_batch_admit(ngx_pds_batch_t *b, MDB_txn *txn, ngx_log_t *log)
             if (verdict != PDS_SPACE_OK) {
                 b->writes[i].status = PDS_REPO_EMAPFULL;
                 b->writes[i].seq = 0;
-                ngx_snprintf((u_char *) b->writes[i].error,
-                             sizeof(b->writes[i].error) - 1, "%s%Z",
-                             verdict == PDS_SPACE_DISK ? "the disk is full"
-                                                       : "the map is full");
+                ngx_cpystrn((u_char *) b->writes[i].error,
+                            (u_char *) (verdict == PDS_SPACE_DISK
+                                        ? "the disk is full"
+                                        : "the map is full"),
+                            sizeof(b->writes[i].error));
                 continue;
             }
 
