@@ -5,13 +5,15 @@
 # every write acknowledged with 200 is stored, deletions (deleteRecord,
 # applyWrites of deletes only) still run while full, and after them new
 # writes succeed again (LMDB reuses the freed pages).  The error log tells
-# the operator what to do, without an alert.
+# the operator what to do, without an alert.  As root, the same with the
+# default map (64 GB) and the data directory on a 40 MB tmpfs: the disk
+# fills first, with the same answers.
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use POSIX ();
-use PDSTest qw(start_pds http_json stop_all log_problems json create_account);
+use PDSTest qw(start_pds http_json stop_all log_problems json create_account scratch_dir);
 
 my $pds = start_pds(workers => 2, config => <<'CONF')
         pds_rate_limits off;
@@ -172,6 +174,7 @@ is($s, 200, 'and another');
 is($s, 200, 'the records not deleted are still there');
 
 stop_all();
+disk_full();
 my $log = PDSTest::slurp($pds->{log});
 like($log, qr/LMDB map of "[^"]+" is full .*raise pds_lmdb_map_size and reload nginx/,
      "the error log tells the operator to raise pds_lmdb_map_size");
@@ -180,3 +183,89 @@ cmp_ok($told, '<=', 4, "at most once a minute per worker ($told)");
 unlike($log, qr/\[(alert|emerg|crit)\]/, 'no alert');
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes');
 done_testing();
+
+
+# ---- the disk full: a 40 MB tmpfs under the default 64 GB map (as root)
+
+my $mounted;
+END { system('umount', $mounted) if $mounted }
+
+sub disk_full {
+    SKIP: {
+        skip 'the disk-full part mounts a tmpfs: root only', 9 unless $> == 0;
+        my $dir = scratch_dir();
+        mkdir "$dir/data" or die "$dir/data: $!";
+        skip 'cannot mount a tmpfs here', 9
+            if system('mount', '-t', 'tmpfs', '-o', 'size=40m,mode=0755', 'tmpfs', "$dir/data") != 0;
+        $mounted = "$dir/data";
+        my $p = start_pds(dir => $dir, workers => 2, config => "        pds_rate_limits off;\n")
+            or BAIL_OUT('no second PDS');
+        my $a = create_account($p, handle => 'disk.test');
+        ok($a, 'disk: an account');
+        my %h = (Authorization => "Bearer $a->{accessJwt}");
+        my (@acks, %st);
+        my @kids;
+        for my $c (1 .. 4) {
+            my $pid = fork() // die "fork: $!";
+            if ($pid == 0) {
+                my (@mine, $refused);
+                for my $i (1 .. 600) {
+                    my ($st, $b) = http_json(POST => "$p->{url}/xrpc/com.atproto.repo.createRecord",
+                                             { repo => $a->{did}, collection => $coll,
+                                               record => { '$type' => $coll, tag => "d$c-$i", pad => "$c $i $pad" } },
+                                             \%h);
+                    push @mine, { status => $st, uri => ref $b ? $b->{uri} : undef,
+                                  error => ref $b ? $b->{error} : undef };
+                    $refused = $st == 200 ? 0 : $refused + 1;
+                    last if $refused >= 5;
+                }
+                open my $fh, '>', "$dir/disk$c.json" or POSIX::_exit(1);
+                print $fh json()->encode(\@mine);
+                close $fh;
+                POSIX::_exit(0);
+            }
+            push @kids, $pid;
+        }
+        waitpid $_, 0 for @kids;
+        @acks = map { @{ json()->decode(PDSTest::slurp("$dir/disk$_.json")) } } 1 .. 4;
+        $st{"$_->{status} " . ($_->{error} // '')}++ for @acks;
+        my @okd = grep { $_->{status} == 200 } @acks;
+        note('disk: ' . join(', ', map { "$_: $st{$_}" } sort keys %st));
+        ok($st{'507 StorageFull'}, 'disk: writes end with 507 StorageFull');
+        is(scalar(grep { !/^(200 |507 StorageFull)$/ } keys %st), 0, 'disk: nothing else (no 500)');
+        my %have;
+        my ($cur, $n) = (undef, 0);
+        do {
+            my (undef, $page) = http_json(GET => "$p->{url}/xrpc/com.atproto.repo.listRecords?repo=$a->{did}"
+                                          . "&collection=$coll&limit=100" . ($cur ? "&cursor=$cur" : ''));
+            $have{$_->{uri}} = 1 for @{ ref $page ? $page->{records} : [] };
+            $cur = ref $page && @{ $page->{records} } == 100 ? $page->{cursor} : undef;
+        } while ($cur && ++$n < 100);
+        is(scalar(grep { $have{$_->{uri}} } @okd), scalar(@okd),
+           'disk: every acknowledged record (' . scalar(@okd) . ') is stored');
+        my %del;
+        for my $x (@okd[0 .. ($#okd > 150 ? 149 : $#okd)]) {
+            my ($rkey) = $x->{uri} =~ m{/([^/]+)$};
+            my ($s) = http_json(POST => "$p->{url}/xrpc/com.atproto.repo.deleteRecord",
+                                { repo => $a->{did}, collection => $coll, rkey => $rkey }, \%h);
+            $del{$s}++;
+        }
+        is_deeply([keys %del], [200], 'disk: deleteRecord while the disk is full: all 200');
+        my ($again, $t) = (0, 0);
+        while ($t++ < 40) {
+            my ($s) = http_json(POST => "$p->{url}/xrpc/com.atproto.repo.createRecord",
+                                { repo => $a->{did}, collection => $coll,
+                                  record => { '$type' => $coll, tag => "again-$t" } }, \%h);
+            if ($s == 200) { $again = 1; last }
+            last if $s != 507;
+            select undef, undef, undef, 0.25;
+        }
+        ok($again, "disk: a write runs again in the freed pages ($t tries)");
+        stop_all();
+        my $dlog = PDSTest::slurp($p->{log});
+        like($dlog, qr/the disk of "[^"]+" is full .*free disk space/, 'disk: the log says to free disk space');
+        is_deeply([log_problems($p->{log})], [], 'disk: no alerts or crashes');
+        ok(system('umount', $mounted) == 0, 'disk: tmpfs unmounted');
+        $mounted = undef;
+    }
+}

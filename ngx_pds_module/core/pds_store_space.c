@@ -97,8 +97,9 @@ pds_space_verdict(const pds_space_t *sp, uint64_t need)
     if (sp->disk_free != UINT64_MAX) {
         growth = need > sp->free ? need - sp->free : 0;
 
-        if (sp->disk_free < sp->disk_reserve
-            || sp->disk_free - sp->disk_reserve < growth)
+        if (growth > 0
+            && (sp->disk_free < sp->disk_reserve
+                || sp->disk_free - sp->disk_reserve < growth))
         {
             return PDS_SPACE_DISK;
         }
@@ -192,10 +193,13 @@ pds_space_check(pds_store_t *store, MDB_txn *txn, const char *dir,
                                sp->map);
     }
 
-    /* far from the ceiling: the unused pages alone tell */
+    /* far from the ceiling and from a full disk: the unused pages tell */
     if (sp->map > sp->used
         && sp->map - sp->used >= PDS_SPACE_COUNT_MARGIN(sp->reserve)
-                                  + PDS_SPACE_MIN_NEED + need)
+                                  + PDS_SPACE_MIN_NEED + need
+        && (sp->disk_free == UINT64_MAX
+            || sp->disk_free >= PDS_SPACE_COUNT_MARGIN(sp->disk_reserve)
+                                + PDS_SPACE_MIN_NEED + need))
     {
         sp->verdict = pds_space_verdict(sp, need);
         return 0;

@@ -86,7 +86,7 @@ int pds_space_verdict(const pds_space_t *sp, uint64_t need);
 /*
  * Fills *sp for store (txn: the caller's write transaction, held so the
  * numbers do not move) and gives the verdict for need bytes.  The
- * freelist is counted only near the threshold, and then at most once a
+ * freelist is counted only near either threshold (map or disk), then at most once a
  * second (the count is kept in the store); the disk is asked with
  * statvfs() of dir (NULL: not checked).  0, or PDS_STORE_ERROR.
  */

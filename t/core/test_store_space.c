@@ -95,6 +95,12 @@ arithmetic(void)
     sp.free = 2 * MB;
     is_int(pds_space_verdict(&sp, 1 * MB), PDS_SPACE_OK,
            "unless freelist pages take it (no growth)");
+    sp.disk_free = 1 * MB;
+    is_int(pds_space_verdict(&sp, 1 * MB), PDS_SPACE_OK,
+           "even with the disk under its reserve");
+    sp.free = 0;
+    is_int(pds_space_verdict(&sp, 0), PDS_SPACE_DISK,
+           "but not without free pages");
 
     is_int(pds_space_commit_full(MDB_MAP_FULL), PDS_SPACE_MAP,
            "MDB_MAP_FULL: the map");
