@@ -361,14 +361,15 @@ ngx_pds_import_write(pds_store_t *store, MDB_txn *txn, void *data)
                      "the import could not be written: %s%Z",
                      pds_repo_strerror(rc));
         im->err[sizeof(im->err) - 1] = '\0';
-        return 2;
+        /* a full map is said as such (ngx_pds_txn_post's StorageFull) */
+        return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
     }
 
     /* an active account's followers learn of its new state */
     if (im->active) {
         rc = pds_repo_event_sync(store, txn, im->uid, NULL);
         if (rc != 0) {
-            return 2;
+            return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
         }
     }
 
