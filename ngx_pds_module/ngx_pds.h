@@ -310,6 +310,11 @@ void ngx_pds_store_committed(ngx_pds_ctx_t *ctx);
 int ngx_pds_space_check(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
     ngx_log_t *log);
 int ngx_pds_space_failed(ngx_pds_env_t *env, int commit_rc, ngx_log_t *log);
+/* the numbers themselves (one look for a batch; 0 or an error), and the log */
+int ngx_pds_space_get(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    pds_space_t *sp);
+void ngx_pds_space_refused(ngx_pds_env_t *env, int kind,
+    const pds_space_t *sp, ngx_log_t *log);
 
 /*
  * The store (its map or its disk) is full: 507, which RFC 4918 says a

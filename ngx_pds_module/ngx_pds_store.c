@@ -100,6 +100,22 @@ ngx_pds_space_log(ngx_pds_env_t *env, int kind, const pds_space_t *sp,
 
 
 int
+ngx_pds_space_get(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    pds_space_t *sp)
+{
+    return pds_space_check(env->store, txn, (char *) env->path.data, need, sp);
+}
+
+
+void
+ngx_pds_space_refused(ngx_pds_env_t *env, int kind, const pds_space_t *sp,
+    ngx_log_t *log)
+{
+    ngx_pds_space_log(env, kind, sp, log);
+}
+
+
+int
 ngx_pds_space_check(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
     ngx_log_t *log)
 {

@@ -150,23 +150,38 @@ ngx_pds_write_adds(pds_repo_write_t *w, uint64_t *bytes)
 static ngx_uint_t
 ngx_pds_batch_admit(ngx_pds_batch_t *b, MDB_txn *txn, ngx_log_t *log)
 {
-    int                    verdict;
-    uint64_t               bytes, need, total;
-    ngx_uint_t             i, n, k, page;
+    int                    verdict, refused;
+    uint64_t               bytes, need[NGX_PDS_BATCH_MAX], total;
+    ngx_uint_t             i, n, k;
+    pds_space_t            sp;
     ngx_pds_env_t         *env = b->writer->conf->env;
     pds_repo_write_t       wr;
     ngx_pds_write_item_t  *item;
 
+    /* what each write may add (0: deletions only), then one look */
+
     total = 0;
-    n = 0;
-    page = 4096;
 
     for (i = 0; i < b->n; i++) {
-        if (ngx_pds_write_adds(&b->writes[i], &bytes)) {
-            need = total + pds_space_need(1, bytes, page);
-            verdict = ngx_pds_space_check(env, txn, need, log);
+        need[i] = ngx_pds_write_adds(&b->writes[i], &bytes)
+                  ? pds_space_need(1, bytes, 4096) : 0;
+        total += need[i];
+    }
+
+    if (total == 0 || ngx_pds_space_get(env, txn, total, &sp) != 0) {
+        return b->n;
+    }
+
+    total = 0;
+    n = 0;
+    refused = PDS_SPACE_OK;
+
+    for (i = 0; i < b->n; i++) {
+        if (need[i]) {
+            verdict = pds_space_verdict(&sp, total + need[i]);
 
             if (verdict != PDS_SPACE_OK) {
+                refused = verdict;
                 b->writes[i].status = PDS_REPO_EMAPFULL;
                 b->writes[i].seq = 0;
                 ngx_cpystrn((u_char *) b->writes[i].error,
@@ -177,7 +192,7 @@ ngx_pds_batch_admit(ngx_pds_batch_t *b, MDB_txn *txn, ngx_log_t *log)
                 continue;
             }
 
-            total = need;
+            total += need[i];
         }
 
         /* runs: moved up to the n-th place, the refused ones shift down */
@@ -195,6 +210,10 @@ ngx_pds_batch_admit(ngx_pds_batch_t *b, MDB_txn *txn, ngx_log_t *log)
         }
 
         n++;
+    }
+
+    if (refused != PDS_SPACE_OK) {
+        ngx_pds_space_refused(env, refused, &sp, log);
     }
 
     return n;
