@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "pds_store.h"
+#include "pds_store_space.h"
 #include "pds_account.h"
 #include "pds_keys.h"
 #include "pds_blob.h"
@@ -32,8 +33,9 @@
 /* one LMDB environment, shared by nothing else: keyed by its directory */
 typedef struct {
     ngx_str_t                 path;          /* <data dir>/lmdb */
-    size_t                    map_size;
+    size_t                    map_size;      /* 0 until init_module: auto */
     pds_store_t              *store;         /* open in workers only */
+    time_t                    space_logged;  /* "full" told the operator */
 } ngx_pds_env_t;
 
 
@@ -233,6 +235,7 @@ struct ngx_pds_ctx_s {
     }                         error;         /* see ngx_pds_error() */
     unsigned                  rtxn_cleanup:1;
     unsigned                  waiting:1;     /* a task or subrequest runs */
+    unsigned                  storage_full:1; /* a write found it full */
     void                     *job;           /* ngx_pds_txn_post() */
     void                     *out;           /* ngx_pds_fetch() */
     ngx_event_t               hold;          /* see ngx_pds_hold() */
@@ -303,6 +306,30 @@ void ngx_pds_envs_exit_process(ngx_cycle_t *cycle);
 typedef void (*ngx_pds_commit_pt)(ngx_pds_ctx_t *ctx);
 void ngx_pds_store_on_commit(ngx_pds_commit_pt hook);
 void ngx_pds_store_committed(ngx_pds_ctx_t *ctx);
+/*
+ * In a write transaction of env (thread pool): may a write that adds need
+ * bytes run?  PDS_SPACE_OK, or PDS_SPACE_MAP / _DISK (the operator told,
+ * once a minute).  ngx_pds_space_failed(): the same for a failed commit's
+ * LMDB code (0 when it was not the map or the disk being full).
+ */
+int ngx_pds_space_check(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    ngx_log_t *log);
+int ngx_pds_space_failed(ngx_pds_env_t *env, int commit_rc, ngx_log_t *log);
+/* the numbers themselves (one look for a batch; 0 or an error), and the log */
+int ngx_pds_space_get(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    pds_space_t *sp);
+void ngx_pds_space_refused(ngx_pds_env_t *env, int kind,
+    const pds_space_t *sp, ngx_log_t *log);
+
+/*
+ * The store (its map or its disk) is full: 507, which RFC 4918 says a
+ * client must not repeat on its own; XRPC clients show the message.
+ */
+#define NGX_PDS_STORAGE_FULL  507
+#define ngx_pds_storage_full(ctx)                                            \
+    ngx_pds_error(ctx, NGX_PDS_STORAGE_FULL, "StorageFull",                  \
+                  "The server's storage is full: nothing new can be saved "  \
+                  "until its operator adds space (deleting still works)")
 
 /* ngx_pds_thread.c */
 ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
@@ -325,6 +352,15 @@ typedef int (*ngx_pds_txn_alloc_pt)(pds_store_t *store, MDB_txn *txn,
     void *data, pds_alloc_t *a);
 ngx_int_t ngx_pds_txn_post_alloc(ngx_pds_ctx_t *ctx, ngx_pds_txn_alloc_pt fn,
     void *data, int *result, ngx_pds_resume_pt done);
+/*
+ * ngx_pds_txn_post() for a write that adds about need bytes (an account,
+ * an import): refused, before fn runs, when the store is nearly full
+ * (*result NGX_PDS_TXN_FAILED and ctx->storage_full set; answer with
+ * ngx_pds_storage_full()).  Any write whose commit finds the map or the
+ * disk full also sets ctx->storage_full.
+ */
+ngx_int_t ngx_pds_txn_post_adding(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
+    void *data, uint64_t need, int *result, ngx_pds_resume_pt done);
 
 /* ngx_pds_writer.c: repository commits with group commit */
 typedef void (*ngx_pds_after_pt)(void *data, pds_repo_write_t *w,

@@ -441,10 +441,10 @@ ngx_pds_merge_values(ngx_conf_t *cf, ngx_pds_srv_conf_t *prev,
     ngx_pds_srv_conf_t *conf)
 {
     ngx_conf_merge_uint_value(conf->port, prev->port, 2583);
-    ngx_conf_merge_size_value(conf->map_size, prev->map_size,
-                              (size_t) 4 * 1024 * 1024 * 1024);
+    /* 0: a share of an address budget among the tenants (init_module) */
+    ngx_conf_merge_size_value(conf->map_size, prev->map_size, 0);
 
-    if (conf->map_size < NGX_PDS_MIN_MAP_SIZE) {
+    if (conf->map_size != 0 && conf->map_size < NGX_PDS_MIN_MAP_SIZE) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"pds_lmdb_map_size\" must be at least 16m (the "
                       "schema and a few accounts need that much) in %s:%ui",

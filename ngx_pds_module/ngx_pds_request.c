@@ -473,6 +473,11 @@ ngx_pds_finish(ngx_pds_ctx_t *ctx, ngx_int_t rc)
         return rc;
     }
 
+    /* whatever a method makes of a failed write, a full store is said */
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR && ctx->storage_full) {
+        rc = ngx_pds_storage_full(ctx);
+    }
+
     if (ctx->error.name != NULL && ctx->error.status == (ngx_uint_t) rc) {
         name = ctx->error.name;
         message = ctx->error.message ? ctx->error.message : name;

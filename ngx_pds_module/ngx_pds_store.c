@@ -47,6 +47,110 @@ ngx_pds_store_committed(ngx_pds_ctx_t *ctx)
 }
 
 
+/* the operator is told the store is full at most once a minute */
+#define NGX_PDS_SPACE_LOG_EVERY  60
+
+
+static void
+ngx_pds_space_log(ngx_pds_env_t *env, int kind, const pds_space_t *sp,
+    ngx_log_t *log)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (now - env->space_logged < NGX_PDS_SPACE_LOG_EVERY) {
+        return;
+    }
+
+    env->space_logged = now;
+
+    if (kind == PDS_SPACE_DISK) {
+        if (sp == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "pds: the disk of \"%V\" is full (a commit "
+                          "failed): writes that add data are refused with "
+                          "507 StorageFull, deletions still run; free disk "
+                          "space (nginx need not be reloaded)", &env->path);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pds: the disk of \"%V\" is full (%uL MB free, "
+                      "%uL MB kept for deletions): writes that add data are "
+                      "refused with 507 StorageFull, deletions still run; "
+                      "free disk space (nginx need not be reloaded)",
+                      &env->path, sp->disk_free >> 20,
+                      sp->disk_reserve >> 20);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "pds: the LMDB map of \"%V\" is full (%uL of %uL MB "
+                  "used, %uL MB reusable, %uL MB kept for deletions): "
+                  "writes that add data are refused with 507 StorageFull, "
+                  "deletions still run; raise pds_lmdb_map_size and reload "
+                  "nginx", &env->path,
+                  sp ? sp->used >> 20 : (uint64_t) 0,
+                  sp ? sp->map >> 20 : (uint64_t) (env->map_size >> 20),
+                  sp ? sp->free >> 20 : (uint64_t) 0,
+                  sp ? sp->reserve >> 20
+                     : pds_space_reserve(env->map_size) >> 20);
+}
+
+
+int
+ngx_pds_space_get(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    pds_space_t *sp)
+{
+    return pds_space_check(env->store, txn, (char *) env->path.data, need, sp);
+}
+
+
+void
+ngx_pds_space_refused(ngx_pds_env_t *env, int kind, const pds_space_t *sp,
+    ngx_log_t *log)
+{
+    ngx_pds_space_log(env, kind, sp, log);
+}
+
+
+int
+ngx_pds_space_check(ngx_pds_env_t *env, MDB_txn *txn, uint64_t need,
+    ngx_log_t *log)
+{
+    pds_space_t  sp;
+
+    if (pds_space_check(env->store, txn, (char *) env->path.data, need, &sp)
+        != 0)
+    {
+        /* cannot tell: let the write try (LMDB refuses what cannot fit) */
+        return PDS_SPACE_OK;
+    }
+
+    if (sp.verdict != PDS_SPACE_OK) {
+        ngx_pds_space_log(env, sp.verdict, &sp, log);
+    }
+
+    return sp.verdict;
+}
+
+
+int
+ngx_pds_space_failed(ngx_pds_env_t *env, int commit_rc, ngx_log_t *log)
+{
+    int  kind;
+
+    kind = pds_space_commit_full(commit_rc);
+
+    if (kind != PDS_SPACE_OK) {
+        ngx_pds_space_log(env, kind, NULL, log);
+    }
+
+    return kind;
+}
+
+
 ngx_pds_env_t *
 ngx_pds_env_add(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf)
 {
@@ -168,6 +272,15 @@ ngx_pds_env_open(ngx_cycle_t *cycle, ngx_pds_env_t *env)
                       &env->path, err);
         env->store = NULL;
         return NGX_ERROR;
+    }
+
+    if (env->store->map_size > env->store->map_asked) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "pds: \"pds_lmdb_map_size\" of \"%V\" (%uz MB) is "
+                      "below the data already stored: the map is %uz MB, "
+                      "so new data is refused until pds_lmdb_map_size is "
+                      "raised", &env->path, env->store->map_asked >> 20,
+                      env->store->map_size >> 20);
     }
 
     if (env->store->dead_readers) {
@@ -357,6 +470,16 @@ ngx_pds_envs_init_module(ngx_cycle_t *cycle)
     env = pmcf->envs.elts;
 
     for (i = 0; i < pmcf->envs.nelts; i++) {
+        /*
+         * No pds_lmdb_map_size: a share of an address-space budget among
+         * the tenants (a ceiling: data.mdb grows only as it is used).
+         * Set here, before the workers fork, so every process agrees.
+         */
+        if (env[i]->map_size == 0) {
+            env[i]->map_size = (size_t)
+                pds_space_map_default(pmcf->tenants.nelts);
+        }
+
         if (ngx_pds_env_open(cycle, env[i]) != NGX_OK) {
             return NGX_ERROR;
         }

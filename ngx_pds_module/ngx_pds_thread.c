@@ -196,6 +196,9 @@ typedef struct {
     ngx_pds_txn_alloc_pt fn_alloc;
     void                *data;
     pds_store_t         *store;
+    ngx_pds_env_t       *env;
+    uint64_t             adds;          /* bytes it may add; 0: none */
+    int                  full;          /* PDS_SPACE_*: the store is full */
     int                 *result;
     ngx_pds_resume_pt    done;
 } ngx_pds_txn_job_t;
@@ -218,6 +221,16 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
         return;
     }
 
+    if (job->adds) {
+        job->full = ngx_pds_space_check(job->env, txn, job->adds, log);
+
+        if (job->full != PDS_SPACE_OK) {
+            mdb_txn_abort(txn);
+            *job->result = NGX_PDS_TXN_FAILED;
+            return;
+        }
+    }
+
     if (job->fn_alloc) {
         arena = pds_arena_create();
         if (arena == NULL) {
@@ -235,12 +248,15 @@ ngx_pds_txn_work(void *data, ngx_log_t *log)
 
     if (rc != 0) {
         mdb_txn_abort(txn);
+        /* (the core's account code reports the map full as MDB_MAP_FULL) */
+        job->full = ngx_pds_space_failed(job->env, rc, log);
         *job->result = rc;
         return;
     }
 
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
+        job->full = ngx_pds_space_failed(job->env, rc, log);
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pds: LMDB commit failed: %s", mdb_strerror(rc));
         *job->result = NGX_PDS_TXN_FAILED;
@@ -259,6 +275,9 @@ ngx_pds_txn_done(ngx_pds_ctx_t *ctx)
 
     if (*job->result == 0) {
         ngx_pds_store_committed(ctx);
+
+    } else if (job->full != PDS_SPACE_OK) {
+        ctx->storage_full = 1;
     }
 
     return job->done(ctx);
@@ -272,7 +291,7 @@ ngx_pds_txn_done(ngx_pds_ctx_t *ctx)
  */
 static ngx_int_t
 ngx_pds_txn_job_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
-    ngx_pds_txn_alloc_pt fn_alloc, void *data, int *result,
+    ngx_pds_txn_alloc_pt fn_alloc, void *data, uint64_t adds, int *result,
     ngx_pds_resume_pt done)
 {
     pds_store_t        *store;
@@ -296,6 +315,9 @@ ngx_pds_txn_job_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn,
     job->fn_alloc = fn_alloc;
     job->data = data;
     job->store = store;
+    job->env = ctx->conf->env;
+    job->adds = adds;
+    job->full = PDS_SPACE_OK;
     job->result = result;
     job->done = done;
     *result = NGX_PDS_TXN_FAILED;
@@ -310,7 +332,16 @@ ngx_int_t
 ngx_pds_txn_post(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
     int *result, ngx_pds_resume_pt done)
 {
-    return ngx_pds_txn_job_post(ctx, fn, NULL, data, result, done);
+    return ngx_pds_txn_job_post(ctx, fn, NULL, data, 0, result, done);
+}
+
+
+ngx_int_t
+ngx_pds_txn_post_adding(ngx_pds_ctx_t *ctx, ngx_pds_txn_pt fn, void *data,
+    uint64_t need, int *result, ngx_pds_resume_pt done)
+{
+    return ngx_pds_txn_job_post(ctx, fn, NULL, data, need ? need : 1, result,
+                                done);
 }
 
 
@@ -319,7 +350,7 @@ ngx_int_t
 ngx_pds_txn_post_alloc(ngx_pds_ctx_t *ctx, ngx_pds_txn_alloc_pt fn,
     void *data, int *result, ngx_pds_resume_pt done)
 {
-    return ngx_pds_txn_job_post(ctx, NULL, fn, data, result, done);
+    return ngx_pds_txn_job_post(ctx, NULL, fn, data, 0, result, done);
 }
 
 

@@ -120,12 +120,112 @@ ngx_pds_batch_take(ngx_pds_writer_t *w, ngx_pds_batch_t *b)
 }
 
 
+/* does the write add data (not only deletions)? its records' bytes */
+static ngx_uint_t
+ngx_pds_write_adds(pds_repo_write_t *w, uint64_t *bytes)
+{
+    size_t      i;
+    ngx_uint_t  adds;
+
+    adds = 0;
+    *bytes = 0;
+
+    for (i = 0; i < w->nops; i++) {
+        if (w->ops[i].action != PDS_REPO_DELETE) {
+            adds = 1;
+            *bytes += w->ops[i].record_len;
+        }
+    }
+
+    return adds;
+}
+
+
+/*
+ * In the batch's write transaction: the writes that add data run only
+ * while the store keeps its reserve for deletions; those refused get
+ * PDS_REPO_EMAPFULL and are moved after the ones that run (in order), so
+ * that the first n of the batch are handed to the repository engine.
+ */
+static ngx_uint_t
+ngx_pds_batch_admit(ngx_pds_batch_t *b, MDB_txn *txn, ngx_log_t *log)
+{
+    int                    verdict, refused;
+    uint64_t               bytes, need[NGX_PDS_BATCH_MAX], total;
+    ngx_uint_t             i, n, k;
+    pds_space_t            sp;
+    ngx_pds_env_t         *env = b->writer->conf->env;
+    pds_repo_write_t       wr;
+    ngx_pds_write_item_t  *item;
+
+    /* what each write may add (0: deletions only), then one look */
+
+    total = 0;
+
+    for (i = 0; i < b->n; i++) {
+        need[i] = ngx_pds_write_adds(&b->writes[i], &bytes)
+                  ? pds_space_need(1, bytes, 4096) : 0;
+        total += need[i];
+    }
+
+    if (total == 0 || ngx_pds_space_get(env, txn, total, &sp) != 0) {
+        return b->n;
+    }
+
+    total = 0;
+    n = 0;
+    refused = PDS_SPACE_OK;
+
+    for (i = 0; i < b->n; i++) {
+        if (need[i]) {
+            verdict = pds_space_verdict(&sp, total + need[i]);
+
+            if (verdict != PDS_SPACE_OK) {
+                refused = verdict;
+                b->writes[i].status = PDS_REPO_EMAPFULL;
+                b->writes[i].seq = 0;
+                ngx_cpystrn((u_char *) b->writes[i].error,
+                            (u_char *) (verdict == PDS_SPACE_DISK
+                                        ? "the disk is full"
+                                        : "the map is full"),
+                            sizeof(b->writes[i].error));
+                continue;
+            }
+
+            total += need[i];
+        }
+
+        /* runs: moved up to the n-th place, the refused ones shift down */
+        if (n != i) {
+            wr = b->writes[i];
+            item = b->items[i];
+
+            for (k = i; k > n; k--) {
+                b->writes[k] = b->writes[k - 1];
+                b->items[k] = b->items[k - 1];
+            }
+
+            b->writes[n] = wr;
+            b->items[n] = item;
+        }
+
+        n++;
+    }
+
+    if (refused != PDS_SPACE_OK) {
+        ngx_pds_space_refused(env, refused, &sp, log);
+    }
+
+    return n;
+}
+
+
 static void
 ngx_pds_batch_work(void *data, ngx_log_t *log)
 {
-    int                rc;
+    int                rc, full;
     MDB_txn           *txn;
-    ngx_uint_t         i;
+    ngx_uint_t         i, n;
     pds_store_t       *store;
     ngx_pds_batch_t   *b = data;
     ngx_pds_writer_t  *w = b->writer;
@@ -151,7 +251,13 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
         }
 
     } else {
-        if (pds_repo_write_batch_txn(store, txn, b->writes, b->n) != 0) {
+        /* writes that add data are kept out of a nearly full store */
+        n = ngx_pds_batch_admit(b, txn, log);
+
+        if (n == 0) {
+            mdb_txn_abort(txn);
+
+        } else if (pds_repo_write_batch_txn(store, txn, b->writes, n) != 0) {
             /* the requests carry the error */
             mdb_txn_abort(txn);
             b->rc = PDS_REPO_ESTORE;
@@ -162,13 +268,22 @@ ngx_pds_batch_work(void *data, ngx_log_t *log)
         }
 
         if (rc != 0) {
-            for (i = 0; i < b->n; i++) {
+            full = ngx_pds_space_failed(w->conf->env, rc, log);
+
+            for (i = 0; i < n; i++) {
                 if (b->writes[i].status >= 0) {
-                    b->writes[i].status = (rc == MDB_MAP_FULL)
-                                          ? PDS_REPO_EMAPFULL
-                                          : PDS_REPO_ESTORE;
+                    b->writes[i].status = full ? PDS_REPO_EMAPFULL
+                                               : PDS_REPO_ESTORE;
                     b->writes[i].seq = 0;
                 }
+            }
+        }
+
+        for (i = 0; i < n; i++) {
+            if (b->writes[i].status == PDS_REPO_EMAPFULL) {
+                /* a record block may have found the map full */
+                (void) ngx_pds_space_failed(w->conf->env, MDB_MAP_FULL, log);
+                break;
             }
         }
     }

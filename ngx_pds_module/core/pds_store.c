@@ -66,7 +66,8 @@ static int
 pds_store_env(pds_store_t *s, const char *dir, size_t map_size,
     unsigned max_readers, char *err, size_t err_len)
 {
-    int  rc;
+    int          rc;
+    MDB_envinfo  info;
 
     mdb_env_set_maxdbs(s->env, PDS_STORE_MAX_DBS);
     mdb_env_set_maxreaders(s->env, max_readers);
@@ -87,6 +88,10 @@ pds_store_env(pds_store_t *s, const char *dir, size_t map_size,
     }
 
     mdb_reader_check(s->env, &s->dead_readers);
+
+    s->map_asked = map_size;
+    s->map_size = (mdb_env_info(s->env, &info) == 0) ? info.me_mapsize
+                                                     : map_size;
 
     return 0;
 }

@@ -88,6 +88,21 @@ struct pds_store_s {
 
     int               dead_readers;    /* stale reader slots cleared */
 
+    /*
+     * The map asked for and the one in effect: LMDB raises a map smaller
+     * than the data already stored to the data's size (the store is then
+     * full until the map is raised).
+     */
+    size_t            map_asked;
+    size_t            map_size;
+
+    /*
+     * The last count of the freelist's pages (pds_store_space.c), kept
+     * for a second; read and written only under LMDB's write lock.
+     */
+    uint64_t          space_free_pages;
+    uint64_t          space_counted_ms;  /* monotonic; 0: never counted */
+
     pthread_mutex_t   tid_lock;
     pds_tid_gen_t     tid_gen;         /* repo revs, under tid_lock */
 };

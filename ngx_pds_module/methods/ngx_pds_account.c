@@ -828,8 +828,10 @@ ngx_pds_create_account_store(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_create_txn, st, &st->result,
-                            ngx_pds_create_account_stored);
+    /* a new account adds rows, a repo and events: refused when full */
+    return ngx_pds_txn_post_adding(ctx, ngx_pds_create_txn, st, 64 * 1024,
+                                   &st->result,
+                                   ngx_pds_create_account_stored);
 }
 
 

@@ -83,6 +83,7 @@ ngx_pds_blob_file(ngx_pool_t *pool, ngx_pds_srv_conf_t *conf, uint64_t uid,
 
 
 #define NGX_PDS_UPLOAD_TAKENDOWN  1201     /* result: the blob is taken down */
+#define NGX_PDS_UPLOAD_FULL       1202     /* result: the store is full */
 
 
 typedef struct {
@@ -219,6 +220,15 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
         return;
     }
 
+    /* the row of a new blob is refused when the store is nearly full */
+    if (ngx_pds_space_check(up->conf->env, txn, 16 * 1024, log)
+        != PDS_SPACE_OK)
+    {
+        mdb_txn_abort(txn);
+        up->result = NGX_PDS_UPLOAD_FULL;
+        return;
+    }
+
     /* a blob an operator took down is not taken again (the reference's) */
     if (pds_takedown_blob(up->store, txn, up->uid, &up->cid, NULL, NULL)
         == 0)
@@ -246,7 +256,8 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         pds_blob_gone_free(&up->gone);
-        up->result = rc;
+        up->result = ngx_pds_space_failed(up->conf->env, rc, log)
+                     ? NGX_PDS_UPLOAD_FULL : rc;
         return;
     }
 
@@ -268,6 +279,10 @@ ngx_pds_upload_done(ngx_pds_ctx_t *ctx)
     if (up->result == NGX_PDS_UPLOAD_TAKENDOWN) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Blob has been takendown, cannot re-upload");
+    }
+
+    if (up->result == NGX_PDS_UPLOAD_FULL) {
+        return ngx_pds_storage_full(ctx);
     }
 
     if (up->result != 0) {

@@ -210,8 +210,11 @@ ngx_pds_import_checked(ngx_pds_ctx_t *ctx)
                              "%s", im->err);
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_import_write, im, &im->txn_result,
-                            ngx_pds_import_written);
+    /* refused when full: about three times the CAR (blocks, rows, event) */
+    return ngx_pds_txn_post_adding(ctx, ngx_pds_import_write, im,
+                       3 * (uint64_t)
+                       ctx->request->request_body->temp_file->file.offset,
+                       &im->txn_result, ngx_pds_import_written);
 }
 
 
@@ -358,14 +361,15 @@ ngx_pds_import_write(pds_store_t *store, MDB_txn *txn, void *data)
                      "the import could not be written: %s%Z",
                      pds_repo_strerror(rc));
         im->err[sizeof(im->err) - 1] = '\0';
-        return 2;
+        /* a full map is said as such (ngx_pds_txn_post's StorageFull) */
+        return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
     }
 
     /* an active account's followers learn of its new state */
     if (im->active) {
         rc = pds_repo_event_sync(store, txn, im->uid, NULL);
         if (rc != 0) {
-            return 2;
+            return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
         }
     }
 

@@ -494,6 +494,9 @@ ngx_pds_write_failed(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st)
                              "%s", w->error[0] ? w->error
                                                : pds_repo_strerror(w->status));
 
+    case PDS_REPO_EMAPFULL:
+        return ngx_pds_storage_full(ctx);
+
     case PDS_REPO_EBUSY:
         return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                              "NotEnoughResources",
