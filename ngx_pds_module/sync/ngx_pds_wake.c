@@ -18,9 +18,10 @@
 /* ... and look at LMDB every this many polls, whatever shm says */
 #define NGX_PDS_WAKE_RECHECK    50
 
-#define NGX_PDS_WAKE_ZONE_SIZE  (64 * 1024)
 #define NGX_PDS_WAKE_SLOT       64          /* one cache line per tenant */
-#define NGX_PDS_WAKE_SLOTS      256         /* tenants at most */
+#define NGX_PDS_WAKE_SLOTS      16384       /* tenants at most (1 MB) */
+#define NGX_PDS_WAKE_ZONE_SIZE  (NGX_PDS_WAKE_SLOTS * NGX_PDS_WAKE_SLOT      \
+                                 + 64 * 1024)
 
 
 typedef struct {
