@@ -22,7 +22,10 @@
 # HTTPS-published one (each then resolvable through resolveHandle, in
 # describeRepo, the PLC directory and the firehose's #identity event), to
 # a domain that names another DID, and to one that names none;
-# createAccount with an external handle (UnsupportedDomain without a DID).
+# createAccount with an external handle (UnsupportedDomain without a DID);
+# the same handles resolved by another client, @atproto/identity's
+# HandleResolver pointed at the test's DNS server (t/js/handle_resolver.mjs);
+# admin.updateAccountHandle to a user's domain.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -209,6 +212,16 @@ for my $case (['alice-txt.example.test', 'TXT'], ['alice-https.example.test', 'H
     ok($b->{handleIsCorrect}, '... handleIsCorrect') if exists $b->{handleIsCorrect};
     ($s, $b) = http_json(GET => "$pds->{plc}/$A/data");
     is_deeply($b->{alsoKnownAs}, ["at://$h"], '... the PLC directory has the handle');
+}
+
+# the same handles resolved by another client: @atproto/identity
+SKIP: {
+    skip 'no @atproto/identity in t/js (npm packages missing)', 1
+        unless -d 't/js/node_modules/@atproto/identity';
+    local $ENV{NODE_EXTRA_CA_CERTS} = "$dir/ca.pem";
+    PDSTest::node_tap('handle_resolver.mjs', DNS => "127.0.0.1:$dnsport", DID => $A,
+                      TXT_HANDLE => 'alice-txt.example.test', HTTPS_HANDLE => 'alice-https.example.test',
+                      OTHER_HANDLE => 'bobs.example.test', NONE_HANDLE => 'neither.example.test');
 }
 
 my ($ws, $why) = ws_open($pds->{port}, 'localhost', '?cursor=0');
