@@ -52,6 +52,11 @@ typedef struct {
     ngx_hash_t                methods;       /* NSID -> ngx_pds_method_t */
     const struct ngx_pds_method_s *fallback; /* NGX_PDS_FALLBACK entry */
     ngx_str_t                 outbound_ca_file;   /* pds_outbound_ca_file */
+    /*
+     * the CA store is loaded by the first injected outbound location only:
+     * the others share its TLS context (ngx_pds_outbound_share_ssl)
+     */
+    ngx_flag_t                outbound_ca_loaded;
     ngx_array_t               well_known;    /* ngx_pds_loc_conf_t *, of
                                                 pds_well_known_did */
 } ngx_pds_main_conf_t;
@@ -383,7 +388,9 @@ ngx_int_t ngx_pds_ratelimit_signin(ngx_pds_ctx_t *ctx,
 #define NGX_PDS_ERROR_LOCATION  "/_pds_error"
 char *ngx_pds_fetch_inject(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
 char *ngx_pds_fetch_merge(ngx_conf_t *cf, ngx_pds_srv_conf_t *pscf);
-void ngx_pds_outbound_share_ssl(ngx_conf_t *cf);
+ngx_int_t ngx_pds_outbound_share_ssl(ngx_conf_t *cf);
+/* the verify lines of an injected location: only once per configuration */
+ngx_uint_t ngx_pds_outbound_load_ca(ngx_conf_t *cf);
 /* parses a configuration snippet (ending with a closing "}") in place */
 char *ngx_pds_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
 ngx_int_t ngx_pds_fetch_add_variables(ngx_conf_t *cf);

@@ -184,13 +184,17 @@ ngx_pds_fetch_inject_one(ngx_conf_t *cf, const char *name,
                        "    proxy_read_timeout %s;\n", connect, io, io);
 
     if (ca) {
-        p = ngx_cpymem(p, verify, sizeof(verify) - 1);
-        p = ngx_sprintf(p, "\"%V\";\n", ca);
+        if (ngx_pds_outbound_load_ca(cf)) {
+            p = ngx_cpymem(p, verify, sizeof(verify) - 1);
+            p = ngx_sprintf(p, "\"%V\";\n", ca);
+        }
 
     } else if (access(NGX_PDS_CA_FILE, R_OK) == 0) {
-        p = ngx_cpymem(p, verify, sizeof(verify) - 1);
-        p = ngx_cpymem(p, NGX_PDS_CA_FILE ";\n",
-                       sizeof(NGX_PDS_CA_FILE ";\n") - 1);
+        if (ngx_pds_outbound_load_ca(cf)) {
+            p = ngx_cpymem(p, verify, sizeof(verify) - 1);
+            p = ngx_cpymem(p, NGX_PDS_CA_FILE ";\n",
+                           sizeof(NGX_PDS_CA_FILE ";\n") - 1);
+        }
 
     } else if (ngx_strcmp(name, NGX_PDS_FETCH_LOCATION) == 0) {
         /* said once, of the first location */
@@ -315,20 +319,47 @@ extern ngx_module_t  ngx_http_proxy_module;
 
 
 /*
- * The injected outbound locations (/_pds_outbound and /_pds_proxy of every
- * tenant) have the same TLS settings, but nginx gives each its own SSL
- * context with its own copy of the system's CA store (~0.85 MB of heap
- * each, in the master and so in every worker).  Called after all merges:
- * every such location gets a reference to the first one's context and its
- * own is freed.  The proxy module's location configuration begins with its
+ * 1 the first time in a configuration: that location loads the CA store
+ * (proxy_ssl_verify, proxy_ssl_trusted_certificate); the later ones get
+ * no verify lines, so nginx does not parse the store again for each (about
+ * 20 ms and 0.85 MB of heap a location, three locations a tenant), and
+ * take the first one's context and its verification at postconfiguration.
+ */
+ngx_uint_t
+ngx_pds_outbound_load_ca(ngx_conf_t *cf)
+{
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+
+    if (pmcf->outbound_ca_loaded) {
+        return 0;
+    }
+
+    pmcf->outbound_ca_loaded = 1;
+
+    return 1;
+}
+
+
+/*
+ * The injected outbound locations (/_pds_outbound, /_pds_outbound_quick
+ * and /_pds_proxy of every tenant) have the same TLS settings.  Only the
+ * first loaded the CA store (ngx_pds_outbound_load_ca); called after all
+ * merges, every other one gets a reference to that one's context (its own
+ * is freed) and its verification (proxy_ssl_verify): certificates are
+ * checked against the same store everywhere.  A location that cannot
+ * share fails the configuration rather than connect unverified.  The
+ * proxy module's location configuration begins with its
  * ngx_http_upstream_conf_t, as it has throughout nginx 1.x.
  */
-void
+ngx_int_t
 ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
 {
 #if (NGX_HTTP_SSL)
-    ngx_uint_t                  s, i, freed;
+    ngx_uint_t                  s, i, pass, freed;
     ngx_ssl_t                  *shared, *own;
+    ngx_flag_t                  verify;
     ngx_pds_srv_conf_t         *pscf;
     ngx_http_core_srv_conf_t  **cscfp;
     ngx_http_core_loc_conf_t   *locs[3];
@@ -339,40 +370,62 @@ ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
     cscfp = cmcf->servers.elts;
 
     shared = NULL;
+    verify = 0;
     freed = 0;
 
-    for (s = 0; s < cmcf->servers.nelts; s++) {
-        pscf = cscfp[s]->ctx->srv_conf[ngx_pds_module.ctx_index];
+    /* pass 0: the context that loaded the store; pass 1: the others */
 
-        locs[0] = pscf->outbound;
-        locs[1] = pscf->outbound_quick;
-        locs[2] = pscf->proxy_location;
+    for (pass = 0; pass < 2; pass++) {
+        for (s = 0; s < cmcf->servers.nelts; s++) {
+            pscf = cscfp[s]->ctx->srv_conf[ngx_pds_module.ctx_index];
 
-        for (i = 0; i < 3; i++) {
-            if (locs[i] == NULL) {
-                continue;
+            locs[0] = pscf->outbound;
+            locs[1] = pscf->outbound_quick;
+            locs[2] = pscf->proxy_location;
+
+            for (i = 0; i < 3; i++) {
+                if (locs[i] == NULL) {
+                    continue;
+                }
+
+                ucf = locs[i]->loc_conf[ngx_http_proxy_module.ctx_index];
+                own = ucf->ssl;
+
+                if (own == NULL || own->ctx == NULL) {
+                    continue;
+                }
+
+                if (pass == 0) {
+                    if (shared == NULL
+                        || (!verify && ucf->ssl_verify))
+                    {
+                        shared = own;
+                        verify = ucf->ssl_verify;
+                    }
+
+                    continue;
+                }
+
+                if (own->ctx != shared->ctx) {
+                    if (!SSL_CTX_up_ref(shared->ctx)) {
+                        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                      "pds: cannot share the outbound TLS "
+                                      "context");
+                        return NGX_ERROR;
+                    }
+
+                    /* one more reference, dropped by own's pool cleanup */
+                    SSL_CTX_free(own->ctx);
+                    own->ctx = shared->ctx;
+                    freed++;
+                }
+
+                ucf->ssl_verify = verify;
             }
+        }
 
-            ucf = locs[i]->loc_conf[ngx_http_proxy_module.ctx_index];
-            own = ucf->ssl;
-
-            if (own == NULL || own->ctx == NULL) {
-                continue;
-            }
-
-            if (shared == NULL) {
-                shared = own;
-                continue;
-            }
-
-            if (own->ctx == shared->ctx || !SSL_CTX_up_ref(shared->ctx)) {
-                continue;
-            }
-
-            /* one more reference, dropped by own's pool cleanup */
-            SSL_CTX_free(own->ctx);
-            own->ctx = shared->ctx;
-            freed++;
+        if (shared == NULL) {
+            break;
         }
     }
 
@@ -383,9 +436,12 @@ ngx_pds_outbound_share_ssl(ngx_conf_t *cf)
     }
 #endif
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
-                   "pds: %ui outbound TLS contexts shared", freed);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "pds: %ui outbound TLS contexts shared (verify: %i)",
+                   freed, verify);
 #else
     (void) cf;
 #endif
+
+    return NGX_OK;
 }

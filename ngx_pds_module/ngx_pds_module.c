@@ -423,9 +423,7 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    ngx_pds_outbound_share_ssl(cf);
-
-    return NGX_OK;
+    return ngx_pds_outbound_share_ssl(cf);
 }
 
 

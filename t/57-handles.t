@@ -55,6 +55,11 @@ write_file("$dir/san.ext", "subjectAltName=DNS:*.example.test,DNS:example.test\n
 $q->("openssl x509 -req -in $dir/srv.csr -CA $dir/ca.pem -CAkey $dir/ca.key"
      . " -CAcreateserial -days 2 -extfile $dir/san.ext -out $dir/srv.pem");
 
+# ---- a certificate no CA of ours signed (a host that must not be believed)
+$q->("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=untrusted.example.test"
+     . " -addext subjectAltName=DNS:untrusted.example.test"
+     . " -keyout $dir/bad.key -out $dir/bad.pem");
+
 # ---- a host that accepts and never answers (the kernel completes the
 # TCP handshake; TLS never starts)
 my $slow = IO::Socket::INET->new(LocalAddr => '127.0.0.58', LocalPort => 443,
@@ -64,8 +69,35 @@ my $slow = IO::Socket::INET->new(LocalAddr => '127.0.0.58', LocalPort => 443,
 mkdir "$dir/wk";
 my $dnsport = free_port();
 
+# A second tenant comes first in the configuration: its outbound locations
+# load the CA store and the tested tenant's share that TLS context (and its
+# verification), as every tenant after the first does.
+my $port2 = free_port();
 my $pds = start_pds(dir => $dir, http_config => <<"HTTP", config => <<"CONF")
     pds_outbound_ca_file $dir/ca.pem;
+    server {
+        listen 127.0.0.1:$port2;
+        server_name first.test;
+        pds_hostname first.test;
+        pds_data_dir $dir/data-first;
+        pds_admin_password first-admin;
+        pds_jwt_secret first-jwt;
+        pds_plc_rotation_key ${\('f1' x 32)};
+        pds_plc_url http://127.0.0.1:9;
+        pds_thread_pool pds;
+        location / { pds; }
+    }
+    server {
+        listen 127.0.0.60:443 ssl;
+        server_name untrusted.example.test;
+        ssl_certificate $dir/bad.pem;
+        ssl_certificate_key $dir/bad.key;
+        root $dir/wk;
+        location = /.well-known/atproto-did {
+            default_type text/plain;
+            try_files /\$host =404;
+        }
+    }
     server {
         listen 127.0.0.57:443 ssl;
         server_name *.example.test;
@@ -96,13 +128,15 @@ my $other = 'did:plc:' . ('z' x 24);
 
 # the well-known documents (the HTTPS method)
 my %wk = ('https.example.test' => "$other\n",
+          'untrusted.example.test' => "$other\n",
           'both.example.test' => "  $other  \n",
           'alice-https.example.test' => "$A\n",
           'html.example.test' => "<html>$other</html>\n");
 write_file("$dir/wk/$_", $wk{$_}) for keys %wk;
 
 my $dns = start_dns($dir, port => $dnsport,
-    address => { 'example.test' => '127.0.0.57', 'slow.example.test' => '127.0.0.58' },
+    address => { 'example.test' => '127.0.0.57', 'slow.example.test' => '127.0.0.58',
+                 'untrusted.example.test' => '127.0.0.60' },
     txt => { '_atproto.txt.example.test' => "did=$other",
              '_atproto.both.example.test' => "did=$other",
              '_atproto.notadid.example.test' => 'did=not-a-did',
@@ -138,6 +172,11 @@ like(slurp($dns->{log}), qr/query\[TXT\] _atproto\.txt\.example\.test/,
 ($s, $b) = resolve('https.example.test');
 is($s, 200, 'resolveHandle of an HTTPS-only handle: 200');
 is_deeply($b, { did => $other }, '... its DID');
+like(slurp($pds->{log}), qr/handle https\.example\.test: \Q$other\E by HTTPS/,
+     '... by HTTPS, through a TLS context shared with the first tenant');
+unresolved('untrusted.example.test', 'its certificate is signed by no CA we trust');
+like(slurp($pds->{log}), qr/certificate verify failed|upstream SSL certificate verify error/,
+     '... refused by certificate verification');
 like(slurp($pds->{log}), qr/handle https\.example\.test: \Q$other\E by HTTPS/,
      '... found by HTTPS');
 

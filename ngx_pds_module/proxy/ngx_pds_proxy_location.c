@@ -194,7 +194,9 @@ ngx_pds_proxy_conf_text(ngx_conf_t *cf, ngx_str_t *text)
     p = ngx_cpymem(text->data, ngx_pds_proxy_conf_head,
                    sizeof(ngx_pds_proxy_conf_head) - 1);
 
-    if (access(NGX_PDS_PROXY_CA_FILE, R_OK) == 0) {
+    if (access(NGX_PDS_PROXY_CA_FILE, R_OK) == 0
+        && ngx_pds_outbound_load_ca(cf))
+    {
         p = ngx_cpymem(p, ngx_pds_proxy_conf_verify,
                        sizeof(ngx_pds_proxy_conf_verify) - 1);
     }
