@@ -291,6 +291,19 @@ is($s, 200, 'a fresh proof: 200');
 ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $once);
 is($s, 401, 'the same proof again: 401');
 is($b->{message}, 'DPoP proof replayed', '... DPoP proof replayed');
+{
+    # a proof refused for its token or key does not use up its jti: one
+    # signed by another key is refused, the account's own with that jti is not
+    my $j = sprintf 'review%026d', int rand 1e9;
+    local $ENV{PDS_OAUTH_CLI_JTI} = $j;
+    my $other = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2, $key2);
+    ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $other);
+    is_deeply([$s, $b->{error}], [401, 'invalid_dpop_key_binding'], 'a proof of another key: 401 invalid_dpop_key_binding');
+    my $mine = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2);
+    ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $mine);
+    is($s, 200, '... its jti was not remembered: the right key\'s proof with it is served (refused requests fill no replay slots)')
+        or diag explain $b;
+}
 ($s, $b) = xrpc(POST => 'com.atproto.repo.createRecord', $at2,
                 body => { repo => $acct->{did}, collection => 'app.bsky.feed.post',
                           record => { '$type' => 'app.bsky.feed.post', text => 'hello from OAuth',
