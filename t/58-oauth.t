@@ -387,6 +387,28 @@ for my $case (['a takedown', sub {
     is($b->{error}, 'invalid_grant', "... and its refresh token");
 }
 
+# an identifier with no account is answered no sooner than a wrong
+# password (no scrypt to run for it): nothing tells which emails have accounts
+{
+    require Time::HiRes;
+    chomp(my $c = `$cli challenge ${\('t' x 50)}`);
+    ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $c },
+                         { DPoP => proof('POST', '/oauth/par', $nonce) });
+    my $ru = $b->{request_uri};
+    ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc($client_id)
+                         . '&request_uri=' . uri_esc($ru));
+    my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
+    my $t0 = Time::HiRes::time();
+    ($s, $b) = post_form('/oauth/authorize',
+        { request_uri => $ru, client_id => $client_id, csrf => $cs,
+          username => 'nobody-here@example.com', password => 'whatever-1', action => 'accept' },
+        { Cookie => "pds-oauth-csrf=$cs" });
+    my $took = Time::HiRes::time() - $t0;
+    is($s, 400, 'an unknown email on the page: 400');
+    like($b, qr/Invalid identifier or password/, '... the same words as a wrong password');
+    cmp_ok($took, '>=', 0.38, "... answered after the sign-in's minimum time (took ${\sprintf '%.3f', $took} s)");
+}
+
 # password guessing on the page: createSession's limit (30 per 5 minutes
 # per identifier and address), counted together with createSession's
 {

@@ -21,6 +21,15 @@
 
 #define NGX_PDS_OAUTH_CSRF_COOKIE  "pds-oauth-csrf"
 
+/*
+ * A password tried on the page is answered after at least this long
+ * whatever the outcome, as the reference's sign-in (its
+ * TIMING_ATTACK_MITIGATION_DELAY): an identifier with no account would
+ * otherwise be answered at once, without scrypt, and tell that no such
+ * account (or email address) is here.
+ */
+#define NGX_PDS_OAUTH_SIGNIN_MIN_MSEC  400
+
 /* outcomes of the code transaction besides 0 and PDS_NOTFOUND */
 #define NGX_PDS_OAUTH_FACTOR_INVALID  2001
 #define NGX_PDS_OAUTH_FACTOR_EXPIRED  2002
@@ -39,6 +48,7 @@ typedef struct {
     ngx_uint_t       matched;
     char             code[PDS_OAUTH_ID_MAX];
     ngx_uint_t       deny;
+    ngx_msec_t       started;       /* the password check's */
 } ngx_pds_oauth_page_t;
 
 
@@ -699,8 +709,29 @@ ngx_pds_oauth_factor_mailed(ngx_pds_ctx_t *ctx)
 }
 
 
+static ngx_int_t ngx_pds_oauth_password_answer(ngx_pds_ctx_t *ctx);
+
+
 static ngx_int_t
 ngx_pds_oauth_password_checked(ngx_pds_ctx_t *ctx)
+{
+    ngx_msec_t             elapsed;
+    ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
+    ngx_pds_oauth_page_t  *pg = st->data;
+
+    elapsed = ngx_current_msec - pg->started;
+
+    if (elapsed < NGX_PDS_OAUTH_SIGNIN_MIN_MSEC) {
+        return ngx_pds_delay(ctx, NGX_PDS_OAUTH_SIGNIN_MIN_MSEC - elapsed,
+                             ngx_pds_oauth_password_answer);
+    }
+
+    return ngx_pds_oauth_password_answer(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_password_answer(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
     ngx_pds_oauth_page_t  *pg = st->data;
@@ -883,6 +914,8 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
                     "try again.";
         return ngx_pds_oauth_page_send(ctx, pg, 429);
     }
+
+    pg->started = ngx_current_msec;
 
     rc = ngx_pds_oauth_page_account(ctx, pg);
     if (rc == PDS_NOTFOUND) {
