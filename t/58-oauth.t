@@ -175,6 +175,9 @@ like($b, qr/role="alert"[^>]*>Invalid identifier or password/, '... an error wit
 is($s, 403, 'a CSRF cookie that does not match: 403');
 ($s, $b) = post_form('/oauth/authorize', { %page, password => 'olive-password-1' });
 is($s, 403, 'no CSRF cookie: 403');
+($s, $b) = post_form('/oauth/authorize', { %page, password => 'olive-password-1' },
+                     { Cookie => "pds-oauth-csrf=${csrf}0" });
+is($s, 403, 'a CSRF cookie that only begins with the token: 403');
 ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc('http://localhost')
                      . '&request_uri=' . uri_esc($request_uri));
 is($s, 400, 'the request with another client_id: 400');

@@ -9,6 +9,8 @@
  * registered (checked against the client's metadata at PAR).
  */
 
+#include <openssl/crypto.h>
+
 #include "ngx_pds_methods.h"
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
@@ -883,7 +885,8 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
     cookie = ngx_pds_oauth_cookie(ctx->request, NGX_PDS_OAUTH_CSRF_COOKIE);
 
     if (pg->csrf == NULL || cookie == NULL || ngx_strlen(pg->csrf) != 32
-        || ngx_strcmp(pg->csrf, cookie) != 0)
+        || ngx_strlen(cookie) != 32
+        || CRYPTO_memcmp(pg->csrf, cookie, 32) != 0)
     {
         return ngx_pds_oauth_page_fail(ctx, NGX_HTTP_FORBIDDEN,
                                        "The form could not be verified "
