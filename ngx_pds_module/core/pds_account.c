@@ -688,14 +688,32 @@ typedef struct {
 } pds_invites_scan_t;
 
 
+/* the invite of code[0..len) onto the list (left out if it cannot be read) */
+static int
+pds_invite_list_add(pds_invites_scan_t *sc, const uint8_t *code, size_t len)
+{
+    char          *c;
+    pds_invite_t  *inv;
+
+    c = pds_strndup(sc->list.a, (const char *) code, len);
+    inv = pds_acct_list_push(&sc->list);
+    if (c == NULL || inv == NULL) {
+        return ENOMEM;
+    }
+
+    if (pds_invite_get(sc->store, sc->txn, c, sc->list.a, inv) != 0) {
+        sc->list.n--;
+    }
+
+    return 0;
+}
+
+
 /* keys: account 0 createdAt 0 code (the prefix ends after account 0) */
 static int
 pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 {
-    char                *code;
-    const uint8_t       *sep;
-    pds_invite_t        *inv;
-    pds_invites_scan_t  *sc = ctx;
+    const uint8_t  *sep;
 
     (void) val;
 
@@ -704,18 +722,8 @@ pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
         return 0;
     }
 
-    code = pds_strndup(sc->list.a, (const char *) sep + 1,
-                       len - (size_t) (sep + 1 - rest));
-    inv = pds_acct_list_push(&sc->list);
-    if (code == NULL || inv == NULL) {
-        return ENOMEM;
-    }
-
-    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
-        sc->list.n--;
-    }
-
-    return 0;
+    return pds_invite_list_add(ctx, sep + 1,
+                               len - (size_t) (sep + 1 - rest));
 }
 
 
@@ -762,34 +770,13 @@ pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
 /* ---- every invite, and disabling them (admin) -------------------------- */
 
 
-typedef struct {
-    pds_store_t        *store;
-    MDB_txn            *txn;
-    pds_acct_list_t     list;
-} pds_invites_all_t;
-
-
 /* keys 'c' code: the rest of the key is the code */
 static int
 pds_invite_all_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 {
-    char               *code;
-    pds_invite_t       *inv;
-    pds_invites_all_t  *sc = ctx;
-
     (void) val;
 
-    code = pds_strndup(sc->list.a, (const char *) rest, len);
-    inv = pds_acct_list_push(&sc->list);
-    if (code == NULL || inv == NULL) {
-        return ENOMEM;
-    }
-
-    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
-        sc->list.n--;
-    }
-
-    return 0;
+    return pds_invite_list_add(ctx, rest, len);
 }
 
 
@@ -799,7 +786,7 @@ pds_invite_list_all(pds_store_t *s, MDB_txn *txn, const pds_alloc_t *a,
 {
     int                 rc;
     pds_acct_key_t      k;
-    pds_invites_all_t   sc;
+    pds_invites_scan_t  sc;
 
     pds_acct_key_init(&k, 'c');
 
