@@ -23,6 +23,7 @@
 #include "pds_blob.h"
 #include "pds_repo.h"
 #include "pds_row.h"
+#include "pds_syntax.h"
 
 
 /* ---- shared with pds_credential.c (pds_account_int.h) ------------------ */
@@ -363,6 +364,44 @@ pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn, const char *email,
     uint64_t *uid)
 {
     return pds_account_uid_by(txn, s->db_emails, email, uid);
+}
+
+
+int
+pds_account_get_by_identifier(pds_store_t *s, MDB_txn *txn,
+    const char *identifier, const pds_alloc_t *a, pds_account_t *acc)
+{
+    int       rc;
+    char     *id;
+    size_t    i, len;
+    uint64_t  uid;
+
+    len = strlen(identifier);
+    id = pds_strndup(a, identifier, len);
+    if (id == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (id[i] >= 'A' && id[i] <= 'Z') {
+            id[i] = (char) (id[i] + ('a' - 'A'));
+        }
+    }
+
+    if (strchr(id, '@')) {
+        rc = pds_account_uid_by_email(s, txn, id, &uid);
+
+    } else if (pds_did_valid(id, len)) {
+        rc = pds_store_uid_get(s, txn, id, len, &uid) == 0 ? 0 : PDS_NOTFOUND;
+
+    } else if (pds_handle_valid(id, len)) {
+        rc = pds_account_uid_by_handle(s, txn, id, &uid);
+
+    } else {
+        rc = PDS_NOTFOUND;
+    }
+
+    return rc == 0 ? pds_account_get(s, txn, uid, a, acc) : rc;
 }
 
 
