@@ -178,6 +178,9 @@ is($s, 403, 'no CSRF cookie: 403');
 ($s, $b) = post_form('/oauth/authorize', { %page, password => 'olive-password-1' },
                      { Cookie => "pds-oauth-csrf=${csrf}0" });
 is($s, 403, 'a CSRF cookie that only begins with the token: 403');
+($s, $b) = post_form('/oauth/authorize', \%page,
+                     { Cookie => "theme=dark; xpds-oauth-csrf=0; pds-oauth-csrf=$csrf; lang=en" });
+is($s, 400, 'the CSRF cookie among others is found (past a name that only ends like it): the password is checked');
 ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc('http://localhost')
                      . '&request_uri=' . uri_esc($request_uri));
 is($s, 400, 'the request with another client_id: 400');
