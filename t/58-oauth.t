@@ -97,6 +97,15 @@ like($b->{error_description}, qr/^Unsupported content-type/, '... its wording');
 my $nonce = $res->{headers}{'dpop-nonce'};
 like($nonce // '', qr/^[A-Za-z0-9_-]{43}$/, 'every answer carries a DPoP-Nonce');
 is($res->{headers}{'cache-control'}, 'no-store', 'no-store');
+# bodies nginx spools to a file (over client_body_buffer_size) are read as
+# well; over 64 kB: 413
+($s, $b) = http_json(POST => "$u/oauth/par", 'pad=' . ('p' x 40000) . '&client_id=',
+                     { 'Content-Type' => 'application/x-www-form-urlencoded' });
+is_deeply([$s, $b->{error}, $b->{error_description}], [400, 'invalid_request', 'Missing client_id'],
+          'a 40 kB form body is read (its fields parsed)');
+($s, $b) = http_json(POST => "$u/oauth/par", 'pad=' . ('p' x 70000),
+                     { 'Content-Type' => 'application/x-www-form-urlencoded' });
+is_deeply([$s, $b->{error}], [413, 'invalid_request'], 'a form body over 64 kB: 413 invalid_request');
 
 ($s, $b) = post_form('/oauth/par', { %par, code_challenge => undef,
                                      code_challenge_method => undef });
