@@ -606,6 +606,23 @@ test_clients(void)
     tap_ok(pds_oauth_client_metadata_check(md,
                "https://app.example.com/m.json", &why) == -1
            && strstr(why, "localhost"), "redirect to localhost refused");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[s]", "com.example.app:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == 0,
+           "a private-use scheme: the client_id's host reversed");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[ss]", "https://app.example.com/cb",
+                                  "com.bank.app:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == -1
+           && strstr(why, "reverse order"),
+           "another domain's private-use scheme refused (as the reference)");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[s]", "com.example:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == -1,
+           "a parent domain's scheme refused");
     json_object_set_new(md, "redirect_uris", json_array());
     tap_ok(pds_oauth_client_metadata_check(md,
                "https://app.example.com/m.json", &why) == -1
