@@ -283,6 +283,9 @@ char *ngx_pds_iso_now(ngx_pool_t *pool);
 void ngx_pds_resume_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_pds_request_header(ngx_http_request_t *r,
     const char *name);
+/* the request body in one NUL-terminated buffer; NGX_DECLINED over limit */
+ngx_int_t ngx_pds_read_body(ngx_http_request_t *r, ngx_str_t *body,
+    size_t limit);
 /* the authenticated caller's account: 0, PDS_NOTFOUND or -1 */
 int ngx_pds_caller_account(ngx_pds_ctx_t *ctx, pds_account_t *acc);
 /* the account a "repo" parameter names: NGX_OK or NGX_DECLINED (failed) */

@@ -153,8 +153,9 @@ ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx, const char *scope)
     if (ctx->method->auth == NGX_PDS_AUTH_FULL
         || (ctx->method->auth == NGX_PDS_AUTH_PRIVILEGED
             && !ctx->auth.privileged)
-        || (ngx_strncmp(ctx->nsid.data, "com.atproto.server.getSession",
-                        ctx->nsid.len) != 0
+        || (!(ctx->nsid.len == sizeof("com.atproto.server.getSession") - 1
+              && ngx_strncmp(ctx->nsid.data, "com.atproto.server.getSession",
+                             ctx->nsid.len) == 0)
             && !pds_oauth_scope_has(scope, n, "transition:generic")))
     {
         return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
@@ -252,11 +253,6 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
         if (drc != PDS_DPOP_OK) {
             return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof", why);
         }
-
-        if (!ngx_pds_auth_dpop_unique(proof.jti, tv.tv_sec)) {
-            return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof",
-                                            "DPoP proof replayed");
-        }
     }
 
     ngx_explicit_memzero(secret, sizeof(secret));
@@ -285,6 +281,17 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
         return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_key_binding",
                                         "DPoP proof does not match the "
                                         "expected JKT");
+    }
+
+    /*
+     * The jti is remembered only now, for a proof of this token's key:
+     * proofs anyone can sign with a key of their own, sent without a
+     * valid token, must not fill the table and push out the entries that
+     * stop replays of real ones.
+     */
+    if (!ngx_pds_auth_dpop_unique(proof.jti, tv.tv_sec)) {
+        return ngx_pds_auth_dpop_refuse(ctx, "invalid_dpop_proof",
+                                        "DPoP proof replayed");
     }
 
     /* stateful: the family must still hold this token */

@@ -476,6 +476,33 @@ ngx_pds_rl_name(u_char *name, ngx_str_t *tenant, const char *bucket,
 
 
 /*
+ * createSession's key, "<identifier>-<address>", into key (of
+ * NGX_PDS_RL_NAME_MAX bytes); its length.  The identifier is lower-cased:
+ * handles and emails are matched without case, so "Ann.test" and
+ * "ann.test" are one account and count as one (the reference keys the
+ * identifier as given, which lets each spelling guess anew).
+ */
+static size_t
+ngx_pds_rl_identifier_key(u_char *key, const char *identifier, ngx_str_t *ip)
+{
+    size_t  klen;
+
+    klen = ngx_strlen(identifier);
+
+    if (klen + 1 + ip->len > NGX_PDS_RL_NAME_MAX) {
+        /* no account has such a name; still limit the address */
+        klen = 0;
+    }
+
+    ngx_strlow(key, (u_char *) identifier, klen);
+    key[klen++] = '-';
+    ngx_memcpy(key + klen, ip->data, ip->len);
+
+    return klen + ip->len;
+}
+
+
+/*
  * Charges points to the caller's account; NGX_OK, or NGX_DECLINED with a
  * 429 RateLimitExceeded sent (ctx->sent_rc).
  */
@@ -552,17 +579,7 @@ ngx_pds_ratelimit_route(ngx_pds_ctx_t *ctx)
     case NGX_PDS_RL_KEY_IDENTIFIER_IP:
         id = ctx->body ? json_object_get(ctx->body, "identifier") : NULL;
         s = json_is_string(id) ? json_string_value(id) : "";
-        klen = ngx_strlen(s);
-
-        if (klen + 1 + ip->len > sizeof(key)) {
-            /* no account has such a name; still limit the address */
-            klen = 0;
-        }
-
-        ngx_memcpy(key, s, klen);
-        key[klen++] = '-';
-        ngx_memcpy(key + klen, ip->data, ip->len);
-        klen += ip->len;
+        klen = ngx_pds_rl_identifier_key(key, s, ip);
         break;
 
     default: /* NGX_PDS_RL_KEY_IP */
@@ -599,16 +616,7 @@ ngx_pds_ratelimit_signin(ngx_pds_ctx_t *ctx, const char *identifier)
     }
 
     ip = &ctx->request->connection->addr_text;
-    klen = ngx_strlen(identifier);
-
-    if (klen + 1 + ip->len > sizeof(key)) {
-        klen = 0;
-    }
-
-    ngx_memcpy(key, identifier, klen);
-    key[klen++] = '-';
-    ngx_memcpy(key + klen, ip->data, ip->len);
-    klen += ip->len;
+    klen = ngx_pds_rl_identifier_key(key, identifier, ip);
 
     /* ngx_pds_rl_routes[0]: createSession */
     len = ngx_pds_rl_name(name, &ctx->conf->hostname,

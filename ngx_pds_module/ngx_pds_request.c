@@ -698,6 +698,73 @@ ngx_pds_repo_account(ngx_pds_ctx_t *ctx, const char *param,
 }
 
 
+/*
+ * Collects the request body into one contiguous buffer (from memory or
+ * the temporary file nginx spooled it to), NUL-terminated (not counted in
+ * body->len); an empty body is {0, NULL}.  NGX_DECLINED: over limit.
+ */
+ngx_int_t
+ngx_pds_read_body(ngx_http_request_t *r, ngx_str_t *body, size_t limit)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = NULL;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (len > (off_t) limit) {
+        return NGX_DECLINED;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = (size_t) len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                    - b->file_pos),
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+            p += n;
+
+        } else if (b->last > b->pos) {
+            /* (an empty buffer may have no memory at all) */
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
 /* the first request header called name (case-insensitive), or NULL */
 ngx_table_elt_t *
 ngx_pds_request_header(ngx_http_request_t *r, const char *name)

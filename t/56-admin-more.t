@@ -203,6 +203,9 @@ is_deeply([$s, $b->{error}, $b->{message}], [400, 'HandleNotAvailable', 'Handle 
           "another account's handle: 400 HandleNotAvailable");
 ($s, $b) = adm(POST => 'updateAccountHandle', { did => $ada->{did}, handle => 'ab.test' });
 is_deeply([$s, $b->{error}, $b->{message}], [400, 'InvalidHandle', 'Handle too short'], 'too short: 400');
+($s, $b) = adm(POST => 'updateAccountHandle', { did => $ada->{did}, handle => 'ada.local' });
+is_deeply([$s, $b->{error}, $b->{message}], [400, 'InvalidHandle', 'Handle TLD is invalid or disallowed'],
+          'a disallowed TLD: 400 InvalidHandle (the check identity.updateHandle makes)');
 ($s, $b) = adm(POST => 'updateAccountHandle', { did => $ada->{did}, handle => 'ada.example.com' });
 is_deeply([$s, $b->{message}], [400, 'External handle did not resolve to DID'], 'another domain: 400');
 ($s, $b) = adm(POST => 'updateAccountHandle', { did => $ada->{did}, handle => 'Support.TEST' });

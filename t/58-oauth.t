@@ -97,6 +97,15 @@ like($b->{error_description}, qr/^Unsupported content-type/, '... its wording');
 my $nonce = $res->{headers}{'dpop-nonce'};
 like($nonce // '', qr/^[A-Za-z0-9_-]{43}$/, 'every answer carries a DPoP-Nonce');
 is($res->{headers}{'cache-control'}, 'no-store', 'no-store');
+# bodies nginx spools to a file (over client_body_buffer_size) are read as
+# well; over 64 kB: 413
+($s, $b) = http_json(POST => "$u/oauth/par", 'pad=' . ('p' x 40000) . '&client_id=',
+                     { 'Content-Type' => 'application/x-www-form-urlencoded' });
+is_deeply([$s, $b->{error}, $b->{error_description}], [400, 'invalid_request', 'Missing client_id'],
+          'a 40 kB form body is read (its fields parsed)');
+($s, $b) = http_json(POST => "$u/oauth/par", 'pad=' . ('p' x 70000),
+                     { 'Content-Type' => 'application/x-www-form-urlencoded' });
+is_deeply([$s, $b->{error}], [413, 'invalid_request'], 'a form body over 64 kB: 413 invalid_request');
 
 ($s, $b) = post_form('/oauth/par', { %par, code_challenge => undef,
                                      code_challenge_method => undef });
@@ -175,6 +184,12 @@ like($b, qr/role="alert"[^>]*>Invalid identifier or password/, '... an error wit
 is($s, 403, 'a CSRF cookie that does not match: 403');
 ($s, $b) = post_form('/oauth/authorize', { %page, password => 'olive-password-1' });
 is($s, 403, 'no CSRF cookie: 403');
+($s, $b) = post_form('/oauth/authorize', { %page, password => 'olive-password-1' },
+                     { Cookie => "pds-oauth-csrf=${csrf}0" });
+is($s, 403, 'a CSRF cookie that only begins with the token: 403');
+($s, $b) = post_form('/oauth/authorize', \%page,
+                     { Cookie => "theme=dark; xpds-oauth-csrf=0; pds-oauth-csrf=$csrf; lang=en" });
+is($s, 400, 'the CSRF cookie among others is found (past a name that only ends like it): the password is checked');
 ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc('http://localhost')
                      . '&request_uri=' . uri_esc($request_uri));
 is($s, 400, 'the request with another client_id: 400');
@@ -291,6 +306,19 @@ is($s, 200, 'a fresh proof: 200');
 ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $once);
 is($s, 401, 'the same proof again: 401');
 is($b->{message}, 'DPoP proof replayed', '... DPoP proof replayed');
+{
+    # a proof refused for its token or key does not use up its jti: one
+    # signed by another key is refused, the account's own with that jti is not
+    my $j = sprintf 'review%026d', int rand 1e9;
+    local $ENV{PDS_OAUTH_CLI_JTI} = $j;
+    my $other = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2, $key2);
+    ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $other);
+    is_deeply([$s, $b->{error}], [401, 'invalid_dpop_key_binding'], 'a proof of another key: 401 invalid_dpop_key_binding');
+    my $mine = proof('GET', '/xrpc/com.atproto.server.getSession', $nonce, $at2);
+    ($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at2, proof => $mine);
+    is($s, 200, '... its jti was not remembered: the right key\'s proof with it is served (refused requests fill no replay slots)')
+        or diag explain $b;
+}
 ($s, $b) = xrpc(POST => 'com.atproto.repo.createRecord', $at2,
                 body => { repo => $acct->{did}, collection => 'app.bsky.feed.post',
                           record => { '$type' => 'app.bsky.feed.post', text => 'hello from OAuth',
@@ -372,6 +400,28 @@ for my $case (['a takedown', sub {
     ($s, $b) = post_form('/oauth/token', { %ref, refresh_token => $rt4 },
                          { DPoP => proof('POST', '/oauth/token', $nonce) });
     is($b->{error}, 'invalid_grant', "... and its refresh token");
+}
+
+# an identifier with no account is answered no sooner than a wrong
+# password (no scrypt to run for it): nothing tells which emails have accounts
+{
+    require Time::HiRes;
+    chomp(my $c = `$cli challenge ${\('t' x 50)}`);
+    ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $c },
+                         { DPoP => proof('POST', '/oauth/par', $nonce) });
+    my $ru = $b->{request_uri};
+    ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc($client_id)
+                         . '&request_uri=' . uri_esc($ru));
+    my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
+    my $t0 = Time::HiRes::time();
+    ($s, $b) = post_form('/oauth/authorize',
+        { request_uri => $ru, client_id => $client_id, csrf => $cs,
+          username => 'nobody-here@example.com', password => 'whatever-1', action => 'accept' },
+        { Cookie => "pds-oauth-csrf=$cs" });
+    my $took = Time::HiRes::time() - $t0;
+    is($s, 400, 'an unknown email on the page: 400');
+    like($b, qr/Invalid identifier or password/, '... the same words as a wrong password');
+    cmp_ok($took, '>=', 0.38, "... answered after the sign-in's minimum time (took ${\sprintf '%.3f', $took} s)");
 }
 
 # password guessing on the page: createSession's limit (30 per 5 minutes

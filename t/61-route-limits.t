@@ -46,9 +46,14 @@ like($h->{'ratelimit-reset'} // '', qr/^\d{10}$/, 'RateLimit-Reset: a time');
 ($s) = headers_of(POST => "$u/xrpc/com.atproto.server.createSession",
                   { identifier => 'bob.test', password => 'bob-password' });
 is($s, 200, 'another identifier from the same address still signs in');
+($s, $b) = headers_of(POST => "$u/xrpc/com.atproto.server.createSession",
+                      { identifier => 'ANN.test', password => 'ann-password' });
+is_deeply([$s, $b->{error}], [429, 'RateLimitExceeded'],
+          'the same identifier in other letter cases shares the counter (no fresh guesses per spelling; '
+          . 'the reference keys it as given)');
 ($s) = headers_of(POST => "$u/xrpc/com.atproto.server.createSession",
-                  { identifier => 'ANN.test', password => 'ann-password' });
-is($s, 200, 'the key is the identifier as given (as the reference)');
+                  { identifier => 'aNn.TEST', password => 'wrong' });
+is($s, 429, 'any spelling of it');
 
 # ---- requestPasswordReset: 15 an hour per address
 @st = ();

@@ -23,6 +23,7 @@
 #include "pds_blob.h"
 #include "pds_repo.h"
 #include "pds_row.h"
+#include "pds_syntax.h"
 
 
 /* ---- shared with pds_credential.c (pds_account_int.h) ------------------ */
@@ -367,6 +368,44 @@ pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn, const char *email,
 
 
 int
+pds_account_get_by_identifier(pds_store_t *s, MDB_txn *txn,
+    const char *identifier, const pds_alloc_t *a, pds_account_t *acc)
+{
+    int       rc;
+    char     *id;
+    size_t    i, len;
+    uint64_t  uid;
+
+    len = strlen(identifier);
+    id = pds_strndup(a, identifier, len);
+    if (id == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (id[i] >= 'A' && id[i] <= 'Z') {
+            id[i] = (char) (id[i] + ('a' - 'A'));
+        }
+    }
+
+    if (strchr(id, '@')) {
+        rc = pds_account_uid_by_email(s, txn, id, &uid);
+
+    } else if (pds_did_valid(id, len)) {
+        rc = pds_store_uid_get(s, txn, id, len, &uid) == 0 ? 0 : PDS_NOTFOUND;
+
+    } else if (pds_handle_valid(id, len)) {
+        rc = pds_account_uid_by_handle(s, txn, id, &uid);
+
+    } else {
+        rc = PDS_NOTFOUND;
+    }
+
+    return rc == 0 ? pds_account_get(s, txn, uid, a, acc) : rc;
+}
+
+
+int
 pds_account_set_handle(pds_store_t *s, MDB_txn *txn, pds_account_t *acc,
     const char *handle)
 {
@@ -688,14 +727,32 @@ typedef struct {
 } pds_invites_scan_t;
 
 
+/* the invite of code[0..len) onto the list (left out if it cannot be read) */
+static int
+pds_invite_list_add(pds_invites_scan_t *sc, const uint8_t *code, size_t len)
+{
+    char          *c;
+    pds_invite_t  *inv;
+
+    c = pds_strndup(sc->list.a, (const char *) code, len);
+    inv = pds_acct_list_push(&sc->list);
+    if (c == NULL || inv == NULL) {
+        return ENOMEM;
+    }
+
+    if (pds_invite_get(sc->store, sc->txn, c, sc->list.a, inv) != 0) {
+        sc->list.n--;
+    }
+
+    return 0;
+}
+
+
 /* keys: account 0 createdAt 0 code (the prefix ends after account 0) */
 static int
 pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 {
-    char                *code;
-    const uint8_t       *sep;
-    pds_invite_t        *inv;
-    pds_invites_scan_t  *sc = ctx;
+    const uint8_t  *sep;
 
     (void) val;
 
@@ -704,18 +761,8 @@ pds_invite_list_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
         return 0;
     }
 
-    code = pds_strndup(sc->list.a, (const char *) sep + 1,
-                       len - (size_t) (sep + 1 - rest));
-    inv = pds_acct_list_push(&sc->list);
-    if (code == NULL || inv == NULL) {
-        return ENOMEM;
-    }
-
-    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
-        sc->list.n--;
-    }
-
-    return 0;
+    return pds_invite_list_add(ctx, sep + 1,
+                               len - (size_t) (sep + 1 - rest));
 }
 
 
@@ -762,34 +809,13 @@ pds_invite_list_for(pds_store_t *s, MDB_txn *txn, const char *account,
 /* ---- every invite, and disabling them (admin) -------------------------- */
 
 
-typedef struct {
-    pds_store_t        *store;
-    MDB_txn            *txn;
-    pds_acct_list_t     list;
-} pds_invites_all_t;
-
-
 /* keys 'c' code: the rest of the key is the code */
 static int
 pds_invite_all_cb(void *ctx, const uint8_t *rest, size_t len, MDB_val *val)
 {
-    char               *code;
-    pds_invite_t       *inv;
-    pds_invites_all_t  *sc = ctx;
-
     (void) val;
 
-    code = pds_strndup(sc->list.a, (const char *) rest, len);
-    inv = pds_acct_list_push(&sc->list);
-    if (code == NULL || inv == NULL) {
-        return ENOMEM;
-    }
-
-    if (pds_invite_get(sc->store, sc->txn, code, sc->list.a, inv) != 0) {
-        sc->list.n--;
-    }
-
-    return 0;
+    return pds_invite_list_add(ctx, rest, len);
 }
 
 
@@ -799,7 +825,7 @@ pds_invite_list_all(pds_store_t *s, MDB_txn *txn, const pds_alloc_t *a,
 {
     int                 rc;
     pds_acct_key_t      k;
-    pds_invites_all_t   sc;
+    pds_invites_scan_t  sc;
 
     pds_acct_key_init(&k, 'c');
 

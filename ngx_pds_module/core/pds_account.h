@@ -104,6 +104,12 @@ int pds_account_uid_by_handle(pds_store_t *s, MDB_txn *txn,
     const char *handle, uint64_t *uid);
 int pds_account_uid_by_email(pds_store_t *s, MDB_txn *txn,
     const char *email, uint64_t *uid);
+/*
+ * The account a sign-in identifier names, without regard to case: an
+ * email (with '@'), a DID or a handle.  0, PDS_NOTFOUND or an error.
+ */
+int pds_account_get_by_identifier(pds_store_t *s, MDB_txn *txn,
+    const char *identifier, const pds_alloc_t *a, pds_account_t *acc);
 /* moves the handle index and rewrites the row */
 int pds_account_set_handle(pds_store_t *s, MDB_txn *txn,
     pds_account_t *acc, const char *handle);

@@ -152,7 +152,7 @@ pds_oauth_client_assertion_verify(const char *jwt, size_t len, json_t *jwks,
         goto done;
     }
 
-    iat = (int64_t) json_number_value(v);
+    iat = pds_oauth_json_seconds(v);
     if (now - iat > PDS_OAUTH_ASSERTION_MAX_AGE) {
         *why = "Validation of \"client_assertion\" failed: \"iat\" claim "
                "timestamp check failed (too far in the past)";
@@ -166,12 +166,12 @@ pds_oauth_client_assertion_verify(const char *jwt, size_t len, json_t *jwks,
 
     v = json_object_get(j.payload, "exp");
     if (v != NULL) {
-        if (!json_is_number(v) || (int64_t) json_number_value(v) <= now) {
+        if (!json_is_number(v) || pds_oauth_json_seconds(v) <= now) {
             *why = "Validation of \"client_assertion\" failed: \"exp\" claim "
                    "timestamp check failed";
             goto done;
         }
-        out->exp = (int64_t) json_number_value(v);
+        out->exp = pds_oauth_json_seconds(v);
     }
 
     memcpy(out->kid, kid, strlen(kid) + 1);

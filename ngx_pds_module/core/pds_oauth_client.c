@@ -598,6 +598,67 @@ pds_oauth_str_array(json_t *v)
 }
 
 
+/*
+ * A discoverable client's private-use scheme redirect URIs (RFC 8252 7.1,
+ * the atproto OAuth profile): the scheme must be the client_id's host name
+ * in reverse order ("com.example.app:/cb" for https://app.example.com/...),
+ * so that an app cannot claim another domain's scheme.  0, or -1 with why.
+ */
+static int
+pds_oauth_private_schemes_ok(json_t *uris, const char *client_id,
+    const char **why)
+{
+    size_t       i, o, end, start;
+    json_t      *e;
+    pds_url_t    id, u;
+    char         rev[256];
+
+    if (pds_url_split(client_id, &id) != 0 || id.host_len >= sizeof(rev)) {
+        *why = "Invalid client ID";
+        return -1;
+    }
+
+    /* the host's labels, last first */
+    o = 0;
+    end = id.host_len;
+
+    while (end > 0) {
+        start = end;
+        while (start > 0 && id.host[start - 1] != '.') {
+            start--;
+        }
+
+        memcpy(rev + o, id.host + start, end - start);
+        o += end - start;
+
+        if (start == 0) {
+            break;
+        }
+
+        rev[o++] = '.';
+        end = start - 1;
+    }
+
+    json_array_foreach(uris, i, e) {
+        if (pds_url_split(json_string_value(e), &u) != 0) {
+            *why = "Invalid URL";
+            return -1;
+        }
+
+        if (memchr(u.scheme, '.', u.scheme_len) != NULL
+            && (u.scheme_len != o || strncasecmp(u.scheme, rev, o) != 0))
+        {
+            *why = "Private-Use URI Scheme redirect URI, for discoverable "
+                   "client metadata, must be the fully qualified domain "
+                   "name (FQDN) of the client_id, in reverse order";
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 pds_oauth_client_metadata_check(json_t *md, const char *client_id,
     const char **why)
@@ -709,6 +770,10 @@ pds_oauth_client_metadata_check(json_t *md, const char *client_id,
         if (!pds_oauth_redirect_uri_ok(json_string_value(e), why)) {
             return -1;
         }
+    }
+
+    if (!loopback && pds_oauth_private_schemes_ok(v, client_id, why) != 0) {
+        return -1;
     }
 
     method = json_string_value(json_object_get(md,

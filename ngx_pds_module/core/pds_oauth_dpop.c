@@ -452,6 +452,26 @@ pds_oauth_nonce_secret(const uint8_t *jwt_secret, size_t len,
 
 /* ---- the proof ---------------------------------------------------------- */
 
+#define PDS_OAUTH_SECONDS_MAX  100000000000LL      /* 1e11 s */
+
+
+int64_t
+pds_oauth_json_seconds(json_t *v)
+{
+    double  d = json_number_value(v);
+
+    if (d >= (double) PDS_OAUTH_SECONDS_MAX) {
+        return PDS_OAUTH_SECONDS_MAX;
+    }
+
+    if (d <= (double) -PDS_OAUTH_SECONDS_MAX) {
+        return -PDS_OAUTH_SECONDS_MAX;
+    }
+
+    return (int64_t) d;
+}
+
+
 static pds_dpop_rc_t
 pds_dpop_claims(json_t *pl, const pds_dpop_check_t *chk,
     pds_dpop_proof_t *out, const char **why)
@@ -607,7 +627,7 @@ pds_dpop_verify(const char *proof, size_t len, const pds_dpop_check_t *chk,
         goto done;
     }
 
-    t = (int64_t) json_number_value(iat);
+    t = pds_oauth_json_seconds(iat);
     if (now - t - PDS_OAUTH_DPOP_TOLERANCE > PDS_OAUTH_DPOP_MAX_AGE) {
         *why = "Failed to verify DPoP proof: \"iat\" claim timestamp check "
                "failed (too far in the past)";
@@ -624,7 +644,7 @@ pds_dpop_verify(const char *proof, size_t len, const pds_dpop_check_t *chk,
     if (exp != NULL
         && (!json_is_number(exp)
             || now - PDS_OAUTH_DPOP_TOLERANCE
-               >= (int64_t) json_number_value(exp)))
+               >= pds_oauth_json_seconds(exp)))
     {
         *why = "Failed to verify DPoP proof: \"exp\" claim timestamp check "
                "failed";

@@ -6,6 +6,7 @@
 #define PDS_OAUTH_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,6 +36,13 @@ json_t *pds_oauth_b64_json(const char *s, size_t n);
  */
 pds_key_t *pds_oauth_jwk_key(json_t *jwk, const char *alg,
     char jkt[PDS_OAUTH_JKT_LEN + 1]);
+
+/*
+ * A JSON number of seconds (iat, exp) as an int64_t, clamped to some
+ * 3,000 years either side of 1970: converting a larger double (1e300) is
+ * undefined behaviour, and the arithmetic on it would overflow.
+ */
+int64_t pds_oauth_json_seconds(json_t *v);
 
 /* constant time equality of two n-byte strings */
 int pds_oauth_ct_equal(const char *a, const char *b, size_t n);

@@ -165,25 +165,15 @@ ngx_pds_admin_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
     ngx_uint_t   i, n;
     pds_span_t  *domains;
 
-    len = json_string_length(v);
-    st->handle = ngx_pnalloc(ctx->request->pool, len + 1);
+    rc = ngx_pds_update_handle_syntax(ctx, st, v);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = ngx_strlen(st->handle);
     tmp = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (st->handle == NULL || tmp == NULL) {
+    if (tmp == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (pds_handle_normalize(st->handle, len + 1, json_string_value(v), len)
-        < 0)
-    {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
-                             "Invalid handle");
-    }
-
-    st->handle[len] = '\0';
-
-    if (pds_handle_is_reserved_tld(st->handle, len)) {
-        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
-                             "Handle TLD is invalid or disallowed");
     }
 
     if (!ngx_pds_is_service_handle(ctx->conf, st->handle, len)) {

@@ -363,8 +363,8 @@ ngx_pds_under_handle_domain(ngx_pds_srv_conf_t *conf, const char *handle,
  * domain the user controls (st->external), whose resolution is checked
  * later; in the reference's order.  NGX_OK, or the refusal's status.
  */
-static ngx_int_t
-ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
+ngx_int_t
+ngx_pds_update_handle_syntax(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
     json_t *v)
 {
     size_t  len;
@@ -388,6 +388,24 @@ ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidHandle",
                              "Handle TLD is invalid or disallowed");
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_update_handle_check(ngx_pds_ctx_t *ctx, ngx_pds_handle_t *st,
+    json_t *v)
+{
+    size_t     len;
+    ngx_int_t  rc;
+
+    rc = ngx_pds_update_handle_syntax(ctx, st, v);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = ngx_strlen(st->handle);
 
     if (!ngx_pds_under_handle_domain(ctx->conf, st->handle, len)) {
         /* a domain of the user's: it must already resolve to the DID */

@@ -184,6 +184,12 @@ typedef struct {
 } ngx_pds_handle_t;
 
 /*
+ * The new handle v into st->handle, lower-cased: a valid handle with an
+ * allowed TLD.  NGX_OK, or the refusal (400 InvalidHandle) sent.
+ */
+ngx_int_t ngx_pds_update_handle_syntax(ngx_pds_ctx_t *ctx,
+    ngx_pds_handle_t *st, json_t *v);
+/*
  * With ctx->data the ngx_pds_handle_t of an account and its new handle
  * (checked, and not another account's): a PLC operation with the handle,
  * signed with the rotation key and sent to the directory, then the handle

@@ -24,7 +24,6 @@
 
 #include "pds_jwt.h"
 #include "pds_password.h"
-#include "pds_syntax.h"
 
 
 #define NGX_PDS_LOGIN_PASSWORD_MAX  512
@@ -526,19 +525,8 @@ static int
 ngx_pds_login_account(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
 {
     int           rc;
-    char         *id;
-    size_t        len;
     MDB_txn      *txn;
-    uint64_t      uid;
     pds_store_t  *store;
-
-    len = ngx_strlen(st->identifier);
-    id = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (id == NULL) {
-        return -1;
-    }
-
-    ngx_strlow((u_char *) id, (u_char *) st->identifier, len + 1);
 
     store = ngx_pds_store(ctx->request, ctx->conf);
     txn = ngx_pds_read_txn(ctx);
@@ -546,23 +534,8 @@ ngx_pds_login_account(ngx_pds_ctx_t *ctx, ngx_pds_login_t *st)
         return -1;
     }
 
-    if (strchr(id, '@')) {
-        rc = pds_account_uid_by_email(store, txn, id, &uid);
-
-    } else if (pds_did_valid(id, len)) {
-        rc = pds_store_uid_get(store, txn, id, len, &uid);
-        rc = (rc == 0) ? 0 : PDS_NOTFOUND;
-
-    } else if (pds_handle_valid(id, len)) {
-        rc = pds_account_uid_by_handle(store, txn, id, &uid);
-
-    } else {
-        rc = PDS_NOTFOUND;
-    }
-
-    if (rc == 0) {
-        rc = pds_account_get(store, txn, uid, &ctx->alloc, &st->account);
-    }
+    rc = pds_account_get_by_identifier(store, txn, st->identifier,
+                                       &ctx->alloc, &st->account);
 
     if (rc == 0) {
         rc = pds_app_password_list(store, txn, st->account.did, &ctx->alloc,

@@ -118,62 +118,6 @@ ngx_pds_oauth_run(ngx_pds_ctx_t *ctx)
 
 /* ---- bodies -------------------------------------------------------------- */
 
-static ngx_int_t
-ngx_pds_oauth_read_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(body);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
-    }
-
-    if (len > NGX_PDS_OAUTH_BODY_MAX) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    body->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, (size_t) (b->file_last
-                                                    - b->file_pos),
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                return NGX_ERROR;
-            }
-            p += n;
-
-        } else if (b->last > b->pos) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
-    }
-
-    body->len = p - body->data;
-    *p = '\0';
-
-    return NGX_OK;
-}
-
-
 static json_t *
 ngx_pds_oauth_form(ngx_http_request_t *r, ngx_str_t *body)
 {
@@ -236,7 +180,7 @@ ngx_pds_oauth_params(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st)
         ngx_str_set(&ct, "application/octet-stream");
     }
 
-    switch (ngx_pds_oauth_read_body(r, &body)) {
+    switch (ngx_pds_read_body(r, &body, NGX_PDS_OAUTH_BODY_MAX)) {
     case NGX_OK:
         break;
     case NGX_DECLINED:
@@ -245,6 +189,10 @@ ngx_pds_oauth_params(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st)
                                    "Request body too large");
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (body.data == NULL) {
+        ngx_str_set(&body, "");         /* empty: no buffer */
     }
 
     if (ct.len >= 33

@@ -12,6 +12,12 @@ static ngx_int_t ngx_pds_oauth_client_fetched(ngx_pds_ctx_t *ctx);
 
 #define NGX_PDS_OAUTH_CLIENT_CACHE  64
 #define NGX_PDS_OAUTH_CLIENT_TTL    600         /* s */
+/*
+ * Larger documents are used but not kept: anyone can publish client
+ * metadata, up to the outbound location's 1 MB, under as many client_ids
+ * as they like; 64 of them kept would hold 64 MB in every worker.
+ */
+#define NGX_PDS_OAUTH_CLIENT_KEEP   (64 * 1024)
 
 typedef struct {
     char        *id;
@@ -341,8 +347,9 @@ ngx_pds_oauth_client_fetched(ngx_pds_ctx_t *ctx)
         const char  *why;
         json_t      *copy = json_deep_copy(st->client);
 
-        if (copy && pds_oauth_client_metadata_check(copy, st->client_id,
-                                                    &why) == 0)
+        if (copy && b->len <= NGX_PDS_OAUTH_CLIENT_KEEP
+            && pds_oauth_client_metadata_check(copy, st->client_id, &why)
+               == 0)
         {
             ngx_pds_oauth_cache_put(st->client_id, b->data, b->len);
         }

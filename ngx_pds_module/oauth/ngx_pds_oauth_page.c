@@ -9,6 +9,8 @@
  * registered (checked against the client's metadata at PAR).
  */
 
+#include <openssl/crypto.h>
+
 #include "ngx_pds_methods.h"
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
@@ -16,10 +18,18 @@
 #include "pds_account.h"
 #include "pds_hash.h"
 #include "pds_password.h"
-#include "pds_syntax.h"
 
 
 #define NGX_PDS_OAUTH_CSRF_COOKIE  "pds-oauth-csrf"
+
+/*
+ * A password tried on the page is answered after at least this long
+ * whatever the outcome, as the reference's sign-in (its
+ * TIMING_ATTACK_MITIGATION_DELAY): an identifier with no account would
+ * otherwise be answered at once, without scrypt, and tell that no such
+ * account (or email address) is here.
+ */
+#define NGX_PDS_OAUTH_SIGNIN_MIN_MSEC  400
 
 /* outcomes of the code transaction besides 0 and PDS_NOTFOUND */
 #define NGX_PDS_OAUTH_FACTOR_INVALID  2001
@@ -39,6 +49,7 @@ typedef struct {
     ngx_uint_t       matched;
     char             code[PDS_OAUTH_ID_MAX];
     ngx_uint_t       deny;
+    ngx_msec_t       started;       /* the password check's */
 } ngx_pds_oauth_page_t;
 
 
@@ -699,8 +710,29 @@ ngx_pds_oauth_factor_mailed(ngx_pds_ctx_t *ctx)
 }
 
 
+static ngx_int_t ngx_pds_oauth_password_answer(ngx_pds_ctx_t *ctx);
+
+
 static ngx_int_t
 ngx_pds_oauth_password_checked(ngx_pds_ctx_t *ctx)
+{
+    ngx_msec_t             elapsed;
+    ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
+    ngx_pds_oauth_page_t  *pg = st->data;
+
+    elapsed = ngx_current_msec - pg->started;
+
+    if (elapsed < NGX_PDS_OAUTH_SIGNIN_MIN_MSEC) {
+        return ngx_pds_delay(ctx, NGX_PDS_OAUTH_SIGNIN_MIN_MSEC - elapsed,
+                             ngx_pds_oauth_password_answer);
+    }
+
+    return ngx_pds_oauth_password_answer(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_password_answer(ngx_pds_ctx_t *ctx)
 {
     ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
     ngx_pds_oauth_page_t  *pg = st->data;
@@ -740,18 +772,8 @@ static int
 ngx_pds_oauth_page_account(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
 {
     int           rc;
-    char         *id;
-    size_t        len;
     MDB_txn      *txn;
-    uint64_t      uid;
     pds_store_t  *store;
-
-    len = ngx_strlen(pg->identifier);
-    id = ngx_pnalloc(ctx->request->pool, len + 1);
-    if (id == NULL) {
-        return -1;
-    }
-    ngx_strlow((u_char *) id, (u_char *) pg->identifier, len + 1);
 
     store = ngx_pds_store(ctx->request, ctx->conf);
     txn = ngx_pds_read_txn(ctx);
@@ -759,78 +781,48 @@ ngx_pds_oauth_page_account(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
         return -1;
     }
 
-    if (ngx_strchr(id, '@')) {
-        rc = pds_account_uid_by_email(store, txn, id, &uid);
-    } else if (pds_did_valid(id, len)) {
-        rc = pds_store_uid_get(store, txn, id, len, &uid) == 0 ? 0
-                                                               : PDS_NOTFOUND;
-    } else if (pds_handle_valid(id, len)) {
-        rc = pds_account_uid_by_handle(store, txn, id, &uid);
-    } else {
-        rc = PDS_NOTFOUND;
-    }
-
-    if (rc == 0) {
-        rc = pds_account_get(store, txn, uid, &ctx->alloc, &pg->account);
-    }
+    rc = pds_account_get_by_identifier(store, txn, pg->identifier,
+                                       &ctx->alloc, &pg->account);
 
     ngx_pds_read_done(ctx);
     return rc;
 }
 
 
+/* the value of the request's cookie called name (nginx's parser), or NULL */
 static const char *
 ngx_pds_oauth_cookie(ngx_http_request_t *r, const char *name)
 {
-    u_char           *p, *end, *v;
-    size_t            n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char     *v;
+    ngx_str_t   n, value;
 
-    n = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    n.data = (u_char *) name;
+    n.len = ngx_strlen(name);
 
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != 6
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';')) {
-                p++;
-            }
-            if ((size_t) (end - p) > n && ngx_strncmp(p, name, n) == 0
-                && p[n] == '=')
-            {
-                p += n + 1;
-                for (v = p; v < end && *v != ';'; v++) { /* void */ }
-                name = ngx_pnalloc(r->pool, (v - p) + 1);
-                if (name) {
-                    *ngx_cpymem((u_char *) name, p, v - p) = '\0';
-                }
-                return name;
-            }
-            while (p < end && *p != ';') {
-                p++;
-            }
-        }
+#if (nginx_version >= 1023000)
+    if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, &n,
+                                          &value)
+        == NULL)
+    {
+        return NULL;
     }
+#else
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &n,
+                                          &value)
+        == NGX_DECLINED)
+    {
+        return NULL;
+    }
+#endif
+
+    v = ngx_pnalloc(r->pool, value.len + 1);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    *ngx_cpymem(v, value.data, value.len) = '\0';
+
+    return (const char *) v;
 }
 
 
@@ -852,7 +844,8 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
     cookie = ngx_pds_oauth_cookie(ctx->request, NGX_PDS_OAUTH_CSRF_COOKIE);
 
     if (pg->csrf == NULL || cookie == NULL || ngx_strlen(pg->csrf) != 32
-        || ngx_strcmp(pg->csrf, cookie) != 0)
+        || ngx_strlen(cookie) != 32
+        || CRYPTO_memcmp(pg->csrf, cookie, 32) != 0)
     {
         return ngx_pds_oauth_page_fail(ctx, NGX_HTTP_FORBIDDEN,
                                        "The form could not be verified "
@@ -883,6 +876,8 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
                     "try again.";
         return ngx_pds_oauth_page_send(ctx, pg, 429);
     }
+
+    pg->started = ngx_current_msec;
 
     rc = ngx_pds_oauth_page_account(ctx, pg);
     if (rc == PDS_NOTFOUND) {

@@ -6,7 +6,8 @@
  *   pds_oauth_cli challenge VERIFIER
  *
  * KEYHEX: 64 hex characters of a P-256 private key (ES256).  The proof has
- * a fresh random jti and iat = now + IAT_SHIFT seconds.
+ * a fresh random jti (or $PDS_OAUTH_CLI_JTI) and iat = now + IAT_SHIFT
+ * seconds.
  */
 
 #include <stdio.h>
@@ -86,6 +87,11 @@ main(int argc, char **argv)
     pds_random(r, sizeof(r));
     pds_hex_encode(jti, r, sizeof(r));
     jti[32] = '\0';
+
+    /* PDS_OAUTH_CLI_JTI: this jti (up to 32 characters) instead */
+    if (getenv("PDS_OAUTH_CLI_JTI") != NULL) {
+        snprintf(jti, sizeof(jti), "%s", getenv("PDS_OAUTH_CLI_JTI"));
+    }
     shift = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
 
     n = snprintf(pl, sizeof(pl), "{\"jti\":\"%s\",\"htm\":\"%s\","

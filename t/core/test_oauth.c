@@ -314,6 +314,28 @@ test_made(void)
     tap_ok(check(proof, "POST", TOKEN_URL, NULL, NULL, now, &p, &why)
            == PDS_DPOP_INVALID && strstr(why, "iat"), "iat as a string refused");
 
+    /* numbers no int64_t holds: clamped, not converted (undefined) */
+    snprintf(pl, sizeof(pl), "{\"jti\":\"x7\",\"htm\":\"POST\",\"htu\":\"%s\","
+             "\"iat\":1e300}", TOKEN_URL);
+    make_proof(k1, "ES256K", "", pl, proof);
+    tap_ok(check(proof, "POST", TOKEN_URL, NULL, NULL, now, &p, &why)
+           == PDS_DPOP_INVALID && strstr(why, "should be in the past"),
+           "iat 1e300: in the future, refused");
+
+    snprintf(pl, sizeof(pl), "{\"jti\":\"x8\",\"htm\":\"POST\",\"htu\":\"%s\","
+             "\"iat\":-1e300}", TOKEN_URL);
+    make_proof(k1, "ES256K", "", pl, proof);
+    tap_ok(check(proof, "POST", TOKEN_URL, NULL, NULL, now, &p, &why)
+           == PDS_DPOP_INVALID && strstr(why, "too far in the past"),
+           "iat -1e300: too old, refused");
+
+    snprintf(pl, sizeof(pl), "{\"jti\":\"x9\",\"htm\":\"POST\",\"htu\":\"%s\","
+             "\"iat\":%lld,\"exp\":-1e300}", TOKEN_URL, V_IAT);
+    make_proof(k1, "ES256K", "", pl, proof);
+    tap_ok(check(proof, "POST", TOKEN_URL, NULL, NULL, now, &p, &why)
+           == PDS_DPOP_INVALID && strstr(why, "exp"),
+           "exp -1e300: expired, refused");
+
     pds_key_free(k1);
     pds_key_free(p2);
 }
@@ -584,6 +606,23 @@ test_clients(void)
     tap_ok(pds_oauth_client_metadata_check(md,
                "https://app.example.com/m.json", &why) == -1
            && strstr(why, "localhost"), "redirect to localhost refused");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[s]", "com.example.app:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == 0,
+           "a private-use scheme: the client_id's host reversed");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[ss]", "https://app.example.com/cb",
+                                  "com.bank.app:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == -1
+           && strstr(why, "reverse order"),
+           "another domain's private-use scheme refused (as the reference)");
+    json_object_set_new(md, "redirect_uris",
+                        json_pack("[s]", "com.example:/callback"));
+    tap_ok(pds_oauth_client_metadata_check(md,
+               "https://app.example.com/m.json", &why) == -1,
+           "a parent domain's scheme refused");
     json_object_set_new(md, "redirect_uris", json_array());
     tap_ok(pds_oauth_client_metadata_check(md,
                "https://app.example.com/m.json", &why) == -1
@@ -720,6 +759,12 @@ test_assertion(void)
        (long long) now);
     make_jws(k, hdr, pl, jwt);
     tap_ok(VERIFY() == -1 && strstr(why, "exp"), "expired: refused");
+
+    PL("{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"jti\":\"a1\","
+       "\"iat\":1e300}", cid, cid, iss);
+    make_jws(k, hdr, pl, jwt);
+    tap_ok(VERIFY() == -1 && strstr(why, "in the past"),
+           "iat 1e300: clamped, in the future: refused");
 
 #undef PL
 #undef VERIFY
