@@ -342,6 +342,8 @@ void ngx_pds_space_refused(ngx_pds_env_t *env, int kind,
 /* ngx_pds_thread.c */
 ngx_int_t ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work,
     void *data, ngx_pds_resume_pt done);
+ngx_int_t ngx_pds_thread_post_to(ngx_pds_ctx_t *ctx, ngx_thread_pool_t *tp,
+    ngx_pds_work_pt work, void *data, ngx_pds_resume_pt done);
 void ngx_pds_hold(ngx_pds_ctx_t *ctx);
 void ngx_pds_unhold(ngx_pds_ctx_t *ctx);
 /* the request waits for work in a thread; done is its next step */

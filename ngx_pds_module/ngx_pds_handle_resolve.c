@@ -146,13 +146,53 @@ ngx_pds_hcache_put(const char *handle, const char *did)
 /* ---- DNS TXT in a thread ------------------------------------------------ */
 
 
+/*
+ * TXT lookups block a thread for up to 2 s a try, and resolveHandle needs
+ * no sign-in: they run in nginx's "default" thread pool, not the tenant's
+ * (scrypt and write transactions never wait behind them), and at most
+ * this many at once per worker; beyond, a lookup finds nothing.
+ */
+#define NGX_PDS_DNS_IN_FLIGHT_MAX  64
+
+static ngx_thread_pool_t  *ngx_pds_dns_pool;
+static ngx_atomic_int_t    ngx_pds_dns_in_flight;
+
+
+ngx_int_t
+ngx_pds_handle_resolve_init_conf(ngx_conf_t *cf)
+{
+    ngx_pds_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_pds_module);
+
+    if (pmcf->tenants.nelts == 0) {
+        return NGX_OK;              /* no PDS here: no threads for it */
+    }
+
+    ngx_pds_dns_pool = ngx_thread_pool_add(cf, NULL);
+
+    return ngx_pds_dns_pool ? NGX_OK : NGX_ERROR;
+}
+
+
+static void ngx_pds_handle_dns_query(ngx_pds_dns_job_t *job, ngx_log_t *log);
+
+
 static void
 ngx_pds_handle_dns_work(void *data, ngx_log_t *log)
+{
+    ngx_pds_handle_dns_query(data, log);
+
+    (void) __atomic_sub_fetch(&ngx_pds_dns_in_flight, 1, __ATOMIC_RELAXED);
+}
+
+
+static void
+ngx_pds_handle_dns_query(ngx_pds_dns_job_t *job, ngx_log_t *log)
 {
     int                 n, qlen;
     ngx_uint_t          i;
     struct __res_state  rs;
-    ngx_pds_dns_job_t  *job = data;
     u_char              query[300];
     u_char              answer[NGX_PDS_DNS_ANSWER_MAX];
 
@@ -210,6 +250,7 @@ static ngx_int_t
 ngx_pds_handle_dns_post(ngx_pds_ctx_t *ctx, ngx_pds_hres_t *hr,
     ngx_uint_t backup, ngx_pds_resume_pt next)
 {
+    ngx_int_t            rc;
     ngx_uint_t           i;
     ngx_addr_t          *a;
     ngx_pds_dns_job_t   *job;
@@ -240,7 +281,29 @@ ngx_pds_handle_dns_post(ngx_pds_ctx_t *ctx, ngx_pds_hres_t *hr,
                    "pds: handle %s: TXT query%s posted", job->name,
                    backup ? " to the backup name servers" : "");
 
-    return ngx_pds_thread_post(ctx, ngx_pds_handle_dns_work, job, next);
+    if (__atomic_add_fetch(&ngx_pds_dns_in_flight, 1, __ATOMIC_RELAXED)
+        > NGX_PDS_DNS_IN_FLIGHT_MAX)
+    {
+        (void) __atomic_sub_fetch(&ngx_pds_dns_in_flight, 1,
+                                  __ATOMIC_RELAXED);
+
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "pds: handle %s: %d TXT lookups under way already, "
+                      "not asked", job->name, NGX_PDS_DNS_IN_FLIGHT_MAX);
+
+        job->rc = PDS_DNS_NONE;
+        return next(ctx);
+    }
+
+    rc = ngx_pds_thread_post_to(ctx, ngx_pds_dns_pool,
+                                ngx_pds_handle_dns_work, job, next);
+
+    if (rc != NGX_DONE) {
+        (void) __atomic_sub_fetch(&ngx_pds_dns_in_flight, 1,
+                                  __ATOMIC_RELAXED);
+    }
+
+    return rc;
 }
 
 

@@ -37,6 +37,8 @@ typedef struct {
  * ctx->data is kept.  NGX_DONE while resolving, done's result, or an
  * error status.
  */
+/* at configuration: the thread pool of TXT lookups (nginx's "default") */
+ngx_int_t ngx_pds_handle_resolve_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_handle_resolve(ngx_pds_ctx_t *ctx, const char *handle,
     ngx_uint_t fresh, ngx_pds_handle_found_t *out, ngx_pds_resume_pt done);
 

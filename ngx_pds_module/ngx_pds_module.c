@@ -402,6 +402,7 @@ ngx_pds_postconfiguration(ngx_conf_t *cf)
     if (ngx_pds_xrpc_init(cf) != NGX_OK
         || ngx_pds_cors_init(cf) != NGX_OK
         || ngx_pds_ratelimit_init_conf(cf) != NGX_OK
+        || ngx_pds_handle_resolve_init_conf(cf) != NGX_OK
         || ngx_pds_sync_init_conf(cf) != NGX_OK
         || ngx_pds_well_known_init_conf(cf) != NGX_OK)
     {

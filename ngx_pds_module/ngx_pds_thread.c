@@ -122,6 +122,16 @@ ngx_int_t
 ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     ngx_pds_resume_pt done)
 {
+    return ngx_pds_thread_post_to(ctx, ctx->conf->thread_pool, work, data,
+                                  done);
+}
+
+
+/* the same in another thread pool than the tenant's */
+ngx_int_t
+ngx_pds_thread_post_to(ngx_pds_ctx_t *ctx, ngx_thread_pool_t *tp,
+    ngx_pds_work_pt work, void *data, ngx_pds_resume_pt done)
+{
     ngx_pds_task_t      *t;
     ngx_thread_task_t   *task;
     ngx_http_request_t  *r = ctx->request;
@@ -139,7 +149,7 @@ ngx_pds_thread_post(ngx_pds_ctx_t *ctx, ngx_pds_work_pt work, void *data,
     task->event.data = r;
     task->event.handler = ngx_pds_thread_event_handler;
 
-    if (ngx_thread_task_post(ctx->conf->thread_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(tp, task) != NGX_OK) {
         return ngx_pds_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                              "NotEnoughResources",
                              "The server is too busy right now");
