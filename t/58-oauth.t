@@ -364,8 +364,15 @@ is($s, 200, 'the new access token works');
 is($b->{error}, 'invalid_token', 'revoked by its access token: invalid_token');
 
 $b = authorize();
-($s, $b) = post_form('/oauth/revoke', { token => $b->{refresh_token}, client_id => $client_id });
+my ($at5, $rt5) = ($b->{access_token}, $b->{refresh_token});
+($s, $b) = post_form('/oauth/revoke', { token => $rt5, client_id => 'https://other.example/client-metadata.json' });
+is($s, 200, "revoke by another client: 200 (RFC 7009: as an unknown token)");
+($s) = xrpc(GET => 'com.atproto.server.getSession', $at5);
+is($s, 200, '... and nothing revoked: the token still works');
+($s, $b) = post_form('/oauth/revoke', { token => $rt5, client_id => $client_id });
 is($s, 200, 'revoke: 200');
+($s, $b) = xrpc(GET => 'com.atproto.server.getSession', $at5);
+is($b->{error}, 'invalid_token', '... by its client: revoked');
 ($s, $b) = post_form('/oauth/revoke', { token => 'nothing', client_id => $client_id });
 is($s, 200, 'revoke of an unknown token: 200 (RFC 7009)');
 ($s, $b) = post_form('/oauth/revoke', { token => 'x' });

@@ -633,15 +633,35 @@ fail:
 
 
 int
-pds_oauth_token_revoke(pds_store_t *s, MDB_txn *txn, const char *token)
+pds_oauth_token_revoke(pds_store_t *s, MDB_txn *txn, const char *token,
+    const char *client_id)
 {
-    char  ses[PDS_OAUTH_ID_MAX];
-    int   rc;
+    char         ses[PDS_OAUTH_ID_MAX];
+    int          rc;
+    json_t      *row;
+    const char  *owner;
 
     rc = pds_oauth_lookup(s, txn, strncmp(token, "ref-", 4) == 0 ? 'f' : 't',
                           token, ses, sizeof(ses));
     if (rc != 0) {
         return rc;
+    }
+
+    if (client_id != NULL) {
+        /* RFC 7009 2.1: only the client the token was issued to */
+        rc = pds_oauth_session_get(s, txn, ses, &row);
+        if (rc != 0) {
+            return rc;
+        }
+
+        owner = json_string_value(json_object_get(row, "client_id"));
+        rc = (owner != NULL && strcmp(owner, client_id) == 0)
+             ? 0 : PDS_NOTFOUND;
+        json_decref(row);
+
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     return pds_oauth_session_revoke(s, txn, ses);

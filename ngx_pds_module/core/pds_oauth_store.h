@@ -82,8 +82,12 @@ int pds_oauth_token_get(pds_store_t *s, MDB_txn *txn, const char *tok_id,
  */
 int pds_oauth_token_refresh(pds_store_t *s, MDB_txn *txn, const char *ref,
     int64_t now_ms, json_t **row);
-/* revokes the family of an access token id or a refresh token */
-int pds_oauth_token_revoke(pds_store_t *s, MDB_txn *txn, const char *token);
+/*
+ * revokes the family of an access token id or a refresh token; with
+ * client_id, only if the family is that client's (else PDS_NOTFOUND)
+ */
+int pds_oauth_token_revoke(pds_store_t *s, MDB_txn *txn, const char *token,
+    const char *client_id);
 /* revokes every family of an account; *count set when not NULL */
 int pds_oauth_revoke_account(pds_store_t *s, MDB_txn *txn, const char *did,
     unsigned *count);

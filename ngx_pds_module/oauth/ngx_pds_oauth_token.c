@@ -416,9 +416,11 @@ ngx_pds_oauth_token_done(ngx_pds_ctx_t *ctx)
 static int
 ngx_pds_oauth_revoke_txn(pds_store_t *store, MDB_txn *txn, void *data)
 {
-    int  rc;
+    int          rc;
+    const char **tc = data;         /* token, client_id */
 
-    rc = pds_oauth_token_revoke(store, txn, data);
+    /* another client's token, as an unknown one: nothing revoked, 200 */
+    rc = pds_oauth_token_revoke(store, txn, tc[0], tc[1]);
     return rc == PDS_NOTFOUND ? 0 : rc;
 }
 
@@ -441,7 +443,7 @@ ngx_pds_oauth_revoked(ngx_pds_ctx_t *ctx)
 ngx_int_t
 ngx_pds_oauth_revoke(ngx_pds_ctx_t *ctx)
 {
-    const char       *token;
+    const char       *token, **tc;
     pds_oauth_at_t    at;
     ngx_pds_oauth_t  *st = ngx_pds_oauth_state(ctx);
 
@@ -475,6 +477,14 @@ ngx_pds_oauth_revoke(ngx_pds_ctx_t *ctx)
         return ngx_pds_oauth_revoked(ctx);
     }
 
-    return ngx_pds_txn_post(ctx, ngx_pds_oauth_revoke_txn, (void *) token,
+    tc = ngx_palloc(ctx->request->pool, 2 * sizeof(const char *));
+    if (tc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tc[0] = token;
+    tc[1] = ngx_pds_oauth_param(st, "client_id");
+
+    return ngx_pds_txn_post(ctx, ngx_pds_oauth_revoke_txn, (void *) tc,
                             &st->result, ngx_pds_oauth_revoked);
 }

@@ -168,11 +168,18 @@ main(void)
              json_string_value(json_object_get(row, "refresh")));
     pds_oauth_token_put(s, txn, row);
     json_decref(row);
-    tap_ok(pds_oauth_token_revoke(s, txn, ref1) == 0
+    tap_ok(pds_oauth_token_revoke(s, txn, ref1, "https://other.example/m")
+           == PDS_NOTFOUND, "another client cannot revoke it (RFC 7009)");
+    tap_ok(pds_oauth_token_refresh(s, txn, ref1, now, &got) == 0,
+           "... it still works");
+    snprintf(ref1, sizeof(ref1), "%s",
+             json_string_value(json_object_get(got, "refresh")));
+    json_decref(got);
+    tap_ok(pds_oauth_token_revoke(s, txn, ref1, NULL) == 0
            && pds_oauth_token_refresh(s, txn, ref1, now, &got)
               == PDS_NOTFOUND, "revoked by its refresh token");
-    tap_ok(pds_oauth_token_revoke(s, txn, "tok-nothing") == PDS_NOTFOUND,
-           "revoking an unknown token: not found");
+    tap_ok(pds_oauth_token_revoke(s, txn, "tok-nothing", NULL)
+           == PDS_NOTFOUND, "revoking an unknown token: not found");
 
     for (i = 0; i < 3; i++) {
         char  id[16];
