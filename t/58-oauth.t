@@ -264,6 +264,29 @@ sub authorize {
 like(authorize(deny => 1) // '', qr{^\Qhttp://127.0.0.1:9/cb?error=access_denied&state=st-1&iss=\E},
      'Deny: redirect with access_denied');
 
+# response_mode=form_post: a page that posts the answer to the redirect URI
+{
+    chomp(my $c = `$cli challenge ${\('f' x 50)}`);
+    ($s, $b) = post_form('/oauth/par', { %par, code_challenge => $c, response_mode => 'form_post' },
+                         { DPoP => proof('POST', '/oauth/par', $nonce) });
+    my $ru = $b->{request_uri};
+    ($s, $b) = http_json(GET => "$u/oauth/authorize?client_id=" . uri_esc($client_id)
+                         . '&request_uri=' . uri_esc($ru));
+    my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
+    ($s, $b, $res) = post_form('/oauth/authorize',
+        { request_uri => $ru, client_id => $client_id, csrf => $cs,
+          username => 'olive.test', password => 'olive-password-1', action => 'accept' },
+        { Cookie => "pds-oauth-csrf=$cs" });
+    is($s, 200, 'form_post: 200, a page (no redirect)');
+    ok(!$res->{headers}{location}, '... no Location');
+    like($b, qr{<form method="post" action="\Q$redirect\E">}, '... a form posting to the redirect URI');
+    like($b, qr{name="code" value="cod-[0-9a-f]{64}"}, '... with the code');
+    like($b, qr{name="state" value="st-1"}, '... the state');
+    like($b, qr{name="iss" value="\Q$pub\E"}, '... and the issuer');
+    like($res->{headers}{'content-security-policy'} // '', qr/script-src 'sha256-[A-Za-z0-9+\/=]+'/,
+         '... its one script allowed by hash');
+}
+
 $b = authorize(verifier => 'u' x 50);
 ok($b->{access_token}, 'a second authorization');
 my $again = authorize(verifier => 'u' x 50);

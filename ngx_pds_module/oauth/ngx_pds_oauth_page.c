@@ -53,6 +53,12 @@ typedef struct {
 } ngx_pds_oauth_page_t;
 
 
+/* the form_post page's one script and its CSP hash (sha256, base64) */
+#define NGX_PDS_OAUTH_FORM_SCRIPT       "document.forms[0].submit()"
+#define NGX_PDS_OAUTH_FORM_SCRIPT_HASH                                        \
+    "sha256-ePniVEkSivX/c7XWBGafqh8tSpiRrKiqYeqbG7N1TOE="
+
+
 /* ---- text ---------------------------------------------------------------- */
 
 static u_char *
@@ -495,6 +501,69 @@ ngx_pds_oauth_authorize(ngx_pds_ctx_t *ctx)
 
 /* ---- the answer ---------------------------------------------------------- */
 
+/*
+ * response_mode=form_post: a page whose form posts the answer to the
+ * redirect URI, sent by its one script (allowed by its hash) or, without
+ * JavaScript, by its button
+ */
+static ngx_int_t
+ngx_pds_oauth_form_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
+    const char *uri, const char *state, const char *error)
+{
+    u_char              *buf, *p;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r = ctx->request;
+
+    buf = ngx_pnalloc(r->pool, 6 * (ngx_strlen(uri) + ctx->conf->public_url.len
+                                    + (state ? ngx_strlen(state) : 0))
+                               + 1024);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(buf, "<!doctype html><html lang=\"en\"><head>"
+                         "<meta charset=\"utf-8\"><title>Signing in"
+                         "</title></head><body><form method=\"post\" "
+                         "action=\"");
+    p = ngx_pds_html(p, uri);
+    p = ngx_sprintf(p, "\"><input type=\"hidden\" name=\"%s\" value=\"%s\">",
+                    error ? "error" : "code", error ? error : pg->code);
+
+    if (state) {
+        p = ngx_sprintf(p, "<input type=\"hidden\" name=\"state\" value=\"");
+        p = ngx_pds_html(p, state);
+        p = ngx_sprintf(p, "\">");
+    }
+
+    p = ngx_sprintf(p, "<input type=\"hidden\" name=\"iss\" value=\"");
+    p = ngx_pds_html(p, (char *) ctx->conf->public_url.data);
+    p = ngx_sprintf(p, "\"><noscript><button type=\"submit\">Continue"
+                       "</button></noscript></form><script>"
+                       NGX_PDS_OAUTH_FORM_SCRIPT "</script></body></html>");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Content-Security-Policy");
+    ngx_str_set(&h->value, "default-src 'none'; script-src '"
+                           NGX_PDS_OAUTH_FORM_SCRIPT_HASH "'; "
+                           "frame-ancestors 'none'; base-uri 'none'");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    return ngx_pds_send_text(r, NGX_HTTP_OK, "text/html; charset=utf-8", buf,
+                             p - buf);
+}
+
+
 static ngx_int_t
 ngx_pds_oauth_redirect(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     const char *error)
@@ -509,6 +578,10 @@ ngx_pds_oauth_redirect(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     uri = ngx_pds_page_str(params, "redirect_uri");
     state = ngx_pds_page_str(params, "state");
     mode = ngx_pds_page_str(params, "response_mode");
+
+    if (mode && ngx_strcmp(mode, "form_post") == 0) {
+        return ngx_pds_oauth_form_post(ctx, pg, uri, state, error);
+    }
 
     buf = ngx_pnalloc(r->pool, ngx_strlen(uri) + 3 * (ctx->conf->public_url.len
                       + (state ? ngx_strlen(state) : 0)) + 256);
