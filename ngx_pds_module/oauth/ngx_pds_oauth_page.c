@@ -171,7 +171,7 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     size_t               cap;
     const char          *name, *client_id, *scope, *hint, *sp, *text;
     json_t              *params;
-    ngx_table_elt_t     *h;
+    u_char              *cookie;
     ngx_http_request_t  *r = ctx->request;
     char                 tok[256];
 
@@ -290,48 +290,35 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "Content-Security-Policy",
+                             "default-src 'none'; style-src 'unsafe-inline'; "
+                             "frame-ancestors 'none'; base-uri 'none'")
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Content-Security-Policy");
-    ngx_str_set(&h->value, "default-src 'none'; style-src 'unsafe-inline'; "
-                           "frame-ancestors 'none'; base-uri 'none'");
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "X-Frame-Options", "DENY") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Frame-Options");
-    ngx_str_set(&h->value, "DENY");
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    cookie = ngx_pnalloc(r->pool, 160);
+    if (cookie == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Set-Cookie");
-    h->value.data = ngx_pnalloc(r->pool, 160);
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    h->value.len = ngx_sprintf(h->value.data,
-                               NGX_PDS_OAUTH_CSRF_COOKIE "=%s; Path=/oauth/"
-                               "authorize; HttpOnly; SameSite=Strict%s",
-                               pg->csrf,
-                               ngx_strncmp(ctx->conf->public_url.data,
-                                           "https:", 6) == 0 ? "; Secure" : "")
-                   - h->value.data;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    (void) ngx_sprintf(cookie, NGX_PDS_OAUTH_CSRF_COOKIE "=%s; Path=/oauth/"
+                       "authorize; HttpOnly; SameSite=Strict%s%Z", pg->csrf,
+                       ngx_strncmp(ctx->conf->public_url.data, "https:", 6)
+                       == 0 ? "; Secure" : "");
+
+    if (ngx_pds_oauth_header(r, "Set-Cookie", (char *) cookie) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
+
+    if (ngx_pds_oauth_header(r, "Cache-Control", "no-store") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_pds_send_text(r, status, "text/html; charset=utf-8", buf,
                              p - buf);
@@ -511,7 +498,6 @@ ngx_pds_oauth_form_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     const char *uri, const char *state, const char *error)
 {
     u_char              *buf, *p;
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r = ctx->request;
 
     buf = ngx_pnalloc(r->pool, 6 * (ngx_strlen(uri) + ctx->conf->public_url.len
@@ -541,23 +527,18 @@ ngx_pds_oauth_form_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
                        "</button></noscript></form><script>"
                        NGX_PDS_OAUTH_FORM_SCRIPT "</script></body></html>");
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "Content-Security-Policy",
+                             "default-src 'none'; script-src '"
+                             NGX_PDS_OAUTH_FORM_SCRIPT_HASH "'; "
+                             "frame-ancestors 'none'; base-uri 'none'")
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Content-Security-Policy");
-    ngx_str_set(&h->value, "default-src 'none'; script-src '"
-                           NGX_PDS_OAUTH_FORM_SCRIPT_HASH "'; "
-                           "frame-ancestors 'none'; base-uri 'none'");
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "Cache-Control", "no-store") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     return ngx_pds_send_text(r, NGX_HTTP_OK, "text/html; charset=utf-8", buf,
                              p - buf);
@@ -571,7 +552,6 @@ ngx_pds_oauth_redirect(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     u_char              *buf, *p;
     json_t              *params;
     const char          *uri, *state, *mode;
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r = ctx->request;
 
     params = json_object_get(pg->par, "params");
@@ -611,27 +591,19 @@ ngx_pds_oauth_redirect(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     p = ngx_sprintf(p, "&iss=");
     *p = '\0';
     p = ngx_pds_urlenc(p, (char *) ctx->conf->public_url.data);
+    *p = '\0';
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "Location", (char *) buf) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Location");
-    h->value.data = buf;
-    h->value.len = p - buf;
 
     r->headers_out.status = NGX_HTTP_SEE_OTHER;
     r->headers_out.content_length_n = 0;
     r->header_only = 1;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_pds_oauth_header(r, "Cache-Control", "no-store") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     return ngx_http_send_header(r);
 }
