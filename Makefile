@@ -154,10 +154,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpdscore.a
 
 tests: $(TEST_BINS) $(TEST_WRAPS)
 
-tools: $(TOOL_BINS) $(BUILD)/pds-backup
+tools: $(TOOL_BINS) $(BUILD)/pds-backup $(BUILD)/pds-fsck
 
-# the operator's programs (tools/pdsadmin uses pds-backup)
+# the operator's programs (tools/pdsadmin uses pds-backup and pds-fsck)
 $(BUILD)/pds-backup: tools/src/pds_backup_main.c $(BUILD)/libpdscore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libpdscore.a $(LIBS)
+
+$(BUILD)/pds-fsck: tools/src/pds_fsck_main.c $(BUILD)/libpdscore.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libpdscore.a $(LIBS)
 
@@ -198,7 +202,7 @@ FORCE:
 # ---- run and test ----------------------------------------------------------
 
 run: deps
-	@$(MAKE) --no-print-directory module $(BUILD)/pds-backup
+	@$(MAKE) --no-print-directory module $(BUILD)/pds-backup $(BUILD)/pds-fsck
 	@ROOT=$(ROOT) MODULE=$(MODULE) NGX_BIN=$(NGX_BIN) bash tools/pds-run
 
 # With SANITIZE=1 the module is built with ASan/UBSan; Debian's nginx is
@@ -259,10 +263,11 @@ MODULES_CONF ?= /etc/nginx/modules-available/50-mod-pds.conf
 
 BINDIR ?= /usr/local/bin
 
-install: module $(BUILD)/pds-backup
+install: module $(BUILD)/pds-backup $(BUILD)/pds-fsck
 	install -d $(BINDIR)
 	install -m 0755 tools/pdsadmin $(BINDIR)/pdsadmin
 	install -m 0755 $(BUILD)/pds-backup $(BINDIR)/pds-backup
+	install -m 0755 $(BUILD)/pds-fsck $(BINDIR)/pds-fsck
 	install -d $(MODULES_DIR)
 	install -m 0644 $(MODULE) $(MODULES_DIR)/.ngx_pds_module.so.new
 	mv -f $(MODULES_DIR)/.ngx_pds_module.so.new $(MODULES_DIR)/ngx_pds_module.so

@@ -80,6 +80,9 @@ typedef struct {
     ngx_flag_t                rate_limits;
     ngx_msec_t                firehose_backfill;  /* backfill window */
     ngx_uint_t                firehose_max_lag;   /* events, then too slow */
+    ngx_uint_t                firehose_backfill_events;  /* events kept at
+                                                            most (0: any) */
+    ngx_flag_t                blob_check;         /* the start-up pass */
 
     ngx_str_t                 appview_url;
     ngx_str_t                 appview_did;

@@ -83,6 +83,8 @@ ngx_pds_create_srv_conf(ngx_conf_t *cf)
     pscf->rate_limits = NGX_CONF_UNSET;
     pscf->firehose_backfill = NGX_CONF_UNSET_MSEC;
     pscf->firehose_max_lag = NGX_CONF_UNSET_UINT;
+    pscf->firehose_backfill_events = NGX_CONF_UNSET_UINT;
+    pscf->blob_check = NGX_CONF_UNSET;
     pscf->crawlers = NGX_CONF_UNSET_PTR;
     pscf->blob_upload_limit = NGX_CONF_UNSET_SIZE;
     pscf->ssrf_disabled = NGX_CONF_UNSET;
@@ -459,6 +461,10 @@ ngx_pds_merge_values(ngx_conf_t *cf, ngx_pds_srv_conf_t *prev,
                               prev->firehose_backfill, 24 * 60 * 60 * 1000);
     ngx_conf_merge_uint_value(conf->firehose_max_lag, prev->firehose_max_lag,
                               500);
+    /* a day of 11 events a second; bounds a burst to ~1-2 GB of frames */
+    ngx_conf_merge_uint_value(conf->firehose_backfill_events,
+                              prev->firehose_backfill_events, 1000000);
+    ngx_conf_merge_value(conf->blob_check, prev->blob_check, 1);
     ngx_conf_merge_size_value(conf->blob_upload_limit,
                               prev->blob_upload_limit, 5 * 1024 * 1024);
     ngx_conf_merge_value(conf->ssrf_disabled, prev->ssrf_disabled, 0);

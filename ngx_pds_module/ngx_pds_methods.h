@@ -60,6 +60,9 @@ char *ngx_pds_well_known_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_pds_well_known_init_conf(ngx_conf_t *cf);
 
+/* blob hygiene in the background, per tenant (ngx_pds_blob_check.c) */
+ngx_int_t ngx_pds_blob_check_init_process(ngx_cycle_t *cycle);
+
 /* the sync layer: firehose, crawl notification (installs a commit hook) */
 ngx_int_t ngx_pds_sync_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_sync_init_process(ngx_cycle_t *cycle);

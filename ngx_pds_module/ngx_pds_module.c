@@ -118,6 +118,14 @@ static ngx_command_t  ngx_pds_commands[] = {
     { ngx_string("pds_firehose_max_lag"), NGX_PDS_SRV, ngx_conf_set_num_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(firehose_max_lag), NULL },
 
+    { ngx_string("pds_firehose_backfill_events"), NGX_PDS_SRV,
+      ngx_conf_set_num_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(firehose_backfill_events), NULL },
+
+    { ngx_string("pds_blob_check"), NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_SRV_CONF_OFFSET,
+      NGX_PDS_OFF(blob_check), NULL },
+
     { ngx_string("pds_appview_url"), NGX_PDS_SRV, ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET, NGX_PDS_OFF(appview_url), NULL },
 
@@ -555,6 +563,10 @@ ngx_pds_init_process(ngx_cycle_t *cycle)
 #endif
 
     if (ngx_pds_mail_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_pds_blob_check_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -11,9 +11,14 @@
  * reuses the pages they free.  The highest seq removed is kept (meta
  * "events_trimmed"), so a cursor before it is told OutdatedCursor.
  *
+ * Beyond the count bound (pds_firehose_backfill_events) the oldest events
+ * go too, the same way, so a burst of writes cannot fill the map within
+ * the window; a cursor before them is likewise told OutdatedCursor.
+ *
  * A pass runs shortly after start-up and then every quarter of the window
  * (between one second and ten minutes).  Events of the last ten seconds
- * always stay, whatever the window: live subscribers read from the table.
+ * always stay, whatever the window or the bound: live subscribers read
+ * from the table.
  */
 
 #include "ngx_pds_sync.h"
@@ -36,7 +41,9 @@ typedef struct {
 
     /* one pass, filled in by the thread */
     int64_t               cutoff;
+    int64_t               floor;        /* count bound: never after this */
     size_t                removed;
+    size_t                counted;      /* ... removed by the count bound */
     int                   more;
     int                   rc;
 } ngx_pds_trim_t;
@@ -45,17 +52,19 @@ typedef struct {
 static void
 ngx_pds_trim_work(void *data, ngx_log_t *log)
 {
-    int              rc, more;
-    size_t           n, removed;
+    int              rc, more, over;
+    size_t           n, removed, counted;
     MDB_txn         *txn;
     pds_store_t     *store;
     ngx_pds_trim_t  *t = data;
 
     store = t->conf->env->store;
     t->removed = 0;
+    t->counted = 0;
     t->more = 0;
     rc = 0;
     more = 0;
+    over = 0;
 
     for (n = 0; n < NGX_PDS_TRIM_BATCHES; n++) {
         rc = pds_store_write_begin(store, &txn);
@@ -66,7 +75,22 @@ ngx_pds_trim_work(void *data, ngx_log_t *log)
         rc = pds_event_trim(store, txn, t->cutoff, NGX_PDS_TRIM_BATCH,
                             &removed, &more);
 
-        if (rc != 0 || removed == 0) {
+        /* then the oldest beyond the count bound, in what the batch has
+         * left */
+        counted = 0;
+        over = 0;
+
+        if (rc == 0 && removed < NGX_PDS_TRIM_BATCH
+            && t->conf->firehose_backfill_events)
+        {
+            rc = pds_event_trim_count(store, txn,
+                                      t->conf->firehose_backfill_events,
+                                      t->floor,
+                                      NGX_PDS_TRIM_BATCH - removed,
+                                      &counted, &over);
+        }
+
+        if (rc != 0 || removed + counted == 0) {
             mdb_txn_abort(txn);
             break;
         }
@@ -77,14 +101,15 @@ ngx_pds_trim_work(void *data, ngx_log_t *log)
         }
 
         t->removed += removed;
+        t->counted += counted;
 
-        if (!more) {
+        if (!more && !over) {
             break;
         }
     }
 
     t->rc = rc;
-    t->more = (rc == 0 && more);
+    t->more = (rc == 0 && (more || over));
 }
 
 
@@ -110,11 +135,21 @@ ngx_pds_trim_done(ngx_event_t *ev)
                       "pds: old firehose events of \"%V\" could not be "
                       "removed: %d", &t->conf->hostname, t->rc);
 
-    } else if (t->removed) {
-        ngx_log_error(NGX_LOG_INFO, t->log, 0,
-                      "pds: %uz firehose events of \"%V\" older than the "
-                      "backfill window removed", t->removed,
-                      &t->conf->hostname);
+    } else {
+        if (t->removed) {
+            ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                          "pds: %uz firehose events of \"%V\" older than "
+                          "the backfill window removed", t->removed,
+                          &t->conf->hostname);
+        }
+
+        if (t->counted) {
+            ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                          "pds: %uz firehose events of \"%V\" beyond the "
+                          "newest %ui (pds_firehose_backfill_events) "
+                          "removed", t->counted, &t->conf->hostname,
+                          t->conf->firehose_backfill_events);
+        }
     }
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
@@ -146,6 +181,8 @@ ngx_pds_trim_pass(ngx_event_t *ev)
     tp = ngx_timeofday();
     t->cutoff = (int64_t) tp->sec * 1000 + (int64_t) tp->msec
                 - (int64_t) keep;
+    t->floor = (int64_t) tp->sec * 1000 + (int64_t) tp->msec
+               - NGX_PDS_TRIM_FLOOR;
 
     if (ngx_thread_task_post(t->conf->thread_pool, t->task) != NGX_OK) {
         ngx_add_timer(&t->timer, ngx_pds_trim_interval(t));

@@ -219,6 +219,47 @@ main(void)
     is_int((int) first_seq(), 0, "no event left");
     ok(trimmed() == removed, "trimmed through the last seq");
 
+    /* the count bound: keep the newest 3 of 10, 4 at a time */
+    {
+        int       i;
+        char      when[32];
+        MDB_txn  *txn;
+
+        for (i = 1; i <= 10; i++) {
+            snprintf(when, sizeof(when), "2020-01-01T00:%02d:00.000Z", i);
+            put(100 + (uint64_t) i, when);
+        }
+
+        pds_store_write_begin(store, &txn);
+        is_int(pds_event_trim_count(store, txn, 3, T2020 + 3600000, 4,
+                                    &removed, &more), 0, "count bound");
+        mdb_txn_commit(txn);
+        ok(removed == 4 && more == 1, "4 removed, more over the bound");
+        is_int((int) first_seq(), 105, "first event now 105");
+
+        pds_store_write_begin(store, &txn);
+        pds_event_trim_count(store, txn, 3, T2020 + 3600000, 4, &removed,
+                             &more);
+        mdb_txn_commit(txn);
+        ok(removed == 3 && more == 0, "3 more removed, the bound reached");
+        is_int((int) first_seq(), 108, "the newest 3 kept (108..110)");
+        is_int((int) trimmed(), 107, "trimmed through 107");
+
+        pds_store_write_begin(store, &txn);
+        pds_event_trim_count(store, txn, 1, T2020 + 8 * 60000 + 1, 100,
+                             &removed, &more);
+        mdb_txn_commit(txn);
+        ok(removed == 1 && more == 0,
+           "events at or after the floor stay, whatever the bound");
+        is_int((int) first_seq(), 109, "first event now 109");
+
+        pds_store_write_begin(store, &txn);
+        pds_event_trim_count(store, txn, 5, T2020 + 3600000, 100, &removed,
+                             &more);
+        mdb_txn_commit(txn);
+        ok(removed == 0 && more == 0, "under the bound: nothing");
+    }
+
     fixture_end(dir);
 
     return tap_done();

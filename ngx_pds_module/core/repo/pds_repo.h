@@ -242,6 +242,13 @@ int64_t pds_event_time(const uint8_t *frame, size_t len);
 int pds_event_trim(pds_store_t *store, MDB_txn *txn, int64_t cutoff_ms,
     size_t max, size_t *removed, int *more);
 int pds_event_trimmed(pds_store_t *store, MDB_txn *txn, uint64_t *seq);
+/*
+ * The count bound: removes, oldest first, events beyond the newest keep
+ * (at most max of them, never one sequenced at or after floor_ms), as
+ * pds_event_trim() does; *more is 1 when more than keep remain.
+ */
+int pds_event_trim_count(pds_store_t *store, MDB_txn *txn, uint64_t keep,
+    int64_t floor_ms, size_t max, size_t *removed, int *more);
 
 
 /* Reads (any transaction). 0, PDS_NOTFOUND, or -1 on error. */

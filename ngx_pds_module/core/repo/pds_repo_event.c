@@ -605,6 +605,39 @@ pds_event_trim(pds_store_t *store, MDB_txn *txn, int64_t cutoff_ms,
 
 
 int
+pds_event_trim_count(pds_store_t *store, MDB_txn *txn, uint64_t keep,
+    int64_t floor_ms, size_t max, size_t *removed, int *more)
+{
+    int       rc;
+    size_t    lim;
+    uint64_t  excess;
+    MDB_stat  st;
+
+    *removed = 0;
+    *more = 0;
+
+    rc = mdb_stat(txn, store->db_events, &st);
+    if (rc != 0) {
+        return pds_repo_mdb(rc);
+    }
+
+    if (st.ms_entries <= keep) {
+        return 0;
+    }
+
+    excess = st.ms_entries - keep;
+    lim = excess < (uint64_t) max ? (size_t) excess : max;
+
+    rc = pds_event_trim(store, txn, floor_ms, lim, removed, more);
+
+    /* more: over the bound still (pds_event_trim's says "stopped at lim") */
+    *more = (rc == 0 && *removed == lim && excess > (uint64_t) lim);
+
+    return rc;
+}
+
+
+int
 pds_event_trimmed(pds_store_t *store, MDB_txn *txn, uint64_t *seq)
 {
     return pds_store_meta_u64(store, txn, PDS_EVENTS_TRIMMED, seq) == 0
