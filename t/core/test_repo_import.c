@@ -156,6 +156,54 @@ check_refused(const uint8_t *p, size_t n, const char *did, const char *dk,
 }
 
 
+/* imports path as repo uid of st in steps of budget, one transaction each;
+ * the number of steps, or -1 */
+static long
+import_steps(pds_store_t *st, uint64_t uid, const char *path, size_t budget,
+    long max_steps)
+{
+    int                 rc;
+    long                steps;
+    char                err[256];
+    MDB_txn            *txn;
+    pds_repo_import_t  *imp;
+
+    if (pds_repo_import_open(path, 0, did_a, dk_a, &imp, err, sizeof(err))
+        != 0)
+    {
+        tap_diag("import_steps: %s", err);
+        return -1;
+    }
+
+    steps = 0;
+
+    do {
+        if (pds_store_write_begin(st, &txn) != 0) {
+            break;
+        }
+
+        rc = pds_repo_import_step(st, txn, uid, imp, budget, NULL, NULL);
+        steps++;
+
+        if ((rc != 0 && rc != PDS_REPO_IMPORT_MORE)
+            || mdb_txn_commit(txn) != 0)
+        {
+            if (rc != 0 && rc != PDS_REPO_IMPORT_MORE) {
+                mdb_txn_abort(txn);
+            }
+            tap_diag("import_steps: step %ld: %d", steps, rc);
+            pds_repo_import_close(imp);
+            return -1;
+        }
+
+    } while (rc == PDS_REPO_IMPORT_MORE && steps < max_steps);
+
+    pds_repo_import_close(imp);
+
+    return rc == 0 ? steps : -1;
+}
+
+
 /* ---- hand-built trees ---------------------------------------------------- */
 
 #define HB_MAX  64
@@ -499,6 +547,7 @@ main(void)
     char                dir[] = "/tmp/pds-test-import-XXXXXX";
     char                dir2[] = "/tmp/pds-test-import2-XXXXXX";
     char                err[256], dk_b[PDS_DID_KEY_MAX], cmd[128];
+    long                steps;
     size_t              nroots, i;
     uint64_t            uid;
     MDB_txn            *txn;
@@ -594,6 +643,44 @@ main(void)
     store = src;
     pds_key_did_key(key_b, dk_b, sizeof(dk_b));
 
+    /* again, in steps of 7 records (the old repo, with its new write,
+     * removed 7 rows a step first), each step its own transaction */
+
+    steps = import_steps(dst, uid, car_path, 7, 100000);
+    ok(steps > 2 * NRECORDS / 7, "imported again in %ld steps", steps);
+    store = dst;
+    ok(root_of(uid, &r2) == 0 && pds_cid_equal(&r1.commit, &r2.commit)
+       && pds_cid_equal(&r1.data, &r2.data), "the same root");
+    store = src;
+    pds_store_read_begin(dst, &txn);
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
+    ok(rc == 0, "the stepped import verifies (blocks, counts, record "
+       "index) (%s)", rc ? err : "ok");
+    rc = pds_repo_get_record(dst, txn, uid, COLL, strlen(COLL),
+                             "3kafterimport", 13, &rec, NULL, NULL);
+    ok(rc != 0, "the record written after the first import is gone");
+    mdb_txn_abort(txn);
+
+    /* an import overtaken by another one stops */
+
+    rc = pds_repo_import_open(car_path, 0, did_a, dk_a, &imp, err,
+                              sizeof(err));
+    pds_store_write_begin(dst, &txn);
+    rc = rc ? rc : pds_repo_import_step(dst, txn, uid, imp, 50, NULL, NULL);
+    ok(rc == PDS_REPO_IMPORT_MORE && mdb_txn_commit(txn) == 0,
+       "a stepped import begins");
+    ok(import_steps(dst, uid, car_path, 1000000, 100) > 0,
+       "another import of the account runs meanwhile");
+    pds_store_write_begin(dst, &txn);
+    rc = pds_repo_import_step(dst, txn, uid, imp, 50, NULL, NULL);
+    is_int(rc, PDS_REPO_IMPORT_ELOST, "the first one then stops");
+    mdb_txn_abort(txn);
+    pds_repo_import_close(imp);
+    pds_store_read_begin(dst, &txn);
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
+    ok(rc == 0, "and the repo is the second one's (%s)", rc ? err : "ok");
+    mdb_txn_abort(txn);
+
     /* refusals */
 
     ok(refusal(car_path, did_b, NULL) != NULL
@@ -652,9 +739,12 @@ main(void)
 
     /* nothing changed in the new home by the refusals */
     pds_store_read_begin(dst, &txn);
-    pds_key_did_key(key_new, dk_b, sizeof(dk_b));
-    rc = pds_repo_verify(dst, txn, uid, dk_b, err, sizeof(err));
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
     ok(rc == 0, "the new home's repo is as it was (%s)", rc ? err : "ok");
+    store = dst;
+    ok(root_of(uid, &r2) == 0 && pds_cid_equal(&r1.commit, &r2.commit),
+       "... its root too");
+    store = src;
     mdb_txn_abort(txn);
 
     pds_store_close(dst);

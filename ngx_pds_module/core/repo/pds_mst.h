@@ -144,5 +144,14 @@ int pds_mst_nodes(pds_mst_t *t, pds_block_cb emit, void *ctx);
 int pds_mst_check_walk(const pds_blocksource_t *src, const pds_cid_t *root,
     pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
     size_t err_len);
+/*
+ * The same walk resumed after the leaf after (a key given by an earlier
+ * walk that its leaf callback stopped): leaves after it, and the node
+ * blocks not given before (those not on the way from the root to it).
+ */
+int pds_mst_check_walk_after(const pds_blocksource_t *src,
+    const pds_cid_t *root, const char *after, size_t after_len,
+    pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
+    size_t err_len);
 
 #endif /* PDS_MST_H */

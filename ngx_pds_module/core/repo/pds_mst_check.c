@@ -36,6 +36,8 @@ typedef struct {
     int                       stopped;     /* a callback's result */
     char                     *err;
     size_t                    err_len;
+    const char               *after;       /* resuming after this key */
+    size_t                    after_len;
     size_t                    last_len;
     char                      last[PDS_MST_KEY_MAX];
 } mst_scan_t;
@@ -61,31 +63,43 @@ mst_scan_fail(mst_scan_t *s, const pds_cid_t *cid, const char *fmt, ...)
 }
 
 
-static int mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer);
+static int mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer,
+    int path);
 
 
-/* the subtree at cid, one layer below a node of layer */
+/*
+ * The subtree at cid, one layer below a node of layer, between the keys
+ * either side of it.  When resuming, a subtree wholly before the key
+ * resumed after (done) was walked by an earlier call and is skipped, the
+ * one holding that key (path) is walked again without its node blocks
+ * being given again, the others are new.
+ */
 static int
 mst_scan_child(mst_scan_t *s, const pds_cid_t *parent, const pds_cid_t *cid,
-    int layer)
+    int layer, int done, int path)
 {
     if (layer == 0) {
         return mst_scan_fail(s, parent, "MST node of layer 0 has subtrees");
     }
 
-    return mst_scan_node(s, cid, layer - 1);
+    if (done) {
+        return 0;
+    }
+
+    return mst_scan_node(s, cid, layer - 1, path);
 }
 
 
-/* layer: what the parent implies; -1 for the root */
+/* layer: what the parent implies, -1 for the root; path: a node already
+ * given when resuming (the root, and those on the way to the key) */
 static int
-mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer)
+mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer, int path)
 {
-    int             rc, has_l, kl;
+    int             rc, has_l, has_t, kl, resume, gt_prev, ge_cur;
     size_t          i, n, count, plen, klen;
     mst_rd_t        r;
     mst_raw_t       raw;
-    pds_cid_t       l;
+    pds_cid_t       l, t;
     const uint8_t  *p;
     char            key[PDS_MST_KEY_MAX];
 
@@ -122,7 +136,9 @@ mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer)
         }
     }
 
-    if (s->node) {
+    resume = path && s->after != NULL;
+
+    if (s->node && !path) {
         rc = s->node(s->ctx, cid, p, n);
         if (rc != 0) {
             s->stopped = rc;
@@ -131,13 +147,17 @@ mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer)
     }
 
     if (count == 0) {
-        return has_l ? mst_scan_child(s, cid, &l, layer) : 0;
+        return has_l ? mst_scan_child(s, cid, &l, layer, 0, resume) : 0;
     }
 
-    /* pass two: the keys, their layers, the subtrees in key order */
+    /* pass two: the keys, their layers, the subtrees in key order; each
+     * subtree is walked once the key after it is known */
 
     (void) mst_rd_begin(&r, p, n, &count);
     plen = 0;
+    gt_prev = resume;           /* the key resumed after > the key before */
+    has_t = has_l;
+    t = l;
 
     for (i = 0; i < count; i++) {
         (void) mst_rd_entry(&r, &raw);
@@ -179,11 +199,23 @@ mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer)
                                  key, kl, layer);
         }
 
-        if (i == 0 && has_l) {
-            rc = mst_scan_child(s, cid, &l, layer);
+        ge_cur = resume
+                 && mst_key_cmp(s->after, s->after_len, key, klen) >= 0;
+
+        if (has_t) {
+            rc = mst_scan_child(s, cid, &t, layer, ge_cur, gt_prev);
             if (rc != 0) {
                 return rc;
             }
+        }
+
+        has_t = raw.has_t;
+        t = raw.t;
+        gt_prev = resume
+                  && mst_key_cmp(s->after, s->after_len, key, klen) > 0;
+
+        if (ge_cur) {
+            continue;                   /* given before */
         }
 
         if (s->last_len
@@ -204,20 +236,25 @@ mst_scan_node(mst_scan_t *s, const pds_cid_t *cid, int layer)
             }
         }
 
-        if (raw.has_t) {
-            rc = mst_scan_child(s, cid, &raw.t, layer);
-            if (rc != 0) {
-                return rc;
-            }
-        }
     }
 
-    return 0;
+    return has_t ? mst_scan_child(s, cid, &t, layer, 0, gt_prev) : 0;
 }
 
 
 int
 pds_mst_check_walk(const pds_blocksource_t *src, const pds_cid_t *root,
+    pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
+    size_t err_len)
+{
+    return pds_mst_check_walk_after(src, root, NULL, 0, node, leaf, ctx, err,
+                                    err_len);
+}
+
+
+int
+pds_mst_check_walk_after(const pds_blocksource_t *src,
+    const pds_cid_t *root, const char *after, size_t after_len,
     pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
     size_t err_len)
 {
@@ -232,13 +269,24 @@ pds_mst_check_walk(const pds_blocksource_t *src, const pds_cid_t *root,
     s->stopped = 0;
     s->err = err;
     s->err_len = err_len;
+    s->after = after;
+    s->after_len = after_len;
     s->last_len = 0;
+
+    if (after != NULL) {
+        if (after_len > PDS_MST_KEY_MAX) {
+            return -1;
+        }
+
+        memcpy(s->last, after, after_len);
+        s->last_len = after_len;
+    }
 
     if (err_len) {
         err[0] = '\0';
     }
 
-    rc = mst_scan_node(s, root, -1);
+    rc = mst_scan_node(s, root, -1, after != NULL);
 
     if (rc > 0) {
         return s->stopped;

@@ -67,7 +67,20 @@ struct pds_repo_import_s {
     const char         *did;
 
     uint64_t            records;
+
+    /* writing, in steps (pds_repo_import_step) */
+    int                 phase;
+    uint64_t            token;          /* the account's import marker */
+    size_t              after_len;      /* the last record written */
+    char                after[PDS_MST_KEY_MAX];
 };
+
+#define PDS_IMPORT_CLEAR    0
+#define PDS_IMPORT_TREE     1
+#define PDS_IMPORT_DONE     2
+
+/* a write leaf callback's pause: the step's budget is spent */
+#define PDS_IMPORT_PAUSE    1
 
 
 /* the walk over the leaves while checking */
@@ -86,6 +99,7 @@ typedef struct {
     uint64_t                    rev64;
     pds_repo_import_record_cb   record;
     void                       *ctx;
+    size_t                      budget;     /* records left in the step */
     int                         rc;
 } pds_import_write_t;
 
@@ -648,9 +662,12 @@ pds_repo_import_blocks(const pds_repo_import_t *imp)
 }
 
 
-/* removes every key of dbi under the uid prefix */
+/* removes up to *budget keys of dbi under the uid prefix (each one
+ * counted off *budget): 0 when none is left, 1 when some are, or an LMDB
+ * error */
 static int
-pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid)
+pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid,
+    size_t *budget)
 {
     int          rc;
     uint8_t      k[PDS_UID_LEN];
@@ -676,10 +693,17 @@ pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid)
             break;
         }
 
+        if (*budget == 0) {
+            rc = 1;
+            break;
+        }
+
         rc = mdb_cursor_del(cur, 0);
         if (rc != 0) {
             break;
         }
+
+        (*budget)--;
     }
 
     mdb_cursor_close(cur);
@@ -688,16 +712,22 @@ pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid)
 }
 
 
-int
-pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid)
+/* removes at most budget rows of repo uid: 0 done, 1 more, or an error */
+static int
+pds_import_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    size_t budget)
 {
     int      rc;
     uint8_t  k[PDS_UID_LEN];
     MDB_val  key;
 
-    rc = pds_import_del_prefix(txn, store->db_blocks, uid);
+    rc = pds_import_del_prefix(txn, store->db_blocks, uid, &budget);
     if (rc == 0) {
-        rc = pds_import_del_prefix(txn, store->db_records, uid);
+        rc = pds_import_del_prefix(txn, store->db_records, uid, &budget);
+    }
+
+    if (rc == 1) {
+        return 1;
     }
 
     if (rc != 0) {
@@ -711,6 +741,13 @@ pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid)
     rc = mdb_del(txn, store->db_repos, &key, NULL);
 
     return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_repo_mdb(rc);
+}
+
+
+int
+pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid)
+{
+    return pds_import_clear(store, txn, uid, SIZE_MAX);
 }
 
 
@@ -777,21 +814,132 @@ pds_import_write_leaf(void *ctx, const char *key, size_t len,
         return -1;
     }
 
+    memcpy(w->imp->after, key, len);
+    w->imp->after_len = len;
+
+    return --w->budget == 0 ? PDS_IMPORT_PAUSE : 0;
+}
+
+
+/* meta "import:<uid>": the token of the import being written */
+static void
+pds_import_marker(char *name, size_t len, uint64_t uid)
+{
+    snprintf(name, len, "import:%llu", (unsigned long long) uid);
+}
+
+
+/* the first step takes the marker, the others check it is still theirs
+ * and that the account is still there */
+static int
+pds_import_claim(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_import_t *imp)
+{
+    int       rc;
+    char      name[48];
+    uint64_t  v;
+
+    pds_import_marker(name, sizeof(name), uid);
+
+    if (imp->token == 0) {
+        do {
+            if (pds_random(&imp->token, sizeof(imp->token)) != 0) {
+                return PDS_REPO_ECRYPTO;
+            }
+        } while (imp->token == 0);
+
+        rc = pds_store_meta_set_u64(store, txn, name, imp->token);
+
+        return rc == 0 ? 0 : PDS_REPO_ESTORE;
+    }
+
+    rc = pds_store_meta_u64(store, txn, name, &v);
+    if (rc != 0) {
+        return PDS_REPO_ESTORE;
+    }
+
+    if (v != imp->token) {
+        return PDS_REPO_IMPORT_ELOST;
+    }
+
+    /* a deleted account's DID no longer maps to its uid */
+    rc = pds_store_uid_get(store, txn, imp->did, strlen(imp->did), &v);
+
+    if (rc == PDS_NOTFOUND || (rc == 0 && v != uid)) {
+        return PDS_REPO_IMPORT_ELOST;
+    }
+
+    return rc == 0 ? 0 : PDS_REPO_ESTORE;
+}
+
+
+/* the last step: the root, and the marker gone */
+static int
+pds_import_finish(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_import_t *imp)
+{
+    int      rc;
+    char     name[48];
+    MDB_val  key;
+
+    rc = pds_repo_put_root(store, txn, uid, &imp->commit, &imp->data,
+                           imp->rev, imp->did, strlen(imp->did));
+    if (rc != 0) {
+        return rc;
+    }
+
+    pds_import_marker(name, sizeof(name), uid);
+    key.mv_data = name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_del(txn, store->meta, &key, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return pds_repo_mdb(rc);
+    }
+
+    imp->phase = PDS_IMPORT_DONE;
+
     return 0;
 }
 
 
 int
-pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp, pds_repo_import_record_cb record, void *ctx)
+pds_repo_import_step(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_import_t *imp, size_t budget, pds_repo_import_record_cb record,
+    void *ctx)
 {
     int                 rc;
     char                err[256];
     pds_import_write_t  w;
 
-    rc = pds_repo_clear(store, txn, uid);
+    if (imp->phase == PDS_IMPORT_DONE) {
+        return 0;
+    }
+
+    if (budget == 0) {
+        budget = 1;
+    }
+
+    rc = pds_import_claim(store, txn, uid, imp);
     if (rc != 0) {
         return rc;
+    }
+
+    if (imp->phase == PDS_IMPORT_CLEAR) {
+        rc = pds_import_clear(store, txn, uid, budget);
+        if (rc != 0) {
+            return rc;              /* more to remove, or an error */
+        }
+
+        imp->phase = PDS_IMPORT_TREE;
+        imp->after_len = 0;
+
+        rc = pds_block_ref(store, txn, NULL, uid, &imp->commit,
+                           imp->commit_p, imp->commit_n,
+                           pds_rev_u64(imp->rev));
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     memset(&w, 0, sizeof(w));
@@ -802,23 +950,40 @@ pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     w.rev64 = pds_rev_u64(imp->rev);
     w.record = record;
     w.ctx = ctx;
+    w.budget = budget;
 
-    rc = pds_block_ref(store, txn, NULL, uid, &imp->commit, imp->commit_p,
-                       imp->commit_n, w.rev64);
-    if (rc != 0) {
-        return rc;
+    /* the same walk as the check, writing as it goes, from the record
+     * after the last one written */
+    rc = pds_mst_check_walk_after(&imp->src, &imp->data,
+                                  imp->after_len ? imp->after : NULL,
+                                  imp->after_len, pds_import_write_node,
+                                  pds_import_write_leaf, &w, err,
+                                  sizeof(err));
+
+    if (rc == PDS_IMPORT_PAUSE && w.rc == 0) {
+        return PDS_REPO_IMPORT_MORE;
     }
 
-    /* the same walk as the check, writing as it goes */
-    if (pds_mst_check_walk(&imp->src, &imp->data, pds_import_write_node,
-                           pds_import_write_leaf, &w, err, sizeof(err))
-        != 0)
-    {
+    if (rc != 0) {
         return w.rc ? w.rc : PDS_REPO_EMST;
     }
 
-    return pds_repo_put_root(store, txn, uid, &imp->commit, &imp->data,
-                             imp->rev, imp->did, strlen(imp->did));
+    return pds_import_finish(store, txn, uid, imp);
+}
+
+
+int
+pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_import_t *imp, pds_repo_import_record_cb record, void *ctx)
+{
+    int  rc;
+
+    do {
+        rc = pds_repo_import_step(store, txn, uid, imp, SIZE_MAX, record,
+                                  ctx);
+    } while (rc == PDS_REPO_IMPORT_MORE);
+
+    return rc;
 }
 
 
