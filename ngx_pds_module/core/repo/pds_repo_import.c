@@ -18,8 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pds_repo_import.h"
-#include "pds_repo_int.h"
+#include "pds_repo_import_int.h"
 #include "pds_car.h"
 #include "pds_cbor.h"
 #include "pds_enc.h"
@@ -28,81 +27,12 @@
 #include "pds_syntax.h"
 
 
-/*
- * The block index: an open-addressing hash table from CID to where the
- * block lies in the mapped CAR, in a file of its own (unnamed, next to the
- * upload) mapped shared, so that it is page cache, not heap.  A slot is 16
- * bytes: the digest's first 8 bytes, and the block's offset (high 40 bits)
- * and length (low 24 bits; blocks are at most 2 MiB); 0 is a free slot.
- * A hit is confirmed against the full CID, which the file holds just
- * before the block.
- */
-typedef struct {
-    uint64_t            tag;
-    uint64_t            pos;
-} pds_import_slot_t;
-
-#define PDS_IMPORT_LEN_BITS  24
-
-
-struct pds_repo_import_s {
-    pds_arena_t        *arena;
-    pds_alloc_t         a;
-
-    uint8_t            *map;            /* the file, mapped */
-    size_t              map_len;
-
-    pds_import_slot_t  *ix;             /* the block index, mapped */
-    size_t              ix_cap;         /* slots, a power of 2 */
-    uint64_t            ix_seed;
-    uint64_t            blocks;
-
-    pds_blocksource_t   src;
-
-    pds_cid_t           commit;
-    pds_cid_t           data;
-    const uint8_t      *commit_p;
-    size_t              commit_n;
-    char                rev[PDS_TID_LEN + 1];
-    const char         *did;
-
-    uint64_t            records;
-
-    /* writing, in steps (pds_repo_import_step) */
-    int                 phase;
-    uint64_t            token;          /* the account's import marker */
-    size_t              after_len;      /* the last record written */
-    char                after[PDS_MST_KEY_MAX];
-};
-
-#define PDS_IMPORT_CLEAR    0
-#define PDS_IMPORT_TREE     1
-#define PDS_IMPORT_DONE     2
-
-/* a write leaf callback's pause: the step's budget is spent */
-#define PDS_IMPORT_PAUSE    1
-
-
 /* the walk over the leaves while checking */
 typedef struct {
     pds_repo_import_t  *imp;
     char               *err;
     size_t              err_len;
 } pds_import_check_t;
-
-/* the walk over the tree while writing */
-typedef struct {
-    pds_repo_import_t          *imp;
-    pds_store_t                *store;
-    MDB_txn                    *txn;
-    uint64_t                    uid;
-    uint64_t                    rev64;
-    pds_repo_import_record_cb   record;
-    void                       *ctx;
-    size_t                      budget;     /* records left in the step */
-    int                         rc;
-} pds_import_write_t;
-
 
 static int
 pds_import_fail(char *err, size_t err_len, const char *fmt, ...)
@@ -128,15 +58,17 @@ pds_import_hash(const pds_repo_import_t *imp, uint64_t tag)
 }
 
 
-/* the block of cid in the CAR: 0 found, 1 not */
-static int
-pds_import_find(const pds_repo_import_t *imp, const pds_cid_t *cid,
-    const uint8_t **p, size_t *n)
+pds_import_slot_t *
+pds_import_slot(const pds_repo_import_t *imp, const pds_cid_t *cid)
 {
     size_t              i;
     uint64_t            tag, off;
     pds_cid_t           c;
     pds_import_slot_t  *s;
+
+    if (imp->unhashed) {
+        return NULL;
+    }
 
     memcpy(&tag, cid->digest, sizeof(tag));
 
@@ -144,7 +76,7 @@ pds_import_find(const pds_repo_import_t *imp, const pds_cid_t *cid,
         s = &imp->ix[i];
 
         if (s->pos == 0) {
-            return 1;
+            return NULL;
         }
 
         if (s->tag != tag) {
@@ -157,11 +89,117 @@ pds_import_find(const pds_repo_import_t *imp, const pds_cid_t *cid,
                          PDS_CID_BIN_LEN) == PDS_CID_BIN_LEN
             && pds_cid_equal(&c, cid))
         {
-            *p = imp->map + off;
-            *n = (size_t) (s->pos & ((1ULL << PDS_IMPORT_LEN_BITS) - 1));
-            return 0;
+            return s;
         }
     }
+}
+
+
+void
+pds_import_slot_block(const pds_repo_import_t *imp,
+    const pds_import_slot_t *s, pds_cid_t *cid, const uint8_t **p, size_t *n)
+{
+    uint64_t  off;
+
+    off = s->pos >> PDS_IMPORT_LEN_BITS;
+    *p = imp->map + off;
+    *n = (size_t) (s->pos & ((1ULL << PDS_IMPORT_LEN_BITS) - 1));
+
+    if (cid) {
+        (void) pds_cid_read(cid, imp->map + off - PDS_CID_BIN_LEN,
+                            PDS_CID_BIN_LEN);
+    }
+}
+
+
+int
+pds_import_find(const pds_repo_import_t *imp, const pds_cid_t *cid,
+    const uint8_t **p, size_t *n)
+{
+    pds_import_slot_t  *s;
+
+    s = pds_import_slot(imp, cid);
+    if (s == NULL) {
+        return 1;
+    }
+
+    pds_import_slot_block(imp, s, NULL, p, n);
+
+    return 0;
+}
+
+
+/* CID order: the codec, then the digest (its first 8 bytes; the order of
+ * two blocks that share them does not matter) */
+static int
+pds_import_slot_cmp(const pds_import_slot_t *a, const pds_import_slot_t *b)
+{
+    if (a->codec != b->codec) {
+        return a->codec < b->codec ? -1 : 1;
+    }
+
+    return memcmp(&a->tag, &b->tag, sizeof(a->tag));
+}
+
+
+static void
+pds_import_sift(pds_import_slot_t *v, size_t i, size_t n)
+{
+    size_t             c;
+    pds_import_slot_t  t;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && pds_import_slot_cmp(&v[c], &v[c + 1]) < 0) {
+            c++;
+        }
+
+        if (pds_import_slot_cmp(&v[i], &v[c]) >= 0) {
+            return;
+        }
+
+        t = v[i];
+        v[i] = v[c];
+        v[c] = t;
+        i = c;
+    }
+}
+
+
+/* heapsort, in the mapped file: no memory of its own */
+void
+pds_import_sort(pds_repo_import_t *imp)
+{
+    size_t              i, n;
+    pds_import_slot_t  *v, t;
+
+    v = imp->ix;
+    n = 0;
+
+    for (i = 0; i < imp->ix_cap; i++) {
+        if (v[i].pos != 0 && v[i].refs != 0) {
+            v[n++] = v[i];
+        }
+    }
+
+    for (i = n / 2; i > 0; i--) {
+        pds_import_sift(v, i - 1, n);
+    }
+
+    for (i = n; i > 1; i--) {
+        t = v[0];
+        v[0] = v[i - 1];
+        v[i - 1] = t;
+        pds_import_sift(v, 0, i - 1);
+    }
+
+    imp->sorted = n;
+    imp->unhashed = 1;
+    imp->next = 0;
 }
 
 
@@ -190,6 +228,8 @@ pds_import_add(pds_repo_import_t *imp, const pds_cid_t *cid, size_t off,
     s = &imp->ix[i];
     s->tag = tag;
     s->pos = ((uint64_t) off << PDS_IMPORT_LEN_BITS) | n;
+    s->refs = 0;
+    s->codec = cid->codec;
     imp->blocks++;
 }
 
@@ -409,6 +449,8 @@ pds_import_commit(pds_repo_import_t *imp, const char *did,
                                "the CAR's root block (the commit) is missing");
     }
 
+    pds_import_slot(imp, &imp->commit)->refs++;
+
     if (pds_cbor_decode(imp->commit_p, imp->commit_n, &imp->a, &c) != 0
         || c->type != PDS_CBOR_MAP)
     {
@@ -563,7 +605,24 @@ pds_import_check_leaf(void *ctx, const char *key, size_t len,
         return 1;
     }
 
+    pds_import_slot(c->imp, value)->refs++;
     c->imp->records++;
+
+    return 0;
+}
+
+
+/* a node of the tree: one more reference (the walk gave it) */
+static int
+pds_import_check_node(void *ctx, const pds_cid_t *cid, const uint8_t *p,
+    size_t n)
+{
+    pds_import_check_t  *c = ctx;
+
+    (void) p;
+    (void) n;
+
+    pds_import_slot(c->imp, cid)->refs++;
 
     return 0;
 }
@@ -585,7 +644,7 @@ pds_import_tree(pds_repo_import_t *imp, char *err, size_t err_len)
 
     imp->records = 0;
 
-    return pds_mst_check_walk(&imp->src, &imp->data, NULL,
+    return pds_mst_check_walk(&imp->src, &imp->data, pds_import_check_node,
                               pds_import_check_leaf, &c, err, err_len) == 0
            ? 0 : -1;
 }
@@ -659,331 +718,6 @@ uint64_t
 pds_repo_import_blocks(const pds_repo_import_t *imp)
 {
     return imp->blocks;
-}
-
-
-/* removes up to *budget keys of dbi under the uid prefix (each one
- * counted off *budget): 0 when none is left, 1 when some are, or an LMDB
- * error */
-static int
-pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid,
-    size_t *budget)
-{
-    int          rc;
-    uint8_t      k[PDS_UID_LEN];
-    MDB_val      key, val;
-    MDB_cursor  *cur;
-
-    pds_store_put_u64(k, uid);
-
-    rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    for ( ;; ) {
-        key.mv_data = k;
-        key.mv_size = sizeof(k);
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-        if (rc != 0 || key.mv_size < PDS_UID_LEN
-            || memcmp(key.mv_data, k, PDS_UID_LEN) != 0)
-        {
-            break;
-        }
-
-        if (*budget == 0) {
-            rc = 1;
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-
-        (*budget)--;
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-
-/* removes at most budget rows of repo uid: 0 done, 1 more, or an error */
-static int
-pds_import_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    size_t budget)
-{
-    int      rc;
-    uint8_t  k[PDS_UID_LEN];
-    MDB_val  key;
-
-    rc = pds_import_del_prefix(txn, store->db_blocks, uid, &budget);
-    if (rc == 0) {
-        rc = pds_import_del_prefix(txn, store->db_records, uid, &budget);
-    }
-
-    if (rc == 1) {
-        return 1;
-    }
-
-    if (rc != 0) {
-        return pds_repo_mdb(rc);
-    }
-
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_del(txn, store->db_repos, &key, NULL);
-
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_repo_mdb(rc);
-}
-
-
-int
-pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid)
-{
-    return pds_import_clear(store, txn, uid, SIZE_MAX);
-}
-
-
-static int
-pds_import_write_node(void *ctx, const pds_cid_t *cid, const uint8_t *p,
-    size_t n)
-{
-    pds_import_write_t  *w = ctx;
-
-    w->rc = pds_block_ref(w->store, w->txn, NULL, w->uid, cid, p, n,
-                          w->rev64);
-
-    return w->rc;
-}
-
-
-static int
-pds_import_write_leaf(void *ctx, const char *key, size_t len,
-    const pds_cid_t *value)
-{
-    int                  rc;
-    size_t               klen;
-    uint8_t              rk[PDS_RECORD_KEY_MAX], rv[PDS_RECORD_VAL_LEN];
-    MDB_val              mkey, mval;
-    size_t               n;
-    const char          *slash;
-    const uint8_t       *p;
-    pds_import_write_t  *w = ctx;
-
-    slash = memchr(key, '/', len);
-
-    if (slash == NULL || pds_import_find(w->imp, value, &p, &n) != 0) {
-        w->rc = PDS_REPO_EMST;          /* checked at open: cannot happen */
-        return -1;
-    }
-
-    w->rc = pds_block_ref(w->store, w->txn, NULL, w->uid, value, p, n,
-                          w->rev64);
-    if (w->rc != 0) {
-        return -1;
-    }
-
-    klen = pds_record_key(rk, w->uid, key, (size_t) (slash - key), slash + 1,
-                          len - (size_t) (slash - key) - 1);
-
-    pds_cid_pack(rv, value);
-    pds_store_put_u64(rv + PDS_CID_PACK_LEN, w->rev64);
-
-    mkey.mv_data = rk;
-    mkey.mv_size = klen;
-    mval.mv_data = rv;
-    mval.mv_size = sizeof(rv);
-
-    rc = mdb_put(w->txn, w->store->db_records, &mkey, &mval, 0);
-    if (rc != 0) {
-        w->rc = pds_repo_mdb(rc);
-        return -1;
-    }
-
-    if (w->record
-        && w->record(w->ctx, key, len, value, p, n) != 0)
-    {
-        w->rc = PDS_REPO_EHOOK;
-        return -1;
-    }
-
-    memcpy(w->imp->after, key, len);
-    w->imp->after_len = len;
-
-    return --w->budget == 0 ? PDS_IMPORT_PAUSE : 0;
-}
-
-
-/* meta "import:<uid>": the token of the import being written */
-static void
-pds_import_marker(char *name, size_t len, uint64_t uid)
-{
-    snprintf(name, len, "import:%llu", (unsigned long long) uid);
-}
-
-
-/* the first step takes the marker, the others check it is still theirs
- * and that the account is still there */
-static int
-pds_import_claim(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp)
-{
-    int       rc;
-    char      name[48];
-    uint64_t  v;
-
-    pds_import_marker(name, sizeof(name), uid);
-
-    if (imp->token == 0) {
-        do {
-            if (pds_random(&imp->token, sizeof(imp->token)) != 0) {
-                return PDS_REPO_ECRYPTO;
-            }
-        } while (imp->token == 0);
-
-        rc = pds_store_meta_set_u64(store, txn, name, imp->token);
-
-        return rc == 0 ? 0 : PDS_REPO_ESTORE;
-    }
-
-    rc = pds_store_meta_u64(store, txn, name, &v);
-    if (rc != 0) {
-        return PDS_REPO_ESTORE;
-    }
-
-    if (v != imp->token) {
-        return PDS_REPO_IMPORT_ELOST;
-    }
-
-    /* a deleted account's DID no longer maps to its uid */
-    rc = pds_store_uid_get(store, txn, imp->did, strlen(imp->did), &v);
-
-    if (rc == PDS_NOTFOUND || (rc == 0 && v != uid)) {
-        return PDS_REPO_IMPORT_ELOST;
-    }
-
-    return rc == 0 ? 0 : PDS_REPO_ESTORE;
-}
-
-
-/* the last step: the root, and the marker gone */
-static int
-pds_import_finish(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp)
-{
-    int      rc;
-    char     name[48];
-    MDB_val  key;
-
-    rc = pds_repo_put_root(store, txn, uid, &imp->commit, &imp->data,
-                           imp->rev, imp->did, strlen(imp->did));
-    if (rc != 0) {
-        return rc;
-    }
-
-    pds_import_marker(name, sizeof(name), uid);
-    key.mv_data = name;
-    key.mv_size = strlen(name);
-
-    rc = mdb_del(txn, store->meta, &key, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return pds_repo_mdb(rc);
-    }
-
-    imp->phase = PDS_IMPORT_DONE;
-
-    return 0;
-}
-
-
-int
-pds_repo_import_step(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp, size_t budget, pds_repo_import_record_cb record,
-    void *ctx)
-{
-    int                 rc;
-    char                err[256];
-    pds_import_write_t  w;
-
-    if (imp->phase == PDS_IMPORT_DONE) {
-        return 0;
-    }
-
-    if (budget == 0) {
-        budget = 1;
-    }
-
-    rc = pds_import_claim(store, txn, uid, imp);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (imp->phase == PDS_IMPORT_CLEAR) {
-        rc = pds_import_clear(store, txn, uid, budget);
-        if (rc != 0) {
-            return rc;              /* more to remove, or an error */
-        }
-
-        imp->phase = PDS_IMPORT_TREE;
-        imp->after_len = 0;
-
-        rc = pds_block_ref(store, txn, NULL, uid, &imp->commit,
-                           imp->commit_p, imp->commit_n,
-                           pds_rev_u64(imp->rev));
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    memset(&w, 0, sizeof(w));
-    w.imp = imp;
-    w.store = store;
-    w.txn = txn;
-    w.uid = uid;
-    w.rev64 = pds_rev_u64(imp->rev);
-    w.record = record;
-    w.ctx = ctx;
-    w.budget = budget;
-
-    /* the same walk as the check, writing as it goes, from the record
-     * after the last one written */
-    rc = pds_mst_check_walk_after(&imp->src, &imp->data,
-                                  imp->after_len ? imp->after : NULL,
-                                  imp->after_len, pds_import_write_node,
-                                  pds_import_write_leaf, &w, err,
-                                  sizeof(err));
-
-    if (rc == PDS_IMPORT_PAUSE && w.rc == 0) {
-        return PDS_REPO_IMPORT_MORE;
-    }
-
-    if (rc != 0) {
-        return w.rc ? w.rc : PDS_REPO_EMST;
-    }
-
-    return pds_import_finish(store, txn, uid, imp);
-}
-
-
-int
-pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp, pds_repo_import_record_cb record, void *ctx)
-{
-    int  rc;
-
-    do {
-        rc = pds_repo_import_step(store, txn, uid, imp, SIZE_MAX, record,
-                                  ctx);
-    } while (rc == PDS_REPO_IMPORT_MORE);
-
-    return rc;
 }
 
 
