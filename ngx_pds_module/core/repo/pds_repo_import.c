@@ -300,6 +300,7 @@ pds_import_tmpmap(const char *path, size_t size)
 static int
 pds_import_index(pds_repo_import_t *imp, const char *path, uint64_t count)
 {
+    int             header;
     long            vn;
     size_t          off, cap;
     uint64_t        len;
@@ -323,6 +324,7 @@ pds_import_index(pds_repo_import_t *imp, const char *path, uint64_t count)
     /* the header, then the sections (the reader checked them all) */
 
     off = 0;
+    header = 1;
 
     while (off < imp->map_len) {
         vn = pds_varint_decode(imp->map + off, imp->map_len - off, &len);
@@ -332,7 +334,10 @@ pds_import_index(pds_repo_import_t *imp, const char *path, uint64_t count)
 
         off += (size_t) vn;
 
-        if (off - (size_t) vn > 0) {
+        if (header) {
+            header = 0;
+
+        } else {
             if (len < PDS_CID_BIN_LEN
                 || pds_cid_read(&cid, imp->map + off, PDS_CID_BIN_LEN)
                    != PDS_CID_BIN_LEN)
