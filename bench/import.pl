@@ -10,7 +10,8 @@
 # tenants, A and B, on one local PLC directory.  For each N: an account on A
 # gets N app.bsky.feed.post records (applyWrites, 200 a call); its CAR is
 # fetched with getRepo; an account with the same DID is made on B the way a
-# migration does (service auth from A); then the CAR is posted to B's
+# migration does (service auth from A; it is deactivated until activated, so
+# its import is written in steps); then the CAR is posted to B's
 # importRepo while bench/mem.pl samples the worker every 5 ms.  Prints, per
 # N: the CAR's size, the import's wall time (as the client sees it) and the
 # worker's RSS and RssAnon (private heap) before the import, their peak

@@ -4,15 +4,17 @@
 # account's repo, garbage, a truncated CAR and an empty body are refused
 # with XRPC errors and change nothing; an active account's repo is never
 # rolled back to an older or equal export (the reference would do it);
-# app passwords cannot import.  The full migration between two servers
-# is tested with the migration methods.
+# app passwords cannot import; a deactivated account's import of 2,200
+# records, written in steps, is the repo it was.  The full migration
+# between two servers is tested with the migration methods.
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use PDSTest qw(start_pds http_json stop_all log_problems create_account);
 
-my $pds = start_pds() or plan skip_all => 'no PLC directory (npm packages missing)';
+# (rate limits off: one account writes 2,200 records)
+my $pds = start_pds(config => "        pds_rate_limits off;\n") or plan skip_all => 'no PLC directory (npm packages missing)';
 my $u = $pds->{url};
 
 my $a = create_account($pds, handle => 'ann.test') or die 'no account';
@@ -87,6 +89,35 @@ substr($tampered, -5, 1) = chr(ord(substr($tampered, -5, 1)) ^ 0x55);
 is($s, 400, 'a block that does not match its CID: 400');
 
 is_deeply(head_of($a->{did}), $head2, 'after all refusals the repo is unchanged');
+
+# a deactivated account's import is written in steps of 2,000 records (one
+# write transaction each): 2,200 records (2,768 blocks) cross a step of each
+# kind; the repo is the same
+# afterwards (commit, records, blocks) as checkAccountStatus counts it
+my $c = create_account($pds, handle => 'cat.test') or die 'no account';
+my %auth_c = (Authorization => "Bearer $c->{accessJwt}");
+for (my $done = 0; $done < 2100; $done += 200) {
+    my @w = map { { '$type' => 'com.atproto.repo.applyWrites#create', collection => 'app.bsky.feed.post',
+                    value => { '$type' => 'app.bsky.feed.post', text => "cat " . ($done + $_),
+                               createdAt => '2026-12-06T00:00:00.000Z' } } } 1 .. 200;
+    ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.repo.applyWrites",
+                         { repo => $c->{did}, writes => \@w }, \%auth_c);
+    $s == 200 or die "applyWrites: $s";
+}
+my ($scc0, $stc0) = http_json(GET => "$u/xrpc/com.atproto.server.checkAccountStatus", undef, \%auth_c);
+is($stc0->{indexedRecords}, 2200, 'cat has 2,200 records');
+my $car_c = car_of($c->{did});
+($s, $r) = http_json(POST => "$u/xrpc/com.atproto.server.deactivateAccount", {}, \%auth_c);
+is($s, 200, 'cat deactivates her account');
+($s, $r) = import_car($car_c, \%auth_c);
+is($s, 200, 'her CAR imported into the deactivated account, in steps') or diag explain $r;
+my ($scc1, $stc1) = http_json(GET => "$u/xrpc/com.atproto.server.checkAccountStatus", undef, \%auth_c);
+is_deeply([@$stc1{qw(repoCommit repoRev indexedRecords repoBlocks)}],
+          [@$stc0{qw(repoCommit repoRev indexedRecords repoBlocks)}],
+          "... the same commit, rev, records and blocks ($stc1->{indexedRecords}, $stc1->{repoBlocks})");
+($s, $r) = http_json(POST => "$u/xrpc/com.atproto.server.activateAccount", {}, \%auth_c);
+is($s, 200, '... activated again');
+is(car_of($c->{did}), $car_c, '... and getRepo gives the same CAR');
 
 # app passwords cannot import
 ($s, $r) = http_json(POST => "$u/xrpc/com.atproto.server.createAppPassword",

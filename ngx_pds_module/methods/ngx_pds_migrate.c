@@ -9,11 +9,19 @@
  *                     for its signing key, the file is checked in the
  *                     thread pool (core/repo/pds_repo_import.c: the commit
  *                     is the account's and signed with that key, the tree
- *                     is complete and canonical) and then written in one
- *                     write transaction, with the blobs its records name
- *                     noted as expected.  Nothing is written unless all of
- *                     it checks.  Unlike the reference, an active account's
- *                     repo is not rolled back: its import must be newer.
+ *                     is complete and canonical, checked node by node as
+ *                     it is walked from the file, nothing of it held in
+ *                     memory) and then written, with the blobs its records
+ *                     name noted as expected.  Nothing is written unless
+ *                     all of it checks.  A deactivated account's (the
+ *                     migration case: its repo is not served) is written
+ *                     in steps of NGX_PDS_IMPORT_STEP records, one write
+ *                     transaction each, so that LMDB's dirty pages (heap)
+ *                     stay bounded and other writers get the lock between
+ *                     steps; an active account's in one transaction, so
+ *                     that no reader sees it half written.  Unlike the
+ *                     reference, an active account's repo is not rolled
+ *                     back: its import must be newer.
  *   listMissingBlobs  the blobs imported records name that were never
  *                     uploaded.
  */
@@ -26,12 +34,10 @@
 #include "pds_repo_import.h"
 #include "pds_tid.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 
 #define NGX_PDS_MISSING_LIMIT_MAX  1000
+#define NGX_PDS_IMPORT_STEP        2000     /* records (or rows removed) a
+                                               write transaction */
 
 
 typedef struct {
@@ -45,6 +51,9 @@ typedef struct {
     char                  err[256];
     int                   result;        /* the check's: 0 or -1 */
     int                   txn_result;
+    int                   more;          /* another step to write */
+    uint64_t              car;           /* bytes of the CAR */
+    uint64_t              need;          /* bytes the next step may add */
     uint64_t              blobs;
 } ngx_pds_import_t;
 
@@ -75,16 +84,15 @@ static void ngx_pds_import_check(void *data, ngx_log_t *log);
 static ngx_int_t ngx_pds_import_checked(ngx_pds_ctx_t *ctx);
 static int ngx_pds_import_write(pds_store_t *store, MDB_txn *txn,
     void *data);
+static ngx_int_t ngx_pds_import_next(ngx_pds_ctx_t *ctx);
+static int ngx_pds_import_step(pds_store_t *store, MDB_txn *txn,
+    void *data);
+static ngx_int_t ngx_pds_import_stepped(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_import_written(ngx_pds_ctx_t *ctx);
 
 
-/*
- * Closes the checked import.  The check's trees and block index (about
- * 1 kB a record) were allocated in a thread-pool thread's malloc arena,
- * which glibc keeps after they are freed; they are handed back to the
- * system here so that a worker's memory after an import is what it was
- * before.
- */
+/* closes the checked import: its mappings (the upload and the block
+ * index); nothing of it is on the heap but a few hundred bytes */
 static void
 ngx_pds_import_release(ngx_pds_import_t *im)
 {
@@ -94,10 +102,6 @@ ngx_pds_import_release(ngx_pds_import_t *im)
 
     pds_repo_import_close(im->imp);
     im->imp = NULL;
-
-#if defined(__GLIBC__)
-    malloc_trim(0);
-#endif
 }
 
 
@@ -211,10 +215,49 @@ ngx_pds_import_checked(ngx_pds_ctx_t *ctx)
     }
 
     /* refused when full: about three times the CAR (blocks, rows, event) */
-    return ngx_pds_txn_post_adding(ctx, ngx_pds_import_write, im,
-                       3 * (uint64_t)
-                       ctx->request->request_body->temp_file->file.offset,
-                       &im->txn_result, ngx_pds_import_written);
+    im->car = (uint64_t) ctx->request->request_body->temp_file->file.offset;
+    im->need = 3 * im->car;
+
+    if (im->active) {
+        return ngx_pds_txn_post_adding(ctx, ngx_pds_import_write, im,
+                                       im->need, &im->txn_result,
+                                       ngx_pds_import_written);
+    }
+
+    return ngx_pds_import_next(ctx);
+}
+
+
+static ngx_int_t
+ngx_pds_import_next(ngx_pds_ctx_t *ctx)
+{
+    ngx_pds_import_t  *im = ctx->data;
+
+    return ngx_pds_txn_post_adding(ctx, ngx_pds_import_step, im, im->need,
+                                   &im->txn_result, ngx_pds_import_stepped);
+}
+
+
+static ngx_int_t
+ngx_pds_import_stepped(ngx_pds_ctx_t *ctx)
+{
+    uint64_t           records;
+    ngx_pds_import_t  *im = ctx->data;
+
+    if (im->txn_result != 0 || !im->more) {
+        return ngx_pds_import_written(ctx);
+    }
+
+    /* a later step adds its share of the CAR (the first, all of it) */
+    records = pds_repo_import_records(im->imp);
+    im->need = 3 * im->car * NGX_PDS_IMPORT_STEP
+               / (records > NGX_PDS_IMPORT_STEP ? records
+                                                : NGX_PDS_IMPORT_STEP);
+    if (im->need < 1024 * 1024) {
+        im->need = 1024 * 1024;
+    }
+
+    return ngx_pds_import_next(ctx);
 }
 
 
@@ -324,7 +367,50 @@ ngx_pds_import_record(void *data, const char *key, size_t len,
 }
 
 
-/* in the thread pool, in a write transaction */
+/* in the thread pool, in a write transaction: one step of a deactivated
+ * account's import */
+static int
+ngx_pds_import_step(pds_store_t *store, MDB_txn *txn, void *data)
+{
+    int                    rc;
+    ngx_pds_import_t      *im = data;
+    ngx_pds_import_rec_t   ir;
+
+    ir.im = im;
+    ir.txn = txn;
+    im->more = 0;
+
+    rc = pds_repo_import_step(store, txn, im->uid, im->imp,
+                              NGX_PDS_IMPORT_STEP, ngx_pds_import_record,
+                              &ir);
+
+    if (rc == PDS_REPO_IMPORT_MORE) {
+        im->more = 1;
+        return 0;
+    }
+
+    if (rc == PDS_REPO_IMPORT_ELOST) {
+        ngx_snprintf((u_char *) im->err, sizeof(im->err),
+                     "Another import of this account began while this "
+                     "one was being written, or the account was deleted%Z");
+        im->err[sizeof(im->err) - 1] = '\0';
+        return 1;
+    }
+
+    if (rc != 0) {
+        ngx_snprintf((u_char *) im->err, sizeof(im->err),
+                     "the import could not be written: %s%Z",
+                     pds_repo_strerror(rc));
+        im->err[sizeof(im->err) - 1] = '\0';
+        return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
+    }
+
+    return 0;
+}
+
+
+/* in the thread pool, in a write transaction: an active account's import
+ * whole */
 static int
 ngx_pds_import_write(pds_store_t *store, MDB_txn *txn, void *data)
 {

@@ -4,7 +4,9 @@
  * store and verifies there (commit signature with the old key, tree,
  * record index, block counts); it takes new writes signed with the new
  * key; forged, foreign, tampered, truncated and incomplete CARs are refused
- * with a message and change nothing.
+ * with a message and change nothing.  Hand-built trees, signed with the
+ * account's key: the canonical ones (the same root as pds_mst builds) are
+ * accepted, every way of being not canonical is refused.
  */
 
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "tap.h"
 #include "repo_fixture.h"
 #include "pds_repo_import.h"
+#include "pds_repo_int.h"           /* pds_commit_sign, for forged trees */
 
 
 #define NRECORDS  300
@@ -153,6 +156,390 @@ check_refused(const uint8_t *p, size_t n, const char *did, const char *dk,
 }
 
 
+/* imports path as repo uid of st in steps of budget, one transaction each;
+ * the number of steps, or -1 */
+static long
+import_steps(pds_store_t *st, uint64_t uid, const char *path, size_t budget,
+    long max_steps)
+{
+    int                 rc;
+    long                steps;
+    char                err[256];
+    MDB_txn            *txn;
+    pds_repo_import_t  *imp;
+
+    if (pds_repo_import_open(path, 0, did_a, dk_a, &imp, err, sizeof(err))
+        != 0)
+    {
+        tap_diag("import_steps: %s", err);
+        return -1;
+    }
+
+    steps = 0;
+
+    do {
+        if (pds_store_write_begin(st, &txn) != 0) {
+            break;
+        }
+
+        rc = pds_repo_import_step(st, txn, uid, imp, budget, NULL, NULL);
+        steps++;
+
+        if ((rc != 0 && rc != PDS_REPO_IMPORT_MORE)
+            || mdb_txn_commit(txn) != 0)
+        {
+            if (rc != 0 && rc != PDS_REPO_IMPORT_MORE) {
+                mdb_txn_abort(txn);
+            }
+            tap_diag("import_steps: step %ld: %d", steps, rc);
+            pds_repo_import_close(imp);
+            return -1;
+        }
+
+    } while (rc == PDS_REPO_IMPORT_MORE && steps < max_steps);
+
+    pds_repo_import_close(imp);
+
+    return rc == 0 ? steps : -1;
+}
+
+
+/* ---- hand-built trees ---------------------------------------------------- */
+
+#define HB_MAX  64
+
+typedef struct {
+    const char       *key;
+    const pds_cid_t  *t;            /* NULL: no subtree */
+} hb_ent_t;
+
+static uint8_t    *hb_p[HB_MAX];
+static size_t      hb_n[HB_MAX];
+static pds_cid_t   hb_cid[HB_MAX];
+static size_t      hb_len;
+static pds_cid_t   hb_rec;          /* the one record block */
+
+
+static const pds_cid_t *
+hb_add(pds_buf_t *b)
+{
+    hb_p[hb_len] = b->data;
+    hb_n[hb_len] = b->len;
+    pds_cid_of_cbor(&hb_cid[hb_len], b->data, b->len);
+
+    return &hb_cid[hb_len++];
+}
+
+
+static void
+hb_reset(void)
+{
+    pds_buf_t  b;
+
+    hb_len = 0;
+    pds_buf_init(&b, &A);
+    pds_cbor_put_map(&b, 1);
+    pds_cbor_put_str(&b, "text");
+    pds_cbor_put_str(&b, "hand-built");
+    hb_rec = *hb_add(&b);
+}
+
+
+/* a node; flat: every prefix 0 (not the canonical compression) */
+static const pds_cid_t *
+hb_node(const hb_ent_t *e, size_t n, const pds_cid_t *l, int flat)
+{
+    size_t     i, p;
+    pds_buf_t  b;
+
+    pds_buf_init(&b, &A);
+    pds_cbor_put_map(&b, 2);
+    pds_cbor_put_str(&b, "e");
+    pds_cbor_put_array(&b, n);
+
+    for (i = 0; i < n; i++) {
+        p = (i == 0 || flat) ? 0
+            : pds_mst_common_prefix(e[i - 1].key, strlen(e[i - 1].key),
+                                    e[i].key, strlen(e[i].key));
+        pds_cbor_put_map(&b, 4);
+        pds_cbor_put_str(&b, "k");
+        pds_cbor_put_bytes(&b, (const uint8_t *) e[i].key + p,
+                           strlen(e[i].key) - p);
+        pds_cbor_put_str(&b, "p");
+        pds_cbor_put_uint(&b, p);
+        pds_cbor_put_str(&b, "t");
+        if (e[i].t) {
+            pds_cbor_put_cid(&b, e[i].t);
+        } else {
+            pds_cbor_put_null(&b);
+        }
+        pds_cbor_put_str(&b, "v");
+        pds_cbor_put_cid(&b, &hb_rec);
+    }
+
+    pds_cbor_put_str(&b, "l");
+    if (l) {
+        pds_cbor_put_cid(&b, l);
+    } else {
+        pds_cbor_put_null(&b);
+    }
+
+    return hb_add(&b);
+}
+
+
+/* the CAR of the blocks so far under a commit of data signed by A's key */
+static int
+hb_car(const pds_cid_t *data, out_t *o)
+{
+    size_t            i;
+    pds_buf_t         c;
+    pds_cid_t         commit;
+    pds_car_writer_t  w;
+
+    pds_buf_init(&c, &A);
+    if (pds_commit_sign(&A, key_a, did_a, strlen(did_a), "3kimporthand2",
+                        data, &c, &commit) != 0)
+    {
+        return -1;
+    }
+
+    pds_buf_init(&o->buf, &A);
+    pds_car_writer_init(&w, &A, 0, out_cb, o);
+    pds_car_header(&w, &commit, 1);
+    pds_car_block(&w, &commit, c.data, c.len);
+
+    for (i = 0; i < hb_len; i++) {
+        pds_car_block(&w, &hb_cid[i], hb_p[i], hb_n[i]);
+    }
+
+    i = (size_t) pds_car_finish(&w);
+    pds_car_writer_free(&w);
+
+    return (int) i;
+}
+
+
+/* the root pds_mst builds for the keys */
+static int
+hb_mst_root(char **keys, size_t n, pds_cid_t *root)
+{
+    size_t              i;
+    pds_mst_t          *t;
+    pds_blocksource_t   none;
+
+    memset(&none, 0, sizeof(none));
+    none.get = carblocks_get;
+    none.ctx = pds_alloc(&A, sizeof(carblocks_t));
+    memset(none.ctx, 0, sizeof(carblocks_t));
+
+    t = pds_mst_load(&A, &none, NULL);
+
+    for (i = 0; t && i < n; i++) {
+        if (pds_mst_put(t, keys[i], strlen(keys[i]), &hb_rec) != 0) {
+            return -1;
+        }
+    }
+
+    return t ? pds_mst_commit(t, root, NULL, NULL, NULL) : -1;
+}
+
+
+static void
+hb_check(const pds_cid_t *data, const char *want, const char *what)
+{
+    out_t  o;
+
+    if (hb_car(data, &o) != 0) {
+        ok(0, "%s: CAR built", what);
+        return;
+    }
+
+    if (want == NULL) {
+        const char  *msg;
+
+        write_file(bad_path, o.buf.data, o.buf.len);
+        msg = refusal(bad_path, did_a, dk_a);
+        ok(msg == NULL, "%s: accepted (%s)", what, msg ? msg : "ok");
+        return;
+    }
+
+    check_refused(o.buf.data, o.buf.len, did_a, dk_a, want, what);
+}
+
+
+/* forged trees: the canonical ones pass, the others are refused */
+static void
+hand_built(void)
+{
+    int               lay;
+    char             *k0[8], *k1 = NULL, *k2, buf[64];
+    char             *all[8];
+    size_t            i, n0;
+    pds_cid_t         root;
+    hb_ent_t          e[8];
+    const pds_cid_t  *left, *right, *mid, *d, *empty;
+
+    k2 = NULL;
+
+    /* keys by layer: four of layer 0, one of 1, one of 2 */
+
+    n0 = 0;
+    for (i = 0; i < 100000 && (n0 < 4 || k1 == NULL || k2 == NULL); i++) {
+        snprintf(buf, sizeof(buf), "app.bsky.feed.post/3khand%06zu", i);
+        lay = pds_mst_key_layer(buf, strlen(buf));
+
+        if (lay == 0 && n0 < 4 && (n0 < 2 || k1 != NULL)) {
+            k0[n0++] = pds_strndup(&A, buf, strlen(buf));
+        } else if (lay == 1 && k1 == NULL && n0 == 2) {
+            k1 = pds_strndup(&A, buf, strlen(buf));
+        }
+
+        /* after all of them */
+        snprintf(buf, sizeof(buf), "app.bsky.feed.post/3kzz%06zu", i);
+        if (k2 == NULL && pds_mst_key_layer(buf, strlen(buf)) == 2) {
+            k2 = pds_strndup(&A, buf, strlen(buf));
+        }
+    }
+
+    if (n0 < 4 || k1 == NULL || k2 == NULL) {
+        ok(0, "keys of layers 0, 1 and 2 found");
+        return;
+    }
+
+    /* k0[0] < k0[1] < k1 < k0[2] < k0[3] */
+
+    /* one node of layer 0 keys: canonical */
+    hb_reset();
+    for (i = 0; i < 4; i++) {
+        e[i].key = k0[i];
+        e[i].t = NULL;
+    }
+    d = hb_node(e, 4, NULL, 0);
+    hb_mst_root(k0, 4, &root);
+    ok(pds_cid_equal(&root, d), "a hand-built node is what pds_mst builds");
+    hb_check(d, NULL, "one canonical node");
+
+    /* the same keys not compressed */
+    hb_reset();
+    d = hb_node(e, 4, NULL, 1);
+    hb_check(d, "compressed", "keys without their common prefix");
+
+    /* two keys swapped */
+    hb_reset();
+    e[1].key = k0[2];
+    e[2].key = k0[1];
+    d = hb_node(e, 4, NULL, 0);
+    hb_check(d, "out of order", "keys out of order in a node");
+
+    /* k1 in a node with the layer 0 keys */
+    hb_reset();
+    e[0].key = k0[0];
+    e[1].key = k0[1];
+    e[2].key = k1;
+    e[3].key = k0[2];
+    d = hb_node(e, 4, NULL, 0);
+    hb_check(d, "layer", "a layer 1 key among layer 0 keys");
+
+    /* the canonical two-layer tree: k1 with a subtree either side */
+    hb_reset();
+    e[0].key = k0[0];
+    e[0].t = NULL;
+    e[1].key = k0[1];
+    e[1].t = NULL;
+    left = hb_node(e, 2, NULL, 0);
+    e[0].key = k0[2];
+    e[1].key = k0[3];
+    right = hb_node(e, 2, NULL, 0);
+    e[0].key = k1;
+    e[0].t = right;
+    d = hb_node(e, 1, left, 0);
+    all[0] = k0[0];
+    all[1] = k0[1];
+    all[2] = k1;
+    all[3] = k0[2];
+    all[4] = k0[3];
+    hb_mst_root(all, 5, &root);
+    ok(pds_cid_equal(&root, d), "a hand-built two-layer tree is what "
+       "pds_mst builds");
+    hb_check(d, NULL, "the canonical two-layer tree");
+
+    /* the subtrees swapped: keys out of order across nodes */
+    hb_reset();
+    e[0].key = k0[0];
+    e[0].t = NULL;
+    e[1].key = k0[1];
+    left = hb_node(e, 2, NULL, 0);
+    e[0].key = k0[2];
+    e[1].key = k0[3];
+    right = hb_node(e, 2, NULL, 0);
+    e[0].key = k1;
+    e[0].t = left;
+    d = hb_node(e, 1, right, 0);
+    hb_check(d, "out of order", "subtrees on the wrong sides");
+
+    /* an empty node as a subtree */
+    hb_reset();
+    e[0].key = k0[0];
+    e[1].key = k0[1];
+    e[0].t = e[1].t = NULL;
+    left = hb_node(e, 2, NULL, 0);
+    empty = hb_node(e, 0, NULL, 0);
+    e[0].key = k1;
+    e[0].t = empty;
+    d = hb_node(e, 1, left, 0);
+    hb_check(d, "empty MST node", "an empty subtree");
+
+    /* a root with no entries above the layer 0 node (not trimmed) */
+    hb_reset();
+    for (i = 0; i < 4; i++) {
+        e[i].key = k0[i];
+        e[i].t = NULL;
+    }
+    mid = hb_node(e, 4, NULL, 0);
+    d = hb_node(e, 0, mid, 0);
+    hb_check(d, "only a subtree", "a root that should be trimmed");
+
+    /* a layer 0 node with a subtree */
+    hb_reset();
+    e[0].key = k0[0];
+    e[0].t = NULL;
+    left = hb_node(e, 1, NULL, 0);
+    e[0].key = k0[1];
+    d = hb_node(e, 1, left, 0);
+    hb_check(d, "layer 0", "a layer 0 node with a subtree");
+
+    /* k2 over a layer 0 node: a layer is skipped (the canonical tree has
+     * an entry-less layer 1 node between them) */
+    hb_reset();
+    for (i = 0; i < 4; i++) {
+        e[i].key = k0[i];
+        e[i].t = NULL;
+    }
+    left = hb_node(e, 4, NULL, 0);
+    all[0] = k0[0];
+    all[1] = k0[1];
+    all[2] = k0[2];
+    all[3] = k0[3];
+    all[4] = k2;
+    e[0].key = k2;
+    e[0].t = NULL;
+    d = hb_node(e, 1, left, 0);
+    hb_check(d, "layer", "a layer skipped between nodes");
+    mid = hb_node(e, 0, left, 0);
+    d = hb_node(e, 1, mid, 0);
+    hb_mst_root(all, 5, &root);
+    ok(pds_cid_equal(&root, d), "with the entry-less node between, what "
+       "pds_mst builds");
+    hb_check(d, NULL, "a canonical tree with an entry-less node");
+
+    /* the empty tree */
+    hb_reset();
+    d = hb_node(e, 0, NULL, 0);
+    hb_check(d, NULL, "the empty tree");
+}
+
+
 int
 main(void)
 {
@@ -160,6 +547,7 @@ main(void)
     char                dir[] = "/tmp/pds-test-import-XXXXXX";
     char                dir2[] = "/tmp/pds-test-import2-XXXXXX";
     char                err[256], dk_b[PDS_DID_KEY_MAX], cmd[128];
+    long                steps;
     size_t              nroots, i;
     uint64_t            uid;
     MDB_txn            *txn;
@@ -255,6 +643,44 @@ main(void)
     store = src;
     pds_key_did_key(key_b, dk_b, sizeof(dk_b));
 
+    /* again, in steps of 7 records (the old repo, with its new write,
+     * removed 7 rows a step first), each step its own transaction */
+
+    steps = import_steps(dst, uid, car_path, 7, 100000);
+    ok(steps > 2 * NRECORDS / 7, "imported again in %ld steps", steps);
+    store = dst;
+    ok(root_of(uid, &r2) == 0 && pds_cid_equal(&r1.commit, &r2.commit)
+       && pds_cid_equal(&r1.data, &r2.data), "the same root");
+    store = src;
+    pds_store_read_begin(dst, &txn);
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
+    ok(rc == 0, "the stepped import verifies (blocks, counts, record "
+       "index) (%s)", rc ? err : "ok");
+    rc = pds_repo_get_record(dst, txn, uid, COLL, strlen(COLL),
+                             "3kafterimport", 13, &rec, NULL, NULL);
+    ok(rc != 0, "the record written after the first import is gone");
+    mdb_txn_abort(txn);
+
+    /* an import overtaken by another one stops */
+
+    rc = pds_repo_import_open(car_path, 0, did_a, dk_a, &imp, err,
+                              sizeof(err));
+    pds_store_write_begin(dst, &txn);
+    rc = rc ? rc : pds_repo_import_step(dst, txn, uid, imp, 50, NULL, NULL);
+    ok(rc == PDS_REPO_IMPORT_MORE && mdb_txn_commit(txn) == 0,
+       "a stepped import begins");
+    ok(import_steps(dst, uid, car_path, 1000000, 100) > 0,
+       "another import of the account runs meanwhile");
+    pds_store_write_begin(dst, &txn);
+    rc = pds_repo_import_step(dst, txn, uid, imp, 50, NULL, NULL);
+    is_int(rc, PDS_REPO_IMPORT_ELOST, "the first one then stops");
+    mdb_txn_abort(txn);
+    pds_repo_import_close(imp);
+    pds_store_read_begin(dst, &txn);
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
+    ok(rc == 0, "and the repo is the second one's (%s)", rc ? err : "ok");
+    mdb_txn_abort(txn);
+
     /* refusals */
 
     ok(refusal(car_path, did_b, NULL) != NULL
@@ -309,11 +735,16 @@ main(void)
     check_refused(bad.buf.data, bad.buf.len, did_a, dk_a, "MST",
                   "the MST root missing");
 
+    hand_built();
+
     /* nothing changed in the new home by the refusals */
     pds_store_read_begin(dst, &txn);
-    pds_key_did_key(key_new, dk_b, sizeof(dk_b));
-    rc = pds_repo_verify(dst, txn, uid, dk_b, err, sizeof(err));
+    rc = pds_repo_verify(dst, txn, uid, dk_a, err, sizeof(err));
     ok(rc == 0, "the new home's repo is as it was (%s)", rc ? err : "ok");
+    store = dst;
+    ok(root_of(uid, &r2) == 0 && pds_cid_equal(&r1.commit, &r2.commit),
+       "... its root too");
+    store = src;
     mdb_txn_abort(txn);
 
     pds_store_close(dst);

@@ -129,4 +129,29 @@ int pds_mst_walk(pds_mst_t *t, const char *from, size_t from_len,
  */
 int pds_mst_nodes(pds_mst_t *t, pds_block_cb emit, void *ctx);
 
+/*
+ * A depth-first walk over the tree rooted at root, read from src, that
+ * checks node by node that it is the canonical tree of its leaves, without
+ * holding it in memory (a key buffer per layer): strict node blocks, every
+ * key at the layer its hash gives, subtrees one layer below, keys
+ * ascending across the walk, prefixes exact, no empty node but the root of
+ * the empty tree, a root with entries (pds_mst_check.c).  node (may be
+ * NULL) sees each node block, parents first; leaf (may be NULL) each leaf
+ * in key order.  0; -1 when the tree is refused, with the reason in err;
+ * or the non-zero result of a callback, which stops the walk.  Blocks
+ * from src must stay valid for the whole walk.
+ */
+int pds_mst_check_walk(const pds_blocksource_t *src, const pds_cid_t *root,
+    pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
+    size_t err_len);
+/*
+ * The same walk resumed after the leaf after (a key given by an earlier
+ * walk that its leaf callback stopped): leaves after it, and the node
+ * blocks not given before (those not on the way from the root to it).
+ */
+int pds_mst_check_walk_after(const pds_blocksource_t *src,
+    const pds_cid_t *root, const char *after, size_t after_len,
+    pds_block_cb node, pds_leaf_cb leaf, void *ctx, char *err,
+    size_t err_len);
+
 #endif /* PDS_MST_H */

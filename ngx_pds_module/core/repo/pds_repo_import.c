@@ -3,67 +3,36 @@
  * pds_repo_import.h).
  */
 
+/* O_TMPFILE (Linux); elsewhere a named file removed at once */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pds_repo_import.h"
-#include "pds_repo_int.h"
+#include "pds_repo_import_int.h"
 #include "pds_car.h"
 #include "pds_cbor.h"
+#include "pds_enc.h"
+#include "pds_hash.h"
 #include "pds_keys.h"
 #include "pds_syntax.h"
-
-
-struct pds_repo_import_s {
-    pds_arena_t        *arena;
-    pds_alloc_t         a;
-
-    uint8_t            *map;            /* the file, mapped */
-    size_t              map_len;
-
-    pds_bset_t          blocks;         /* CID -> bytes in the mapping */
-    pds_mst_t          *tree;           /* the imported tree, loaded */
-    pds_blocksource_t   src;
-
-    pds_cid_t           commit;
-    pds_cid_t           data;
-    const uint8_t      *commit_p;
-    size_t              commit_n;
-    char                rev[PDS_TID_LEN + 1];
-    const char         *did;
-
-    uint64_t            records;
-};
 
 
 /* the walk over the leaves while checking */
 typedef struct {
     pds_repo_import_t  *imp;
-    pds_mst_t          *canon;          /* rebuilt from the leaves */
-    char                prev[PDS_MST_KEY_MAX];
-    size_t              prev_len;
     char               *err;
     size_t              err_len;
 } pds_import_check_t;
-
-/* the walk over the leaves while writing */
-typedef struct {
-    pds_repo_import_t          *imp;
-    pds_store_t                *store;
-    MDB_txn                    *txn;
-    uint64_t                    uid;
-    uint64_t                    rev64;
-    pds_repo_import_record_cb   record;
-    void                       *ctx;
-    int                         rc;
-} pds_import_write_t;
-
 
 static int
 pds_import_fail(char *err, size_t err_len, const char *fmt, ...)
@@ -78,40 +47,316 @@ pds_import_fail(char *err, size_t err_len, const char *fmt, ...)
 }
 
 
-/* pds_car_reader's block callback: index the block where it lies */
-static int
-pds_import_block(void *ctx, const pds_cid_t *cid, const uint8_t *p,
-    size_t n)
+static size_t
+pds_import_hash(const pds_repo_import_t *imp, uint64_t tag)
 {
-    int                 copy;
-    pds_repo_import_t  *imp = ctx;
+    /* seeded, so that a CAR cannot be made to pile its blocks up */
+    tag ^= imp->ix_seed;
+    tag *= 0x9e3779b97f4a7c15ULL;
 
-    copy = !(p >= imp->map && p + n <= imp->map + imp->map_len);
-
-    return pds_bset_add(&imp->blocks, cid, p, n, copy) < 0 ? -1 : 0;
+    return (size_t) (tag ^ (tag >> 29)) & (imp->ix_cap - 1);
 }
 
 
-/* the block source over the indexed blocks */
-static int
-pds_import_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
+pds_import_slot_t *
+pds_import_slot(const pds_repo_import_t *imp, const pds_cid_t *cid)
 {
-    pds_bset_slot_t    *slot;
-    pds_repo_import_t  *imp = ctx;
+    size_t              i;
+    uint64_t            tag, off;
+    pds_cid_t           c;
+    pds_import_slot_t  *s;
 
-    slot = pds_bset_find(&imp->blocks, cid);
-    if (!slot->used) {
+    if (imp->unhashed) {
+        return NULL;
+    }
+
+    memcpy(&tag, cid->digest, sizeof(tag));
+
+    for (i = pds_import_hash(imp, tag); ; i = (i + 1) & (imp->ix_cap - 1)) {
+        s = &imp->ix[i];
+
+        if (s->pos == 0) {
+            return NULL;
+        }
+
+        if (s->tag != tag) {
+            continue;
+        }
+
+        off = s->pos >> PDS_IMPORT_LEN_BITS;
+
+        if (pds_cid_read(&c, imp->map + off - PDS_CID_BIN_LEN,
+                         PDS_CID_BIN_LEN) == PDS_CID_BIN_LEN
+            && pds_cid_equal(&c, cid))
+        {
+            return s;
+        }
+    }
+}
+
+
+void
+pds_import_slot_block(const pds_repo_import_t *imp,
+    const pds_import_slot_t *s, pds_cid_t *cid, const uint8_t **p, size_t *n)
+{
+    uint64_t  off;
+
+    off = s->pos >> PDS_IMPORT_LEN_BITS;
+    *p = imp->map + off;
+    *n = (size_t) (s->pos & ((1ULL << PDS_IMPORT_LEN_BITS) - 1));
+
+    if (cid) {
+        (void) pds_cid_read(cid, imp->map + off - PDS_CID_BIN_LEN,
+                            PDS_CID_BIN_LEN);
+    }
+}
+
+
+int
+pds_import_find(const pds_repo_import_t *imp, const pds_cid_t *cid,
+    const uint8_t **p, size_t *n)
+{
+    pds_import_slot_t  *s;
+
+    s = pds_import_slot(imp, cid);
+    if (s == NULL) {
         return 1;
     }
 
-    *p = slot->p;
-    *n = slot->n;
+    pds_import_slot_block(imp, s, NULL, p, n);
 
     return 0;
 }
 
 
-/* maps the file and indexes its blocks */
+/* CID order: the codec, then the digest (its first 8 bytes; the order of
+ * two blocks that share them does not matter) */
+static int
+pds_import_slot_cmp(const pds_import_slot_t *a, const pds_import_slot_t *b)
+{
+    if (a->codec != b->codec) {
+        return a->codec < b->codec ? -1 : 1;
+    }
+
+    return memcmp(&a->tag, &b->tag, sizeof(a->tag));
+}
+
+
+static void
+pds_import_sift(pds_import_slot_t *v, size_t i, size_t n)
+{
+    size_t             c;
+    pds_import_slot_t  t;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && pds_import_slot_cmp(&v[c], &v[c + 1]) < 0) {
+            c++;
+        }
+
+        if (pds_import_slot_cmp(&v[i], &v[c]) >= 0) {
+            return;
+        }
+
+        t = v[i];
+        v[i] = v[c];
+        v[c] = t;
+        i = c;
+    }
+}
+
+
+/* heapsort, in the mapped file: no memory of its own */
+void
+pds_import_sort(pds_repo_import_t *imp)
+{
+    size_t              i, n;
+    pds_import_slot_t  *v, t;
+
+    v = imp->ix;
+    n = 0;
+
+    for (i = 0; i < imp->ix_cap; i++) {
+        if (v[i].pos != 0 && v[i].refs != 0) {
+            v[n++] = v[i];
+        }
+    }
+
+    for (i = n / 2; i > 0; i--) {
+        pds_import_sift(v, i - 1, n);
+    }
+
+    for (i = n; i > 1; i--) {
+        t = v[0];
+        v[0] = v[i - 1];
+        v[i - 1] = t;
+        pds_import_sift(v, 0, i - 1);
+    }
+
+    imp->sorted = n;
+    imp->unhashed = 1;
+    imp->next = 0;
+}
+
+
+static void
+pds_import_add(pds_repo_import_t *imp, const pds_cid_t *cid, size_t off,
+    size_t n)
+{
+    size_t              i;
+    uint64_t            tag;
+    const uint8_t      *p;
+    size_t              pn;
+    pds_import_slot_t  *s;
+
+    if (pds_import_find(imp, cid, &p, &pn) == 0) {
+        return;                         /* a block given twice */
+    }
+
+    memcpy(&tag, cid->digest, sizeof(tag));
+
+    for (i = pds_import_hash(imp, tag); imp->ix[i].pos != 0;
+         i = (i + 1) & (imp->ix_cap - 1))
+    {
+        /* void */
+    }
+
+    s = &imp->ix[i];
+    s->tag = tag;
+    s->pos = ((uint64_t) off << PDS_IMPORT_LEN_BITS) | n;
+    s->refs = 0;
+    s->codec = cid->codec;
+    imp->blocks++;
+}
+
+
+/* the block source over the index */
+static int
+pds_import_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
+{
+    return pds_import_find(ctx, cid, p, n);
+}
+
+
+/* an unnamed file of size bytes next to path, mapped shared */
+static void *
+pds_import_tmpmap(const char *path, size_t size)
+{
+    int     fd;
+    char    dir[4096], tmpl[4096 + 32];
+    void   *m;
+    size_t  len;
+    char   *slash;
+
+    slash = strrchr(path, '/');
+    len = slash ? (size_t) (slash - path) : 0;
+
+    if (len >= sizeof(dir)) {
+        return NULL;
+    }
+
+    if (len) {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+
+    } else {
+        dir[0] = slash ? '/' : '.';
+        dir[1] = '\0';
+    }
+
+    fd = -1;
+
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+
+    if (fd == -1) {
+        snprintf(tmpl, sizeof(tmpl), "%s/.import-index-XXXXXX", dir);
+        fd = mkstemp(tmpl);
+        if (fd == -1) {
+            return NULL;
+        }
+        (void) unlink(tmpl);
+        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+
+    if (ftruncate(fd, (off_t) size) == -1) {
+        close(fd);
+        return NULL;
+    }
+
+    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+
+    return m == MAP_FAILED ? NULL : m;
+}
+
+
+/* the index over the sections of a CAR already read whole */
+static int
+pds_import_index(pds_repo_import_t *imp, const char *path, uint64_t count)
+{
+    int             header;
+    long            vn;
+    size_t          off, cap;
+    uint64_t        len;
+    pds_cid_t       cid;
+
+    for (cap = 64; cap < count + count / 3 + 1; cap <<= 1) {
+        /* void */
+    }
+
+    if (pds_random(&imp->ix_seed, sizeof(imp->ix_seed)) != 0) {
+        return -1;
+    }
+
+    imp->ix = pds_import_tmpmap(path, cap * sizeof(pds_import_slot_t));
+    if (imp->ix == NULL) {
+        return -1;
+    }
+
+    imp->ix_cap = cap;
+
+    /* the header, then the sections (the reader checked them all) */
+
+    off = 0;
+    header = 1;
+
+    while (off < imp->map_len) {
+        vn = pds_varint_decode(imp->map + off, imp->map_len - off, &len);
+        if (vn <= 0 || len > imp->map_len - off - (size_t) vn) {
+            return -1;
+        }
+
+        off += (size_t) vn;
+
+        if (header) {
+            header = 0;
+
+        } else {
+            if (len < PDS_CID_BIN_LEN
+                || pds_cid_read(&cid, imp->map + off, PDS_CID_BIN_LEN)
+                   != PDS_CID_BIN_LEN)
+            {
+                return -1;
+            }
+
+            pds_import_add(imp, &cid, off + PDS_CID_BIN_LEN,
+                           (size_t) len - PDS_CID_BIN_LEN);
+        }
+
+        off += (size_t) len;
+    }
+
+    return 0;
+}
+
+
+/* maps the file, checks it as a CAR and indexes its blocks */
 static int
 pds_import_read(pds_repo_import_t *imp, const char *path, uint64_t max_bytes,
     char *err, size_t err_len)
@@ -153,11 +398,11 @@ pds_import_read(pds_repo_import_t *imp, const char *path, uint64_t max_bytes,
     imp->map_len = (size_t) st.st_size;
     (void) madvise(imp->map, imp->map_len, MADV_SEQUENTIAL);
 
-    if (pds_bset_init(&imp->blocks, &imp->a, 1024) != 0) {
-        return pds_import_fail(err, err_len, "out of memory");
-    }
+    /* one pass checks the whole file (every block against its CID) and
+     * counts the blocks, a second indexes them; the file is fed whole, so
+     * the reader never copies a section */
 
-    pds_car_reader_init(&r, &imp->a, 0, max_bytes, pds_import_block, imp);
+    pds_car_reader_init(&r, &imp->a, 0, max_bytes, NULL, NULL);
 
     rc = pds_car_reader_feed(&r, imp->map, imp->map_len);
     if (rc == 0) {
@@ -180,6 +425,12 @@ pds_import_read(pds_repo_import_t *imp, const char *path, uint64_t max_bytes,
     imp->commit = r.roots[0];
     pds_car_reader_free(&r);
 
+    if (pds_import_index(imp, path, r.blocks) != 0) {
+        return pds_import_fail(err, err_len,
+                               "cannot index the upload: %s",
+                               strerror(errno ? errno : ENOMEM));
+    }
+
     (void) madvise(imp->map, imp->map_len, MADV_RANDOM);
 
     return 0;
@@ -194,19 +445,18 @@ pds_import_commit(pds_repo_import_t *imp, const char *did,
     int                rc;
     pds_buf_t          b;
     pds_cbor_t        *c;
-    pds_bset_slot_t   *slot;
     const pds_cbor_t  *f_did, *f_ver, *f_data, *f_rev, *f_prev, *f_sig;
 
-    slot = pds_bset_find(&imp->blocks, &imp->commit);
-    if (!slot->used) {
+    if (pds_import_find(imp, &imp->commit, &imp->commit_p, &imp->commit_n)
+        != 0)
+    {
         return pds_import_fail(err, err_len,
                                "the CAR's root block (the commit) is missing");
     }
 
-    imp->commit_p = slot->p;
-    imp->commit_n = slot->n;
+    pds_import_slot(imp, &imp->commit)->refs++;
 
-    if (pds_cbor_decode(slot->p, slot->n, &imp->a, &c) != 0
+    if (pds_cbor_decode(imp->commit_p, imp->commit_n, &imp->a, &c) != 0
         || c->type != PDS_CBOR_MAP)
     {
         return pds_import_fail(err, err_len, "the commit does not decode");
@@ -273,7 +523,9 @@ pds_import_commit(pds_repo_import_t *imp, const char *did,
     rc = pds_commit_encode(&b, did, strlen(did), imp->rev, &imp->data,
                            f_sig->u.bytes.data);
 
-    if (rc != 0 || b.len != slot->n || memcmp(b.data, slot->p, b.len) != 0) {
+    if (rc != 0 || b.len != imp->commit_n
+        || memcmp(b.data, imp->commit_p, b.len) != 0)
+    {
         return pds_import_fail(err, err_len,
                                "the commit is not canonically encoded");
     }
@@ -299,123 +551,107 @@ pds_import_commit(pds_repo_import_t *imp, const char *did,
 }
 
 
+/* a record block: present, and a map */
 static int
-pds_import_check_leaf(void *ctx, const char *key, size_t len,
-    const pds_cid_t *value)
+pds_import_record(pds_repo_import_t *imp, const char *key, size_t len,
+    const pds_cid_t *value, char *err, size_t err_len)
 {
-    int                  rc;
-    char                 s[PDS_CID_STR_SIZE];
-    pds_cbor_t          *rec;
-    pds_arena_t         *arena;
-    pds_alloc_t          a;
-    pds_bset_slot_t     *slot;
-    pds_import_check_t  *c = ctx;
+    int              rc;
+    char             s[PDS_CID_STR_SIZE];
+    size_t           n;
+    pds_cbor_t      *rec;
+    pds_arena_t     *arena;
+    pds_alloc_t      a;
+    const uint8_t   *p;
 
-    /* the record index's key (uid + collection + 0 + rkey) must fit
-     * LMDB's key limit */
-    if (!pds_mst_key_valid(key, len) || PDS_UID_LEN + len > 511) {
-        pds_import_fail(c->err, c->err_len, "invalid record key in the MST");
-        return -1;
-    }
-
-    if (c->prev_len) {
-        rc = memcmp(c->prev, key, len < c->prev_len ? len : c->prev_len);
-        if (rc > 0 || (rc == 0 && len <= c->prev_len)) {
-            pds_import_fail(c->err, c->err_len,
-                            "MST keys out of order at %.*s",
-                            (int) (len < 200 ? len : 200), key);
-            return -1;
-        }
-    }
-
-    memcpy(c->prev, key, len);
-    c->prev_len = len;
-
-    slot = pds_bset_find(&c->imp->blocks, value);
-    if (!slot->used) {
+    if (pds_import_find(imp, value, &p, &n) != 0) {
         pds_cid_format(value, s);
-        pds_import_fail(c->err, c->err_len,
-                        "record %.*s: block %s missing from the CAR",
-                        (int) (len < 200 ? len : 200), key, s);
-        return -1;
+        return pds_import_fail(err, err_len,
+                               "record %.*s: block %s missing from the CAR",
+                               (int) (len < 200 ? len : 200), key, s);
     }
 
     arena = pds_arena_create();
     if (arena == NULL) {
-        pds_import_fail(c->err, c->err_len, "out of memory");
-        return -1;
+        return pds_import_fail(err, err_len, "out of memory");
     }
 
     a = pds_arena_allocator(arena);
-    rc = pds_cbor_decode(slot->p, slot->n, &a, &rec);
+    rc = pds_cbor_decode(p, n, &a, &rec);
 
     if (rc != 0 || rec->type != PDS_CBOR_MAP) {
         pds_arena_destroy(arena);
-        pds_import_fail(c->err, c->err_len, "record %.*s does not decode",
-                        (int) (len < 200 ? len : 200), key);
-        return -1;
+        return pds_import_fail(err, err_len, "record %.*s does not decode",
+                               (int) (len < 200 ? len : 200), key);
     }
 
     pds_arena_destroy(arena);
 
-    if (pds_mst_put(c->canon, key, len, value) != 0) {
-        pds_import_fail(c->err, c->err_len, "out of memory");
-        return -1;
+    return 0;
+}
+
+
+static int
+pds_import_check_leaf(void *ctx, const char *key, size_t len,
+    const pds_cid_t *value)
+{
+    pds_import_check_t  *c = ctx;
+
+    /* the record index's key (uid + collection + 0 + rkey) must fit
+     * LMDB's key limit */
+    if (PDS_UID_LEN + len > 511) {
+        pds_import_fail(c->err, c->err_len, "invalid record key in the MST");
+        return 1;
     }
 
+    if (pds_import_record(c->imp, key, len, value, c->err, c->err_len)
+        != 0)
+    {
+        return 1;
+    }
+
+    pds_import_slot(c->imp, value)->refs++;
     c->imp->records++;
 
     return 0;
 }
 
 
-/* the tree: complete, its records present, and canonical */
+/* a node of the tree: one more reference (the walk gave it) */
+static int
+pds_import_check_node(void *ctx, const pds_cid_t *cid, const uint8_t *p,
+    size_t n)
+{
+    pds_import_check_t  *c = ctx;
+
+    (void) p;
+    (void) n;
+
+    pds_import_slot(c->imp, cid)->refs++;
+
+    return 0;
+}
+
+
+/* the tree: complete, its records present, and canonical (checked node by
+ * node as it is walked, see pds_mst_check.c) */
 static int
 pds_import_tree(pds_repo_import_t *imp, char *err, size_t err_len)
 {
-    char                 s[PDS_CID_STR_SIZE];
-    pds_cid_t            root;
     pds_import_check_t   c;
 
     imp->src.get = pds_import_get;
     imp->src.ctx = imp;
 
-    imp->tree = pds_mst_load(&imp->a, &imp->src, &imp->data);
-    if (imp->tree == NULL) {
-        return pds_import_fail(err, err_len, "out of memory");
-    }
-
-    memset(&c, 0, sizeof(c));
     c.imp = imp;
     c.err = err;
     c.err_len = err_len;
-    err[0] = '\0';
 
-    c.canon = pds_mst_load(&imp->a, &imp->src, NULL);
-    if (c.canon == NULL) {
-        return pds_import_fail(err, err_len, "out of memory");
-    }
+    imp->records = 0;
 
-    if (pds_mst_walk(imp->tree, NULL, 0, pds_import_check_leaf, &c) != 0) {
-        if (err[0] == '\0') {
-            pds_cid_format(&imp->data, s);
-            pds_import_fail(err, err_len,
-                            "the MST (%s) is incomplete or invalid", s);
-        }
-        return -1;
-    }
-
-    if (pds_mst_commit(c.canon, &root, NULL, NULL, NULL) != 0) {
-        return pds_import_fail(err, err_len, "out of memory");
-    }
-
-    if (!pds_cid_equal(&root, &imp->data)) {
-        return pds_import_fail(err, err_len,
-                               "the MST is not the canonical tree of its "
-                               "records");
-    }
-
-    return 0;
+    return pds_mst_check_walk(&imp->src, &imp->data, pds_import_check_node,
+                              pds_import_check_leaf, &c, err, err_len) == 0
+           ? 0 : -1;
 }
 
 
@@ -486,180 +722,7 @@ pds_repo_import_records(const pds_repo_import_t *imp)
 uint64_t
 pds_repo_import_blocks(const pds_repo_import_t *imp)
 {
-    return imp->blocks.len;
-}
-
-
-/* removes every key of dbi under the uid prefix */
-static int
-pds_import_del_prefix(MDB_txn *txn, MDB_dbi dbi, uint64_t uid)
-{
-    int          rc;
-    uint8_t      k[PDS_UID_LEN];
-    MDB_val      key, val;
-    MDB_cursor  *cur;
-
-    pds_store_put_u64(k, uid);
-
-    rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    for ( ;; ) {
-        key.mv_data = k;
-        key.mv_size = sizeof(k);
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-        if (rc != 0 || key.mv_size < PDS_UID_LEN
-            || memcmp(key.mv_data, k, PDS_UID_LEN) != 0)
-        {
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-
-int
-pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid)
-{
-    int      rc;
-    uint8_t  k[PDS_UID_LEN];
-    MDB_val  key;
-
-    rc = pds_import_del_prefix(txn, store->db_blocks, uid);
-    if (rc == 0) {
-        rc = pds_import_del_prefix(txn, store->db_records, uid);
-    }
-
-    if (rc != 0) {
-        return pds_repo_mdb(rc);
-    }
-
-    pds_store_put_u64(k, uid);
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
-
-    rc = mdb_del(txn, store->db_repos, &key, NULL);
-
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : pds_repo_mdb(rc);
-}
-
-
-static int
-pds_import_write_node(void *ctx, const pds_cid_t *cid, const uint8_t *p,
-    size_t n)
-{
-    pds_import_write_t  *w = ctx;
-
-    w->rc = pds_block_ref(w->store, w->txn, NULL, w->uid, cid, p, n,
-                          w->rev64);
-
-    return w->rc;
-}
-
-
-static int
-pds_import_write_leaf(void *ctx, const char *key, size_t len,
-    const pds_cid_t *value)
-{
-    int                  rc;
-    size_t               klen;
-    uint8_t              rk[PDS_RECORD_KEY_MAX], rv[PDS_RECORD_VAL_LEN];
-    MDB_val              mkey, mval;
-    const char          *slash;
-    pds_bset_slot_t     *slot;
-    pds_import_write_t  *w = ctx;
-
-    slash = memchr(key, '/', len);
-    slot = pds_bset_find(&w->imp->blocks, value);
-
-    if (slash == NULL || !slot->used) {
-        w->rc = PDS_REPO_EMST;          /* checked at open: cannot happen */
-        return -1;
-    }
-
-    w->rc = pds_block_ref(w->store, w->txn, NULL, w->uid, value, slot->p,
-                          slot->n, w->rev64);
-    if (w->rc != 0) {
-        return -1;
-    }
-
-    klen = pds_record_key(rk, w->uid, key, (size_t) (slash - key), slash + 1,
-                          len - (size_t) (slash - key) - 1);
-
-    pds_cid_pack(rv, value);
-    pds_store_put_u64(rv + PDS_CID_PACK_LEN, w->rev64);
-
-    mkey.mv_data = rk;
-    mkey.mv_size = klen;
-    mval.mv_data = rv;
-    mval.mv_size = sizeof(rv);
-
-    rc = mdb_put(w->txn, w->store->db_records, &mkey, &mval, 0);
-    if (rc != 0) {
-        w->rc = pds_repo_mdb(rc);
-        return -1;
-    }
-
-    if (w->record
-        && w->record(w->ctx, key, len, value, slot->p, slot->n) != 0)
-    {
-        w->rc = PDS_REPO_EHOOK;
-        return -1;
-    }
-
-    return 0;
-}
-
-
-int
-pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
-    pds_repo_import_t *imp, pds_repo_import_record_cb record, void *ctx)
-{
-    int                 rc;
-    pds_import_write_t  w;
-
-    rc = pds_repo_clear(store, txn, uid);
-    if (rc != 0) {
-        return rc;
-    }
-
-    memset(&w, 0, sizeof(w));
-    w.imp = imp;
-    w.store = store;
-    w.txn = txn;
-    w.uid = uid;
-    w.rev64 = pds_rev_u64(imp->rev);
-    w.record = record;
-    w.ctx = ctx;
-
-    rc = pds_block_ref(store, txn, NULL, uid, &imp->commit, imp->commit_p,
-                       imp->commit_n, w.rev64);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (pds_mst_nodes(imp->tree, pds_import_write_node, &w) != 0) {
-        return w.rc ? w.rc : PDS_REPO_EMST;
-    }
-
-    if (pds_mst_walk(imp->tree, NULL, 0, pds_import_write_leaf, &w) != 0) {
-        return w.rc ? w.rc : PDS_REPO_EMST;
-    }
-
-    return pds_repo_put_root(store, txn, uid, &imp->commit, &imp->data,
-                             imp->rev, imp->did, strlen(imp->did));
+    return imp->blocks;
 }
 
 
@@ -672,6 +735,10 @@ pds_repo_import_close(pds_repo_import_t *imp)
 
     if (imp->map) {
         munmap(imp->map, imp->map_len);
+    }
+
+    if (imp->ix) {
+        munmap(imp->ix, imp->ix_cap * sizeof(pds_import_slot_t));
     }
 
     pds_arena_destroy(imp->arena);

@@ -9,14 +9,21 @@
  *     encoded canonically, whose signature verifies with the signing key
  *     the account's DID document publishes (did_key), with a valid rev;
  *   - the MST is complete, every record block is present and decodes, and
- *     the tree is exactly the canonical tree of its leaves (rebuilt here
- *     and compared by root CID), so no forged or foreign repo gets in.
- * The file is mapped, not read into memory; memory grows with the number
- * of blocks (an index of them and the decoded tree), not with their size.
+ *     the tree is exactly the canonical tree of its leaves (each node
+ *     checked as it is walked, see pds_mst_check.c), so no forged or
+ *     foreign repo gets in.
+ * The file is mapped, not read into memory.
  *
  * pds_repo_import_write() then replaces the account's repo by the imported
  * one inside the caller's write transaction (blocks with their counts, the
- * record index, the root), in the same layout the engine writes.
+ * record index, the root), in the same layout the engine writes; or
+ * pds_repo_import_step() does it in bounded steps, one transaction each.
+ *
+ * Memory: the file and an index of its blocks (16 bytes a slot, in an
+ * unnamed file next to the upload) are mapped; the tree is checked and
+ * written by a walk that holds one node per layer (pds_mst_check_walk), so
+ * the heap does not grow with the repo.  Written in steps, LMDB's dirty
+ * pages (malloc'd, and kept by LMDB for reuse) are bounded by the step.
  */
 
 #ifndef PDS_REPO_IMPORT_H
@@ -59,6 +66,28 @@ uint64_t pds_repo_import_blocks(const pds_repo_import_t *imp);
  */
 int pds_repo_import_write(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     pds_repo_import_t *imp, pds_repo_import_record_cb record, void *ctx);
+
+/* pds_repo_import_step()'s results besides 0 and the PDS_REPO_E* codes */
+#define PDS_REPO_IMPORT_MORE     1      /* commit, then call it again */
+#define PDS_REPO_IMPORT_ELOST  -100     /* another import of the account
+                                           began, or the account is gone */
+
+/*
+ * One step of pds_repo_import_write(), in its own write transaction: at
+ * most budget rows of the old repo removed, or budget records written
+ * (with the tree's nodes on the way); the last step writes the root.  The
+ * first step marks the account (meta "import:<uid>") with this import's
+ * token and every later one checks it: a newer import of the same account
+ * takes the mark over and this one stops (PDS_REPO_IMPORT_ELOST), so two
+ * imports never interleave; the last step removes it.  Until the last
+ * step the account has no root and part of the records: for an account
+ * whose repo is not served (deactivated).  0 when done,
+ * PDS_REPO_IMPORT_MORE, or an error (abort the transaction; an import
+ * begun again starts over).
+ */
+int pds_repo_import_step(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    pds_repo_import_t *imp, size_t budget, pds_repo_import_record_cb record,
+    void *ctx);
 
 void pds_repo_import_close(pds_repo_import_t *imp);
 
