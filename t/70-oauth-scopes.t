@@ -36,7 +36,7 @@ CONF
 my $ours = { name => 'ours', url => $pds->{url}, pub => "http://localhost:$pds->{port}" };
 my $acct = create_account($pds, handle => 'scope.test', password => 'scope-password-1');
 ok($acct, 'account created') or BAIL_OUT('no account');
-$ours->{did} = $acct->{did};
+($ours->{did}, $ours->{jwt}) = ($acct->{did}, $acct->{accessJwt});
 
 my $ref = start_reference();
 if ($ref) {
@@ -46,7 +46,7 @@ if ($ref) {
     my ($s, $a) = http_json(POST => "$ref->{url}/xrpc/com.atproto.server.createAccount",
                             { handle => 'scope.test', password => 'scope-password-1',
                               email => 'scope@example.com', inviteCode => $b->{code} });
-    $ref->{did} = $a->{did} if $s == 200;
+    ($ref->{did}, $ref->{jwt}) = ($a->{did}, $a->{accessJwt}) if $s == 200;
     ok($ref->{did}, 'the reference: account created') or undef $ref;
 }
 
@@ -161,7 +161,8 @@ sub xrpc {
 my $GRANULAR = join ' ', 'atproto', 'repo:app.bsky.feed.post?action=create',
     'blob:image/*', 'account:email', 'identity:handle',
     "rpc:app.bsky.actor.getProfile?aud=$APPVIEW%23bsky_appview";
-my %scopes = (granular => $GRANULAR, bare => 'atproto', generic => 'atproto transition:generic');
+my %scopes = (granular => $GRANULAR, bare => 'atproto', generic => 'atproto transition:generic',
+              status => 'atproto account:status?action=manage');
 
 my @servers = ($ours, $ref ? ($ref) : ());
 for my $srv (@servers) {
@@ -170,14 +171,15 @@ for my $srv (@servers) {
         ok($b->{access_token}, "$srv->{name}: a token for \"$scopes{$t}\"") or diag explain $b;
         $srv->{tok}{$t} = $b->{access_token};
         $srv->{scope}{$t} = $b->{scope};
+        $srv->{pages}{$t} = $srv->{page};
     }
 }
 is($ours->{scope}{granular}, $GRANULAR, 'the token answer names the granted scope');
-like($ours->{page} // '', qr{<li>Create posts \(app\.bsky\.feed\.post\)</li>},
+like($ours->{pages}{granular} // '', qr{<li>Create posts \(app\.bsky\.feed\.post\)</li>},
      'the consent page: "Create posts (app.bsky.feed.post)"');
-like($ours->{page} // '', qr{<li>Upload files \(images, videos\.\.\.\) of image/\*</li>}, '... uploads');
-like($ours->{page} // '', qr{<li>Change your handle</li>}, '... the handle');
-like($ours->{page} // '', qr{<li>Use app\.bsky\.actor\.getProfile of did:web:appview\.example#bsky_appview, as you</li>},
+like($ours->{pages}{granular} // '', qr{<li>Upload files \(images, videos\.\.\.\) of image/\*</li>}, '... uploads');
+like($ours->{pages}{granular} // '', qr{<li>Change your handle</li>}, '... the handle');
+like($ours->{pages}{granular} // '', qr{<li>Use app\.bsky\.actor\.getProfile of did:web:appview\.example#bsky_appview, as you</li>},
      '... the rpc, escaped');
 
 my @table;
@@ -250,6 +252,12 @@ my %refused = (
         ['ScopeMissingError', "Missing required scope \"rpc:app.bsky.actor.getPreferences?aud=$APPVIEW%23bsky_appview\""],
 );
 
+for my $srv (@servers) {
+    my ($s) = http_json(POST => "$srv->{url}/xrpc/com.atproto.server.createAppPassword",
+                        { name => 'phone' }, { Authorization => "Bearer $srv->{jwt}" });
+    is($s, 200, "$srv->{name}: an app password");
+}
+
 # ---- requests: the same to each server ----------------------------------
 my $png = "\x89PNG\r\n\x1a\n" . ("\0" x 32);
 my @cases = (
@@ -307,6 +315,10 @@ my @cases = (
     ['getServiceAuth with "atproto" only', 403, bare => GET => 'com.atproto.server.getServiceAuth',
      query => "?aud=$APPVIEW"],
     ['getPreferences with "atproto" only', 403, bare => GET => 'app.bsky.actor.getPreferences'],
+    # last: deactivation through OAuth ends the account's OAuth sessions
+    ['deactivateAccount with account:status?action=manage', 200, status => POST => 'com.atproto.server.deactivateAccount',
+     body => {}],
+    ['... that token afterwards', 401, status => GET => 'com.atproto.server.getSession'],
 );
 
 for my $c (@cases) {
@@ -343,6 +355,14 @@ for my $c (@cases) {
 }
 is_deeply([$ours->{scope}{granular}], [$ref->{scope}{granular}], 'the reference grants the same scope')
     if $ref;
+
+# the app passwords went with the deactivation, as on the reference
+for my $srv (@servers) {
+    my ($s, $b) = http_json(GET => "$srv->{url}/xrpc/com.atproto.server.listAppPasswords", undef,
+                            { Authorization => "Bearer $srv->{jwt}" });
+    is_deeply([$s, scalar @{ $b->{passwords} || [] }], [200, 0],
+              "$srv->{name}: no app password left after deactivation through OAuth");
+}
 
 if (@table) {
     note sprintf "%-58s | %-70s | %s", 'request', 'ours', 'reference';
