@@ -228,37 +228,33 @@ ngx_pds_auth_permit(ngx_pds_ctx_t *ctx, pds_scope_kind_e kind,
 }
 
 
-/* the upload's MIME type as the reference reads it: lower case, no params */
+/*
+ * The upload's MIME type as the reference reads it: the Content-Type up
+ * to its parameters, as sent (not lower-cased, a space before ";" kept).
+ */
 static ngx_int_t
 ngx_pds_auth_dpop_blob(ngx_pds_ctx_t *ctx)
 {
-    u_char              *mime, *p, *e;
-    ngx_table_elt_t     *h;
+    u_char              *mime, *e;
+    ngx_str_t           *v;
     ngx_http_request_t  *r = ctx->request;
 
-    h = r->headers_in.content_type;
-    p = h ? h->value.data : NULL;
-    e = h ? h->value.data + h->value.len : NULL;
-    while (p && p < e && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    mime = ngx_pnalloc(r->pool, (e - p) + 1);
-    if (p == NULL || p == e || mime == NULL) {
-        if (mime == NULL && p != NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (r->headers_in.content_type == NULL
+        || r->headers_in.content_type->value.len == 0)
+    {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Request encoding (Content-Type) required but "
                              "not provided");
     }
 
-    e = ngx_strlchr(p, e, ';') ?: e;
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t')) {
-        e--;
+    v = &r->headers_in.content_type->value;
+    e = ngx_strlchr(v->data, v->data + v->len, ';');
+
+    mime = ngx_pnalloc(r->pool, v->len + 1);
+    if (mime == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    ngx_strlow(mime, p, e - p);
-    mime[e - p] = '\0';
+    *ngx_cpymem(mime, v->data, (e ? e : v->data + v->len) - v->data) = '\0';
 
     return ngx_pds_auth_permit(ctx, PDS_SCOPE_BLOB, (char *) mime, NULL);
 }

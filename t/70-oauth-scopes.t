@@ -224,6 +224,8 @@ my %refused = (
         ['ScopeMissingError', "Missing required scope \"repo:app.bsky.feed.post?action=delete\""],
     'applyWrites: a delete, then a create of another collection' =>
         ['ScopeMissingError', "Missing required scope \"repo:app.bsky.graph.follow?action=create\""],
+    'uploadBlob Image/PNG (matched as sent: not image/*)' =>
+        ['ScopeMissingError', "Missing required scope \"blob:image/png\""],
     'uploadBlob text/plain' =>
         ['ScopeMissingError', "Missing required scope \"blob:text/plain\""],
     'updateHandle with "atproto" only' =>
@@ -289,6 +291,8 @@ my @cases = (
      raw => $png, headers => { 'Content-Type' => 'image/png' }],
     ['uploadBlob text/plain', 403, granular => POST => 'com.atproto.repo.uploadBlob',
      raw => 'hello', headers => { 'Content-Type' => 'text/plain; charset=utf-8' }],
+    ['uploadBlob Image/PNG (matched as sent: not image/*)', 403, granular => POST => 'com.atproto.repo.uploadBlob',
+     raw => $png, headers => { 'Content-Type' => 'Image/PNG' }],
     ['uploadBlob text/plain with transition:generic', 200, generic => POST => 'com.atproto.repo.uploadBlob',
      raw => 'hello', headers => { 'Content-Type' => 'text/plain' }],
     ['getSession with account:email', 200, granular => GET => 'com.atproto.server.getSession', email => 1],
