@@ -260,6 +260,17 @@ for my $srv (@servers) {
     is($s, 200, "$srv->{name}: an app password");
 }
 
+# what the page shows is escaped: a MIME pattern may hold "<" and "&"
+{
+    my ($s, $b, $client_id) = par($ours, 'atproto blob:text/<b>&x repo?collection=app.bsky.graph.follow&collection=com.example.thing&action=delete&action=create');
+    my (undef, $page) = http_json(GET => "$ours->{url}/oauth/authorize?client_id=" . uri_esc($client_id)
+                                  . '&request_uri=' . uri_esc($b->{request_uri} // ''));
+    like($page, qr{<li>Upload files \(images, videos\.\.\.\) of text/&lt;b&gt;&amp;x</li>},
+         'the consent page escapes what the request holds');
+    like($page, qr{<li>Create and delete follows \(app\.bsky\.graph\.follow\) and records \(com\.example\.thing\)</li>},
+         '... several collections and actions in plain words');
+}
+
 # ---- requests: the same to each server ----------------------------------
 my $png = "\x89PNG\r\n\x1a\n" . ("\0" x 32);
 my @cases = (
