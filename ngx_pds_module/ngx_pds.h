@@ -446,6 +446,9 @@ ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r,
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
 /* ngx_pds_auth_dpop.c: OAuth access tokens with DPoP proofs */
 ngx_int_t ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx);
+/* then, once the account's status passed: what the method needs of the
+ * token's scope ("atproto", and the reference's per-method permission) */
+ngx_int_t ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx);
 /*
  * An OAuth token's permission for what the request does (kind and a, b
  * as pds_scope_need_t): NGX_OK, or 403 ScopeMissingError recorded and

@@ -260,9 +260,10 @@ ngx_pds_auth_dpop_blob(ngx_pds_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx, const char *scope)
+ngx_int_t
+ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx)
 {
+    const char                  *scope = ctx->auth.scope;
     size_t                       n, i;
     ngx_int_t                    rc;
     const ngx_pds_oauth_rule_t  *rule;
@@ -477,10 +478,6 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
     {
         return ngx_pds_auth_dpop_refuse(ctx, "invalid_token",
                                         "Invalid token");
-    }
-
-    if (ngx_pds_auth_dpop_scope(ctx, scope) != NGX_OK) {
-        return NGX_DECLINED;
     }
 
     ctx->auth.type = ctx->method->auth;
