@@ -250,6 +250,8 @@ my %refused = (
         ['ScopeMissingError', "Missing required scope \"rpc:chat.bsky.convo.listConvos?aud=$APPVIEW%23bsky_appview\""],
     'getServiceAuth with "atproto" only' =>
         ['ScopeMissingError', "Missing required scope \"rpc:*?aud=$APPVIEW\""],
+    'registerPush with "atproto" only' =>
+        ['ScopeMissingError', "Missing required scope \"rpc:app.bsky.notification.registerPush?aud=$APPVIEW%23bsky_notif\""],
     'getPreferences with "atproto" only' =>
         ['ScopeMissingError', "Missing required scope \"rpc:app.bsky.actor.getPreferences?aud=$APPVIEW%23bsky_appview\""],
 );
@@ -330,6 +332,8 @@ my @cases = (
     ['getServiceAuth with "atproto" only', 403, bare => GET => 'com.atproto.server.getServiceAuth',
      query => "?aud=$APPVIEW"],
     ['getPreferences with "atproto" only', 403, bare => GET => 'app.bsky.actor.getPreferences'],
+    ['registerPush with "atproto" only', 403, bare => POST => 'app.bsky.notification.registerPush',
+     body => { serviceDid => $APPVIEW, token => 't', platform => 'ios', appId => 'xyz.blueskyweb.app' }],
     # last: deactivation through OAuth ends the account's OAuth sessions
     ['deactivateAccount with account:status?action=manage', 200, status => POST => 'com.atproto.server.deactivateAccount',
      body => {}],
