@@ -25,6 +25,7 @@
 #include "pds_keys.h"
 #include "pds_blob.h"
 #include "pds_repo.h"
+#include "pds_oauth_scope.h"
 
 
 #define NGX_PDS_VERSION  "0.1.0"
@@ -448,5 +449,15 @@ ngx_int_t ngx_pds_cors_expose_rate_limits(ngx_http_request_t *r,
 ngx_int_t ngx_pds_authenticate(ngx_pds_ctx_t *ctx);
 /* ngx_pds_auth_dpop.c: OAuth access tokens with DPoP proofs */
 ngx_int_t ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx);
+/* then, once the account's status passed: what the method needs of the
+ * token's scope ("atproto", and the reference's per-method permission) */
+ngx_int_t ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx);
+/*
+ * An OAuth token's permission for what the request does (kind and a, b
+ * as pds_scope_need_t): NGX_OK, or 403 ScopeMissingError recorded and
+ * its status returned.  Other credentials: always NGX_OK.
+ */
+ngx_int_t ngx_pds_auth_permit(ngx_pds_ctx_t *ctx, pds_scope_kind_e kind,
+    const char *a, const char *b);
 
 #endif /* NGX_PDS_H */

@@ -335,7 +335,10 @@ ngx_pds_authenticate(ngx_pds_ctx_t *ctx)
     if (type == NGX_PDS_AUTH_TYPE_DPOP) {
         /* OAuth: ngx_pds_auth_dpop.c */
         rc = ngx_pds_auth_dpop(ctx);
-        return rc == NGX_OK ? ngx_pds_auth_status(ctx) : rc;
+        if (rc == NGX_OK) {
+            rc = ngx_pds_auth_status(ctx);
+        }
+        return rc == NGX_OK ? ngx_pds_auth_dpop_scope(ctx) : rc;
     }
 
     if (type != NGX_PDS_AUTH_TYPE_BEARER) {

@@ -6,9 +6,11 @@
  * issuer and service, not expired), its binding (cnf.jkt = the proof's
  * key), and that its family is still stored (the reference's stateful
  * mode: refresh, revocation and replay end it at once).  Scopes are
- * enforced coarsely: "atproto" with "transition:generic" acts as an app
- * password, "transition:chat.bsky" as a privileged one; methods that need
- * a password login refuse OAuth tokens.
+ * the reference's: "atproto" always, then what each method needs of the
+ * permission scopes (core/pds_oauth_scope.c: repo, rpc, blob, account,
+ * identity, with the transition scopes), refused with 403
+ * ScopeMissingError; methods the reference keeps from OAuth answer 403
+ * Forbidden.
  *
  * A proof's jti is used once: remembered per worker process for the
  * proof's window (as the reference remembers them per process without
@@ -21,6 +23,7 @@
 #include "ngx_pds.h"
 #include "pds_hash.h"
 #include "pds_oauth.h"
+#include "pds_oauth_scope.h"
 #include "pds_oauth_store.h"
 
 
@@ -134,10 +137,136 @@ ngx_pds_auth_dpop_refuse(ngx_pds_ctx_t *ctx, const char *error,
 }
 
 
-static ngx_int_t
-ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx, const char *scope)
+/*
+ * What an OAuth token needs for a method besides "atproto": the
+ * reference's "authorize" of each method.  kind PDS_SCOPE_NONE refuses
+ * with a (403 Forbidden) and b NULL.  Repo writes, getSession's email
+ * and forwarded calls check in their handlers (ngx_pds_auth_permit);
+ * methods not listed need nothing more, except those of a password login
+ * (NGX_PDS_AUTH_FULL), which stay refused.
+ */
+typedef struct {
+    ngx_str_t          nsid;
+    pds_scope_kind_e   kind;
+    const char        *a;
+    const char        *b;
+} ngx_pds_oauth_rule_t;
+
+#define NGX_PDS_OAUTH_NO  "OAuth credentials are not supported for this " \
+                          "endpoint"
+#define NGX_PDS_OAUTH_EMAIL "Use the account manager interface to update " \
+                          "email address associated with an account"
+
+static const ngx_pds_oauth_rule_t  ngx_pds_oauth_rules[] = {
+    { ngx_string("com.atproto.server.createAppPassword"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.server.listAppPasswords"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.server.revokeAppPassword"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.server.requestAccountDelete"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.server.getAccountInviteCodes"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.temp.checkSignupQueue"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_NO, NULL },
+    { ngx_string("com.atproto.server.requestEmailUpdate"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_EMAIL, NULL },
+    { ngx_string("com.atproto.server.updateEmail"), PDS_SCOPE_NONE,
+      NGX_PDS_OAUTH_EMAIL, NULL },
+    { ngx_string("com.atproto.server.activateAccount"), PDS_SCOPE_NONE,
+      "Account reactivation is not available with OAuth credentials. "
+      "Sign in to your account management page to reactivate.", NULL },
+    { ngx_string("com.atproto.server.requestEmailConfirmation"),
+      PDS_SCOPE_ACCOUNT, "email", "manage" },
+    { ngx_string("com.atproto.server.confirmEmail"), PDS_SCOPE_ACCOUNT,
+      "email", "manage" },
+    { ngx_string("com.atproto.server.deactivateAccount"), PDS_SCOPE_ACCOUNT,
+      "status", "manage" },
+    { ngx_string("com.atproto.repo.importRepo"), PDS_SCOPE_ACCOUNT, "repo",
+      "manage" },
+    { ngx_string("com.atproto.identity.updateHandle"), PDS_SCOPE_IDENTITY,
+      "handle", NULL },
+    { ngx_string("com.atproto.identity.requestPlcOperationSignature"),
+      PDS_SCOPE_IDENTITY, "*", NULL },
+    { ngx_string("com.atproto.identity.signPlcOperation"),
+      PDS_SCOPE_IDENTITY, "*", NULL },
+    { ngx_string("com.atproto.identity.submitPlcOperation"),
+      PDS_SCOPE_IDENTITY, "*", NULL },
+    { ngx_string("com.atproto.repo.uploadBlob"), PDS_SCOPE_BLOB, NULL,
+      NULL },
+};
+
+
+ngx_int_t
+ngx_pds_auth_permit(ngx_pds_ctx_t *ctx, pds_scope_kind_e kind,
+    const char *a, const char *b)
 {
-    size_t  n;
+    char              needed[512];
+    pds_scope_need_t  need;
+
+    if (!ctx->auth.oauth || ctx->auth.scope == NULL) {
+        return NGX_OK;
+    }
+
+    need.kind = kind;
+    need.a = a;
+    need.b = b ? b : "";
+
+    if (pds_scope_allows(ctx->auth.scope, ngx_strlen(ctx->auth.scope),
+                         &need))
+    {
+        return NGX_OK;
+    }
+
+    if (pds_scope_needed(needed, sizeof(needed), &need) < 0) {
+        ngx_cpystrn((u_char *) needed, (u_char *) "(too long)", 11);
+    }
+
+    return ngx_pds_error(ctx, NGX_HTTP_FORBIDDEN, "ScopeMissingError",
+                         "Missing required scope \"%s\"", needed);
+}
+
+
+/*
+ * The upload's MIME type as the reference reads it: the Content-Type up
+ * to its parameters, as sent (not lower-cased, a space before ";" kept).
+ */
+static ngx_int_t
+ngx_pds_auth_dpop_blob(ngx_pds_ctx_t *ctx)
+{
+    u_char              *mime, *e;
+    ngx_str_t           *v;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (r->headers_in.content_type == NULL
+        || r->headers_in.content_type->value.len == 0)
+    {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "Request encoding (Content-Type) required but "
+                             "not provided");
+    }
+
+    v = &r->headers_in.content_type->value;
+    e = ngx_strlchr(v->data, v->data + v->len, ';');
+
+    mime = ngx_pnalloc(r->pool, v->len + 1);
+    if (mime == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *ngx_cpymem(mime, v->data, (e ? e : v->data + v->len) - v->data) = '\0';
+
+    return ngx_pds_auth_permit(ctx, PDS_SCOPE_BLOB, (char *) mime, NULL);
+}
+
+
+ngx_int_t
+ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx)
+{
+    const char                  *scope = ctx->auth.scope;
+    size_t                       n, i;
+    ngx_int_t                    rc;
+    const ngx_pds_oauth_rule_t  *rule;
 
     n = ngx_strlen(scope);
 
@@ -146,20 +275,46 @@ ngx_pds_auth_dpop_scope(ngx_pds_ctx_t *ctx, const char *scope)
                             "OAuth token does not have \"atproto\" scope");
     }
 
+    /* what else an app may do its scope says (ngx_pds_auth_permit) */
     ctx->auth.app_password = 1;
-    ctx->auth.privileged = pds_oauth_scope_has(scope, n,
-                                               "transition:chat.bsky");
+    ctx->auth.privileged = 1;
+    ctx->auth.oauth = 1;
+    ctx->auth.scope = scope;
 
-    if (ctx->method->auth == NGX_PDS_AUTH_FULL
-        || (ctx->method->auth == NGX_PDS_AUTH_PRIVILEGED
-            && !ctx->auth.privileged)
-        || (!(ctx->nsid.len == sizeof("com.atproto.server.getSession") - 1
-              && ngx_strncmp(ctx->nsid.data, "com.atproto.server.getSession",
-                             ctx->nsid.len) == 0)
-            && !pds_oauth_scope_has(scope, n, "transition:generic")))
-    {
-        return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
-                            "Bad token scope");
+    rule = NULL;
+    for (i = 0; i < sizeof(ngx_pds_oauth_rules) / sizeof(*rule); i++) {
+        if (ctx->nsid.len == ngx_pds_oauth_rules[i].nsid.len
+            && ngx_strncmp(ctx->nsid.data, ngx_pds_oauth_rules[i].nsid.data,
+                           ctx->nsid.len) == 0)
+        {
+            rule = &ngx_pds_oauth_rules[i];
+            break;
+        }
+    }
+
+    if (rule == NULL) {
+        if (ctx->method->auth == NGX_PDS_AUTH_FULL) {
+            return ngx_pds_fail(ctx, NGX_HTTP_BAD_REQUEST, "InvalidToken",
+                                "Bad token scope");
+        }
+        return NGX_OK;
+    }
+
+    switch (rule->kind) {
+    case PDS_SCOPE_NONE:
+        rc = ngx_pds_error(ctx, NGX_HTTP_FORBIDDEN, "Forbidden", "%s",
+                           rule->a);
+        break;
+    case PDS_SCOPE_BLOB:
+        rc = ngx_pds_auth_dpop_blob(ctx);
+        break;
+    default:
+        rc = ngx_pds_auth_permit(ctx, rule->kind, rule->a, rule->b);
+    }
+
+    if (rc != NGX_OK) {
+        ctx->sent_rc = rc;
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -323,10 +478,6 @@ ngx_pds_auth_dpop(ngx_pds_ctx_t *ctx)
     {
         return ngx_pds_auth_dpop_refuse(ctx, "invalid_token",
                                         "Invalid token");
-    }
-
-    if (ngx_pds_auth_dpop_scope(ctx, scope) != NGX_OK) {
-        return NGX_DECLINED;
     }
 
     ctx->auth.type = ctx->method->auth;

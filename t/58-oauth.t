@@ -369,8 +369,9 @@ is($b->{error}, 'invalid_dpop_key_binding', 'a proof by another key: invalid_dpo
 is($s, 400, 'the DPoP-bound token as a Bearer token: 400');
 is($b->{error}, 'InvalidToken', '... InvalidToken');
 ($s, $b) = xrpc(POST => 'com.atproto.server.createAppPassword', $at2, body => { name => 'x' });
-is($s, 400, 'a method that needs a password login refuses OAuth');
-is($b->{error}, 'InvalidToken', '... InvalidToken');
+is($s, 403, 'a method the reference keeps from OAuth: 403');
+is_deeply([$b->{error}, $b->{message}], ['Forbidden', 'OAuth credentials are not supported for this endpoint'],
+          '... Forbidden, the reference\'s wording');
 
 # a refresh ends the old access token at once (stateful tokens)
 ($s, $b) = post_form('/oauth/token', { %ref, refresh_token => $rt3 },

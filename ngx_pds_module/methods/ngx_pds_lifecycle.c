@@ -28,6 +28,7 @@
 #include "ngx_pds_mailed.h"
 
 #include "pds_account_delete.h"
+#include "pds_oauth_store.h"
 #include "pds_password.h"
 #include "pds_syntax.h"
 
@@ -74,6 +75,7 @@ typedef struct {
     const char           *token;
     pds_account_t         account;
     ngx_uint_t            matched;
+    ngx_uint_t            oauth;          /* deactivated by an OAuth app */
     int                   result;
 
     /* deleteAccount's purge (methods/ngx_pds_purge.c) */
@@ -135,6 +137,30 @@ ngx_pds_lc_done(ngx_pds_ctx_t *ctx)
 /* ---- deactivateAccount ------------------------------------------------- */
 
 
+/*
+ * Deactivated through OAuth: as the reference, the account's OAuth
+ * sessions and its app passwords end too.
+ */
+static int
+ngx_pds_deactivate_credentials(pds_store_t *store, MDB_txn *txn,
+    const char *did, pds_alloc_t *a)
+{
+    int                  rc;
+    size_t               i, n;
+    pds_app_password_t  *list;
+
+    rc = pds_oauth_revoke_account(store, txn, did, NULL);
+    if (rc == 0) {
+        rc = pds_app_password_list(store, txn, did, a, &list, &n);
+    }
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = pds_app_password_delete(store, txn, did, list[i].name);
+    }
+
+    return rc;
+}
+
+
 static int
 ngx_pds_deactivate_do(pds_store_t *store, MDB_txn *txn, void *data,
     pds_alloc_t *a)
@@ -151,6 +177,9 @@ ngx_pds_deactivate_do(pds_store_t *store, MDB_txn *txn, void *data,
     st->account.delete_after = st->delete_after;
 
     rc = pds_account_update(store, txn, &st->account);
+    if (rc == 0 && st->oauth) {
+        rc = ngx_pds_deactivate_credentials(store, txn, st->did, a);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -194,6 +223,7 @@ ngx_pds_deactivate_account(ngx_pds_ctx_t *ctx)
     if (st->now == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+    st->oauth = ctx->auth.oauth;
 
     return ngx_pds_txn_post_alloc(ctx, ngx_pds_deactivate_do, st,
                                   &st->result, ngx_pds_lc_done);

@@ -114,6 +114,30 @@ ngx_pds_pref_uid(ngx_pds_ctx_t *ctx, uint64_t *uid)
 }
 
 
+/* an OAuth token's rpc permission for the method at the AppView */
+static ngx_int_t
+ngx_pds_prefs_permit(ngx_pds_ctx_t *ctx)
+{
+    u_char  *aud, *lxm;
+
+    if (!ctx->auth.oauth) {
+        return NGX_OK;
+    }
+
+    aud = ngx_pnalloc(ctx->request->pool, ctx->conf->appview_did.len
+                      + sizeof("#bsky_appview") + ctx->nsid.len + 1);
+    if (aud == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    lxm = ngx_sprintf(aud, "%V#bsky_appview", &ctx->conf->appview_did) + 1;
+    lxm[-1] = '\0';
+    *ngx_cpymem(lxm, ctx->nsid.data, ctx->nsid.len) = '\0';
+
+    return ngx_pds_auth_permit(ctx, PDS_SCOPE_RPC, (char *) lxm,
+                               (char *) aud);
+}
+
+
 /* elsewhere when "atproto-proxy" names another service */
 static ngx_uint_t
 ngx_pds_prefs_foreign(ngx_pds_ctx_t *ctx)
@@ -269,6 +293,11 @@ ngx_pds_get_preferences(ngx_pds_ctx_t *ctx)
 
     if (ngx_pds_prefs_foreign(ctx)) {
         return ngx_pds_proxy_forward(ctx);
+    }
+
+    rc = ngx_pds_prefs_permit(ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_pds_prefs_load(ctx, &stored);
@@ -479,6 +508,11 @@ ngx_pds_put_preferences(ngx_pds_ctx_t *ctx)
 
     if (ngx_pds_prefs_foreign(ctx)) {
         return ngx_pds_proxy_forward(ctx);
+    }
+
+    rc = ngx_pds_prefs_permit(ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     job = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_prefs_job_t));

@@ -596,6 +596,29 @@ ngx_pds_single_written(ngx_pds_ctx_t *ctx)
 }
 
 
+/* an OAuth token's permission for a write (putRecord: create and update) */
+static ngx_int_t
+ngx_pds_write_permit(ngx_pds_ctx_t *ctx, json_t *collection, int action)
+{
+    ngx_int_t    rc = NGX_OK;
+    const char  *c = json_string_value(collection);
+
+    if (c != NULL && (action == PDS_REPO_CREATE || action == PDS_REPO_PUT)) {
+        rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_REPO, c, "create");
+    }
+    if (c != NULL && rc == NGX_OK
+        && (action == PDS_REPO_UPDATE || action == PDS_REPO_PUT))
+    {
+        rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_REPO, c, "update");
+    }
+    if (c != NULL && action == PDS_REPO_DELETE) {
+        rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_REPO, c, "delete");
+    }
+
+    return rc;
+}
+
+
 /*
  * The op of createRecord (PDS_REPO_CREATE), putRecord (PDS_REPO_PUT) or
  * deleteRecord (PDS_REPO_DELETE) from the input: NGX_OK, or the refusal's
@@ -682,6 +705,10 @@ ngx_pds_single_write(ngx_pds_ctx_t *ctx, int action)
     }
 
     rc = ngx_pds_writable_repo(ctx, st);
+    if (rc == NGX_OK) {
+        rc = ngx_pds_write_permit(ctx, json_object_get(ctx->body,
+                                                       "collection"), action);
+    }
     if (rc != NGX_OK) {
         return rc;
     }
@@ -860,8 +887,9 @@ ngx_pds_apply_prepare(ngx_pds_ctx_t *ctx, ngx_pds_wstate_t *st, size_t i,
 ngx_int_t
 ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
 {
+    int                a;
     size_t             i, n;
-    json_t            *writes, *validate;
+    json_t            *writes, *validate, *item;
     ngx_int_t          rc;
     ngx_pds_wstate_t  *st;
 
@@ -905,6 +933,20 @@ ngx_pds_apply_writes(ngx_pds_ctx_t *ctx)
     if (n == 0) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
                              "Input/writes must not be empty");
+    }
+
+    /* OAuth: every create's collection first, then updates, then deletes */
+    for (a = PDS_REPO_CREATE; a <= PDS_REPO_DELETE; a++) {
+        for (i = 0; i < n; i++) {
+            item = json_array_get(writes, i);
+            rc = ngx_pds_apply_action(item) == a
+                 ? ngx_pds_write_permit(ctx, json_object_get(item,
+                                                             "collection"), a)
+                 : NGX_OK;
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
     }
 
     rc = ngx_pds_prepare_write(ctx, st, n);

@@ -18,7 +18,6 @@
  */
 
 #include "ngx_pds_methods_int.h"
-#include "pds_oauth.h"
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
 
@@ -732,6 +731,12 @@ ngx_pds_refresh_session(ngx_pds_ctx_t *ctx)
 /* ---- getSession -------------------------------------------------------- */
 
 
+/* what getSession's email needs of an OAuth token */
+static const pds_scope_need_t  ngx_pds_email_read = {
+    PDS_SCOPE_ACCOUNT, "email", "read"
+};
+
+
 static ngx_int_t
 ngx_pds_get_session(ngx_pds_ctx_t *ctx)
 {
@@ -761,8 +766,8 @@ ngx_pds_get_session(ngx_pds_ctx_t *ctx)
 
     /* an app signed in with OAuth reads the email only with its scope */
     if (ctx->auth.oauth
-        && !pds_oauth_scope_has(ctx->auth.scope, ngx_strlen(ctx->auth.scope),
-                                "transition:email"))
+        && !pds_scope_allows(ctx->auth.scope, ngx_strlen(ctx->auth.scope),
+                             &ngx_pds_email_read))
     {
         json_object_del(answer, "email");
         json_object_del(answer, "emailConfirmed");

@@ -72,6 +72,13 @@ ngx_uint_t ngx_pds_oauth_client_auth_same(ngx_pds_oauth_t *st, json_t *row);
 size_t ngx_pds_oauth_assertion_key(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
     char **key);
 
+/*
+ * ngx_pds_oauth_scope_text.c: "<li>" items saying in plain words what each
+ * value of scope lets the app do (escaped HTML), and a bound on their size.
+ */
+u_char *ngx_pds_oauth_scope_html(u_char *p, const char *scope);
+size_t ngx_pds_oauth_scope_html_len(const char *scope);
+
 /* the endpoints */
 ngx_int_t ngx_pds_oauth_par(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_oauth_token(ngx_pds_ctx_t *ctx);

@@ -141,35 +141,13 @@ static const char  ngx_pds_page_css[] =
 "footer{color:#6a717c;font-size:.85rem;margin-top:1rem;text-align:center}";
 
 
-static const char *
-ngx_pds_scope_text(const char *tok, size_t n)
-{
-    static const struct { const char *tok; const char *text; } t[] = {
-        { "atproto", "Know which account is yours (your handle and DID)" },
-        { "transition:generic",
-          "Read and change your data: posts, likes, follows, profile" },
-        { "transition:chat.bsky", "Read and send your chat messages" },
-        { "transition:email", "See your email address" },
-    };
-    size_t  i;
-
-    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        if (ngx_strlen(t[i].tok) == n && ngx_strncmp(t[i].tok, tok, n) == 0) {
-            return t[i].text;
-        }
-    }
-
-    return NULL;
-}
-
-
 static ngx_int_t
 ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
     ngx_uint_t status)
 {
     u_char              *buf, *p;
     size_t               cap;
-    const char          *name, *client_id, *scope, *hint, *sp, *text;
+    const char          *name, *client_id, *scope, *hint;
     json_t              *params;
     u_char              *cookie;
     ngx_http_request_t  *r = ctx->request;
@@ -187,6 +165,7 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
 
     cap = sizeof(ngx_pds_page_css) + 8192 + 6 * (ngx_strlen(client_id) * 2 + ngx_strlen(name)
                       + (scope ? ngx_strlen(scope) * 2 : 0)
+                      + ngx_pds_oauth_scope_html_len(scope)
                       + (hint ? ngx_strlen(hint) : 0)
                       + (pg->identifier ? ngx_strlen(pg->identifier) : 0)
                       + (pg->error ? ngx_strlen(pg->error) : 0));
@@ -226,24 +205,7 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
         p = ngx_sprintf(p, "</strong> asks to:</p><ul>");
     }
 
-    for (sp = scope; sp && *sp; ) {
-        size_t n = ngx_strlen(sp);
-        const char *e = ngx_strchr(sp, ' ');
-
-        n = e ? (size_t) (e - sp) : n;
-        text = ngx_pds_scope_text(sp, n);
-        if (text == NULL && n < sizeof(tok)) {
-            ngx_memcpy(tok, sp, n);
-            tok[n] = '\0';
-            text = tok;
-        }
-        if (text) {
-            p = ngx_sprintf(p, "<li>");
-            p = ngx_pds_html(p, text);
-            p = ngx_sprintf(p, "</li>");
-        }
-        sp = e ? e + 1 : sp + n;
-    }
+    p = ngx_pds_oauth_scope_html(p, scope);
 
     p = ngx_sprintf(p, "</ul><form method=\"post\" action=\"/oauth/authorize\">");
 

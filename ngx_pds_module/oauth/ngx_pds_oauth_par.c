@@ -43,14 +43,21 @@ ngx_pds_oauth_par(ngx_pds_ctx_t *ctx)
 }
 
 
-/* each requested scope must be one the client declared */
+/*
+ * Each requested scope must be one the client declared; values that are
+ * not atproto scopes are then dropped (as the reference does, so that an
+ * app asking for scopes this server does not know yet still signs in),
+ * repeats too.  "atproto" is required and "openid" refused.  Permission
+ * sets (include:) are not resolved here: refused as unresolvable.
+ */
 static ngx_int_t
 ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
     const char **scope)
 {
-    u_char      *p, *msg;
-    size_t       n, cn;
-    const char  *s, *declared, *sp;
+    u_char            *p, *out, *o, *e;
+    size_t             n, cn, tl;
+    const char        *s, *declared, *sp, *why;
+    pds_scope_kind_e   kind;
 
     declared = json_string_value(json_object_get(st->client, "scope"));
     cn = ngx_strlen(declared);
@@ -67,37 +74,67 @@ ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
                                    "invalid_request", "Invalid scope");
     }
 
-    if (!pds_oauth_scope_has(s, n, "atproto")) {
-        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
-                                   "The \"atproto\" scope is required");
+    out = ngx_pnalloc(ctx->request->pool, n + 1);
+    e = ngx_pnalloc(ctx->request->pool, n + 128);
+    if (out == NULL || e == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+    o = out;
+    why = NULL;
 
     for (p = (u_char *) s; *p; p = (u_char *) sp + (*sp == ' ')) {
         sp = ngx_strchr(p, ' ');
         if (sp == NULL) {
             sp = (char *) p + ngx_strlen(p);
         }
+        tl = sp - (char *) p;
+        *ngx_cpymem(e, p, tl) = '\0';
 
-        msg = ngx_pnalloc(ctx->request->pool, (sp - (char *) p) + 1);
-        if (msg == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        *ngx_cpymem(msg, p, sp - (char *) p) = '\0';
-
-        if (!pds_oauth_scope_has(declared, cn, (char *) msg)) {
-            u_char  *e = ngx_pnalloc(ctx->request->pool,
-                                     ngx_strlen(msg) + 64);
-            if (e == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-            *ngx_sprintf(e, "Scope \"%s\" is not declared in the client "
-                         "metadata", msg) = '\0';
+        if (!pds_oauth_scope_has(declared, cn, (char *) e)) {
+            *ngx_sprintf(e, "Scope \"%*s\" is not declared in the client "
+                         "metadata", tl, p) = '\0';
             return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
                                        "invalid_scope", (char *) e);
         }
+
+        kind = pds_scope_value_kind((char *) p, tl);
+        if (kind == PDS_SCOPE_NONE
+            || pds_oauth_scope_has((char *) out, o - out, (char *) e))
+        {
+            continue;
+        }
+        if (kind == PDS_SCOPE_INCLUDE && why == NULL) {
+            why = (char *) p;
+        }
+        if (o != out) {
+            *o++ = ' ';
+        }
+        o = ngx_cpymem(o, p, tl);
+    }
+    *o = '\0';
+
+    if (!pds_oauth_scope_has(s, n, "atproto")) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
+                                   "The \"atproto\" scope is required");
+    }
+    if (pds_oauth_scope_has(s, n, "openid")) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
+                                   "OpenID Connect is not compatible with "
+                                   "atproto");
     }
 
-    *scope = s;
+    if (why != NULL) {
+        /* the NSID: up to "?" or the value's end */
+        for (tl = 8; why[tl] && why[tl] != ' ' && why[tl] != '?'; tl++) {
+            /* void */
+        }
+        *ngx_sprintf(e, "Could not resolve Lexicon for NSID (%*s)", tl - 8,
+                     why + 8) = '\0';
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
+                                   (char *) e);
+    }
+
+    *scope = (char *) out;
     return NGX_OK;
 }
 

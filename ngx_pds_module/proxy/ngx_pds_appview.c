@@ -371,6 +371,7 @@ ngx_pds_get_feed_record(ngx_pds_ctx_t *ctx)
 ngx_int_t
 ngx_pds_push(ngx_pds_ctx_t *ctx)
 {
+    u_char          *aud;
     char            *body, *lxm;
     json_t          *v;
     ngx_int_t        rc;
@@ -413,8 +414,18 @@ ngx_pds_push(ngx_pds_ctx_t *ctx)
     st->did.len = json_string_length(v);
     ctx->data = st;
 
-    rc = ngx_pds_appview_bearer(ctx, json_string_value(v), lxm,
-                                &st->authorization);
+    /* OAuth: this method at the notification service "serviceDid#bsky_notif" */
+    aud = ngx_pnalloc(ctx->request->pool, st->did.len + sizeof("#bsky_notif"));
+    if (aud == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ngx_sprintf(aud, "%V#bsky_notif%Z", &st->did);
+
+    rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_RPC, lxm, (char *) aud);
+    if (rc == NGX_OK) {
+        rc = ngx_pds_appview_bearer(ctx, json_string_value(v), lxm,
+                                    &st->authorization);
+    }
     if (rc != NGX_OK) {
         return rc;
     }

@@ -218,6 +218,41 @@ ngx_pds_proxy_target(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
 
 
 /*
+ * An OAuth token's rpc permission for the method (and the method its
+ * service token names, getFeed's getFeedSkeleton) at "did#service".
+ */
+static ngx_int_t
+ngx_pds_proxy_permit(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
+{
+    u_char     *aud, *lxm;
+    ngx_int_t   rc;
+
+    if (!ctx->auth.oauth) {
+        return NGX_OK;
+    }
+
+    aud = ngx_pnalloc(ctx->request->pool,
+                      t->did.len + t->service_id.len + ctx->nsid.len + 3);
+    if (aud == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    lxm = ngx_sprintf(aud, "%V#%V", &t->did, &t->service_id) + 1;
+    lxm[-1] = '\0';
+    *ngx_cpymem(lxm, ctx->nsid.data, ctx->nsid.len) = '\0';
+
+    rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_RPC, (char *) lxm,
+                             (char *) aud);
+
+    if (rc == NGX_OK && t->jwt_lxm && ngx_strcmp(t->jwt_lxm, lxm) != 0) {
+        rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_RPC, t->jwt_lxm,
+                                 (char *) aud);
+    }
+
+    return rc;
+}
+
+
+/*
  * Forwards an authenticated request to its target (ctx->data, in the
  * request pool): its endpoint, from the DID document unless configured,
  * then the redirect into the proxy location.
@@ -228,6 +263,11 @@ ngx_pds_proxy_route(ngx_pds_ctx_t *ctx, ngx_pds_target_t *t)
     ngx_int_t  rc;
 
     ctx->data = t;
+
+    rc = ngx_pds_proxy_permit(ctx, t);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (t->url.len == 0) {
         /* a user's DID document chose the endpoint: SSRF rules apply */

@@ -283,6 +283,10 @@ ngx_pds_get_service_auth(ngx_pds_ctx_t *ctx)
     ngx_pds_service_auth_t   sa;
 
     rc = ngx_pds_service_auth_params(ctx, &sa);
+    if (rc == NGX_OK) {
+        rc = ngx_pds_auth_permit(ctx, PDS_SCOPE_RPC, sa.lxm ? sa.lxm : "*",
+                                 sa.aud);
+    }
     if (rc != NGX_OK) {
         return rc;
     }
