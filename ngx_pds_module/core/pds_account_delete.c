@@ -21,6 +21,7 @@
 #include "pds_cbor.h"
 #include "pds_email_token.h"
 #include "pds_repo.h"
+#include "pds_repo_import.h"
 
 
 #define PDS_PURGE_TAG      "purge"
@@ -315,6 +316,10 @@ pds_account_delete(pds_store_t *s, MDB_txn *txn, const pds_account_t *acc,
     }
     if (rc == 0) {
         rc = pds_del_invites(s, txn, acc->did);
+    }
+    if (rc == 0) {
+        /* an import of the account cut short leaves its marker */
+        rc = pds_repo_import_forget(s, txn, acc->uid) == 0 ? 0 : EIO;
     }
     if (rc != 0) {
         return rc;

@@ -165,8 +165,9 @@ main(void)
     int                 rc, steps;
     char                dir[] = "/tmp/pds-test-delete-XXXXXX", cmd[128];
     char                err[256], tok[PDS_EMAIL_TOKEN_LEN + 1], type[128];
+    char                mark_a[48], mark_b[48];
     uint8_t             k[9];
-    uint64_t            uid_a, uid_b, seq, n, u;
+    uint64_t            uid_a, uid_b, seq, n, u, mv;
     MDB_txn            *txn;
     pds_cid_t           cid;
     pds_token_t         t;
@@ -215,6 +216,12 @@ main(void)
 
     pds_prefs_put(s, txn, uid_a, "[]", 2);
     pds_prefs_put(s, txn, uid_b, "[]", 2);
+
+    /* imports of both cut short: their markers */
+    snprintf(mark_a, sizeof(mark_a), "import:%llu", (unsigned long long) uid_a);
+    snprintf(mark_b, sizeof(mark_b), "import:%llu", (unsigned long long) uid_b);
+    pds_store_meta_set_u64(s, txn, mark_a, 7);
+    pds_store_meta_set_u64(s, txn, mark_b, 8);
     pds_email_token_issue(s, txn, uid_a, PDS_TOKEN_DELETE_ACCOUNT, 0, tok);
     pds_email_token_issue(s, txn, uid_b, PDS_TOKEN_SIGN_IN, 0, tok);
 
@@ -268,6 +275,10 @@ main(void)
     is_int(pds_token_get(s, txn, "jti-a", &a, &t), PDS_NOTFOUND,
            "its refresh token is gone");
     is_int(pds_token_get(s, txn, "jti-b", &a, &t), 0, "B's is not");
+    ok(pds_store_meta_u64(s, txn, mark_a, &mv) == 0 && mv == 0,
+       "A's import marker is gone");
+    ok(pds_store_meta_u64(s, txn, mark_b, &mv) == 0 && mv == 8,
+       "B's is not");
     is_int(pds_invite_get(s, txn, "code-a", &a, &inv), PDS_NOTFOUND,
            "its invite code is gone");
     is_int(pds_invite_get(s, txn, "code-b", &a, &inv), 0, "B's is not");

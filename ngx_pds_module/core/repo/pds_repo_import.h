@@ -91,6 +91,10 @@ int pds_repo_import_step(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 void pds_repo_import_close(pds_repo_import_t *imp);
 
+/* removes the import marker of uid (an account deleted while, or after, an
+ * import of it was cut short): 0 or error */
+int pds_repo_import_forget(pds_store_t *store, MDB_txn *txn, uint64_t uid);
+
 /* removes the blocks, records and root of repo uid in txn: 0 or error */
 int pds_repo_clear(pds_store_t *store, MDB_txn *txn, uint64_t uid);
 

@@ -228,8 +228,6 @@ pds_import_finish(pds_store_t *store, MDB_txn *txn, uint64_t uid,
     pds_repo_import_t *imp)
 {
     int      rc;
-    char     name[48];
-    MDB_val  key;
 
     rc = pds_repo_put_root(store, txn, uid, &imp->commit, &imp->data,
                            imp->rev, imp->did, strlen(imp->did));
@@ -237,18 +235,31 @@ pds_import_finish(pds_store_t *store, MDB_txn *txn, uint64_t uid,
         return rc;
     }
 
-    pds_import_marker(name, sizeof(name), uid);
-    key.mv_data = name;
-    key.mv_size = strlen(name);
-
-    rc = mdb_del(txn, store->meta, &key, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return pds_repo_mdb(rc);
+    rc = pds_repo_import_forget(store, txn, uid);
+    if (rc != 0) {
+        return rc;
     }
 
     imp->phase = PDS_IMPORT_DONE;
 
     return 0;
+}
+
+
+int
+pds_repo_import_forget(pds_store_t *store, MDB_txn *txn, uint64_t uid)
+{
+    int      rc;
+    char     name[48];
+    MDB_val  key;
+
+    pds_import_marker(name, sizeof(name), uid);
+    key.mv_data = name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_del(txn, store->meta, &key, NULL);
+
+    return (rc != 0 && rc != MDB_NOTFOUND) ? pds_repo_mdb(rc) : 0;
 }
 
 
