@@ -484,6 +484,33 @@ for my $case (['a takedown', sub {
               '... and createSession of that identifier from that address too (one counter)');
 }
 
+# prompt: none and select_account cannot be met without a sign-in on this
+# device (none here keeps one): the client is sent back the reference's
+# error and the request is used up; login, consent and create show the page
+for my $case (['none', 'login_required'], ['select_account', 'account_selection_required'],
+              ['login', undef], ['create', undef]) {
+    my ($prompt, $error) = @$case;
+    my ($s, $b) = post_form('/oauth/par', { %par, prompt => $prompt },
+                            { DPoP => proof('POST', '/oauth/par', $nonce) });
+    is($s, 201, "PAR with prompt=$prompt: 201");
+    my $q = "$u/oauth/authorize?client_id=" . uri_esc($client_id)
+          . '&request_uri=' . uri_esc($b->{request_uri} // '');
+    ($s, $b, my $res) = http_json(GET => $q);
+    if ($error) {
+        is($s, 303, "... the authorize page redirects at once");
+        like($res->{headers}{location} // '', qr/^\Q$redirect\E\?error=\Q$error\E&state=st-1&iss=/,
+             "... to the client with error=$error, state and iss");
+        ($s, $b) = http_json(GET => $q);
+        like($b, qr/expired or was already used/, '... and the request is used up');
+    } else {
+        is($s, 200, '... the sign-in page');
+        like($b, qr/autocomplete="current-password"/, '... asking for the password');
+    }
+}
+($s, $b) = post_form('/oauth/par', { %par, prompt => 'silently' },
+                     { DPoP => proof('POST', '/oauth/par', $nonce) });
+is_deeply([$s, $b->{error}], [400, 'invalid_request'], 'PAR with an unknown prompt: 400 invalid_request');
+
 stop_all();
 is_deeply([log_problems($pds->{log})], [], 'no alerts or crashes in the error log');
 done_testing();

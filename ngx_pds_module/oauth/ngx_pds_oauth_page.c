@@ -48,7 +48,7 @@ typedef struct {
     pds_account_t    account;
     ngx_uint_t       matched;
     char             code[PDS_OAUTH_ID_MAX];
-    ngx_uint_t       deny;
+    const char      *deny;          /* the error the client is sent */
     ngx_msec_t       started;       /* the password check's */
 } ngx_pds_oauth_page_t;
 
@@ -408,6 +408,9 @@ ngx_pds_oauth_query(ngx_pds_ctx_t *ctx, const char *name)
 
 static ngx_int_t ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx,
     ngx_pds_oauth_page_t *pg);
+static int ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn,
+    void *data);
+static ngx_int_t ngx_pds_oauth_page_stored(ngx_pds_ctx_t *ctx);
 
 
 ngx_int_t
@@ -416,6 +419,7 @@ ngx_pds_oauth_authorize(ngx_pds_ctx_t *ctx)
     ngx_int_t              rc;
     uint8_t                r[16];
     char                  *csrf;
+    const char            *prompt;
     ngx_pds_oauth_t       *st = ngx_pds_oauth_state(ctx);
     ngx_pds_oauth_page_t  *pg;
 
@@ -434,6 +438,23 @@ ngx_pds_oauth_authorize(ngx_pds_ctx_t *ctx)
                                     ngx_pds_oauth_query(ctx, "client_id"));
     if (rc != NGX_OK || ctx->request->header_sent) {
         return rc;
+    }
+
+    /*
+     * prompt=none (no page may be shown) and select_account (choose among
+     * the accounts signed in on this device): there are no device sessions
+     * here, every sign-in asks for the password, so both end the request
+     * and send the client the reference's error for a device without one
+     */
+    prompt = ngx_pds_page_str(json_object_get(pg->par, "params"), "prompt");
+
+    if (prompt && (ngx_strcmp(prompt, "none") == 0
+                   || ngx_strcmp(prompt, "select_account") == 0))
+    {
+        pg->deny = prompt[0] == 'n' ? "login_required"
+                                    : "account_selection_required";
+        return ngx_pds_txn_post(ctx, ngx_pds_oauth_code_txn, pg, &st->result,
+                                ngx_pds_oauth_page_stored);
     }
 
     csrf = ngx_pnalloc(ctx->request->pool, 33);
@@ -605,7 +626,7 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn, void *data)
         rc = pds_oauth_par_del(store, txn, pg->req_id);
     }
 
-    if (rc == 0 && !pg->deny) {
+    if (rc == 0 && pg->deny == NULL) {
         code = json_pack("{s:O, s:O, s:s, s:I}",
                          "client_id", json_object_get(row, "client_id"),
                          "params", json_object_get(row, "params"),
@@ -659,7 +680,7 @@ ngx_pds_oauth_page_stored(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_pds_oauth_redirect(ctx, pg, pg->deny ? "access_denied" : NULL);
+    return ngx_pds_oauth_redirect(ctx, pg, pg->deny);
 }
 
 
@@ -863,7 +884,7 @@ ngx_pds_oauth_page_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg)
     action = ngx_pds_oauth_param(st, "action");
 
     if (action && ngx_strcmp(action, "deny") == 0) {
-        pg->deny = 1;
+        pg->deny = "access_denied";
         return ngx_pds_txn_post(ctx, ngx_pds_oauth_code_txn, pg, &st->result,
                                 ngx_pds_oauth_page_stored);
     }

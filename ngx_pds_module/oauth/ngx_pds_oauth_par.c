@@ -208,6 +208,17 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
         return rc;
     }
 
+    /* the prompt values of the metadata (OpenID Connect's, and "create") */
+    s = ngx_pds_oauth_param(st, "prompt");
+    if (s && ngx_strcmp(s, "none") != 0 && ngx_strcmp(s, "login") != 0
+        && ngx_strcmp(s, "consent") != 0
+        && ngx_strcmp(s, "select_account") != 0
+        && ngx_strcmp(s, "create") != 0)
+    {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request", "Invalid prompt");
+    }
+
     s = ngx_pds_oauth_param(st, "code_challenge");
     method = ngx_pds_oauth_param(st, "code_challenge_method");
 
