@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pds_blob.h"
 #include "pds_row.h"
@@ -805,4 +806,45 @@ pds_blob_list_missing(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     mdb_cursor_close(cur);
 
     return (rc == 0 || rc == MDB_NOTFOUND) ? n : -1;
+}
+
+
+int
+pds_blob_file_drop(pds_store_t *s, uint64_t uid, const pds_cid_t *cid,
+    const char *path, long pid)
+{
+    int          m, rc;
+    char         aside[4096];
+    MDB_txn     *txn;
+    pds_blob_t   blob;
+
+    m = snprintf(aside, sizeof(aside), "%s%s%ld", path, PDS_BLOB_ASIDE, pid);
+    if (m < 0 || (size_t) m >= sizeof(aside)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    if (rename(path, aside) != 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+
+    rc = pds_store_read_begin(s, &txn);
+    if (rc == 0) {
+        rc = pds_blob_get(s, txn, uid, cid, &blob);
+        mdb_txn_abort(txn);
+    }
+
+    if (rc == PDS_NOTFOUND) {
+        return unlink(aside) == 0 ? 1 : -1;
+    }
+
+    /* uploaded again (or the row cannot be read: keep it): put it back; a
+     * file the upload linked in meanwhile is the same bytes */
+    if (link(aside, path) != 0 && errno != EEXIST) {
+        return rename(aside, path) == 0 ? 0 : -1;
+    }
+
+    (void) unlink(aside);
+
+    return 0;
 }

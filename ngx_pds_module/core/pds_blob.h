@@ -54,6 +54,20 @@ size_t pds_blob_path(char *out, size_t cap, uint64_t uid,
 int pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cid, const char *mime, uint64_t size, int64_t now);
 
+/*
+ * Removes the file path of blob cid of uid after a committed transaction
+ * deleted its row, unless the blob was uploaded again meanwhile: the file
+ * is moved aside (path + PDS_BLOB_ASIDE + pid), the row looked up in a
+ * fresh read transaction, and the file put back if there is a row.  An
+ * upload links its file in before its row commits and again after if it
+ * is gone, so a row always ends with its file.  1 removed, 0 kept or
+ * already gone, -1 error (errno).
+ */
+#define PDS_BLOB_ASIDE  ".pds-check-"
+
+int pds_blob_file_drop(pds_store_t *s, uint64_t uid, const pds_cid_t *cid,
+    const char *path, long pid);
+
 /* 0, PDS_NOTFOUND or an LMDB error */
 int pds_blob_get(pds_store_t *s, MDB_txn *txn, uint64_t uid,
     const pds_cid_t *cid, pds_blob_t *blob);

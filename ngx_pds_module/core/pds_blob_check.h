@@ -34,13 +34,14 @@
 
 #include "pds_cid.h"
 #include "pds_store.h"
+#include "pds_blob.h"
 
 
 /* seconds a file without a row is left alone (uploads in flight) */
 #define PDS_BLOB_CHECK_GRACE  3600
 
 /* the suffix of a file moved aside by a check */
-#define PDS_BLOB_CHECK_ASIDE  ".pds-check-"
+#define PDS_BLOB_CHECK_ASIDE  PDS_BLOB_ASIDE
 
 
 /* what a check found (the report callback's kind) */

@@ -158,7 +158,11 @@ ngx_pds_blob_unlink_gone(ngx_pds_srv_conf_t *conf, ngx_pool_t *pool,
 
     for (i = 0; i < gone->n; i++) {
         name = ngx_pds_blob_file(pool, conf, uid, &gone->cids[i], NULL);
-        if (name && unlink(name) == -1 && errno != ENOENT) {
+        if (name
+            && pds_blob_file_drop(conf->env->store, uid, &gone->cids[i], name,
+                                  (long) ngx_pid)
+               == -1)
+        {
             ngx_log_error(NGX_LOG_WARN, log, errno,
                           "pds: cannot remove blob \"%s\"", name);
         }
@@ -207,10 +211,16 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
     dir[dir_len] = '\0';
     (void) mkdir(dir, 0700);
 
-    if (rename(up->temp, name) == -1) {
+    /*
+     * a link, not a rename: the spooled file (nginx removes it when the
+     * request ends) can put the blob back after the commit if a write that
+     * dropped the same blob removed it meanwhile (pds_blob_file_drop); a
+     * file already there is the same bytes
+     */
+    if (link(up->temp, name) == -1 && errno != EEXIST) {
         up->result = errno;
         ngx_log_error(NGX_LOG_ERR, log, errno,
-                      "pds: cannot move the blob to \"%s\"", name);
+                      "pds: cannot link the blob to \"%s\"", name);
         return;
     }
 
@@ -259,6 +269,13 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
         up->result = ngx_pds_space_failed(up->conf->env, rc, log)
                      ? NGX_PDS_UPLOAD_FULL : rc;
         return;
+    }
+
+    if (access(name, F_OK) == -1 && errno == ENOENT
+        && link(up->temp, name) == -1 && errno != EEXIST)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, errno,
+                      "pds: cannot link the blob to \"%s\" again", name);
     }
 
     ngx_pds_blob_unlink_gone(up->conf, up->pool, up->uid, &up->gone, log);

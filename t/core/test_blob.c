@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "pds_blob.h"
@@ -83,6 +84,51 @@ listed(pds_store_t *s, MDB_txn *txn)
     pds_blob_list(s, txn, UID, NULL, 1000, count_cb, &n);
 
     return n;
+}
+
+
+static int
+exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+
+/* the file of a dropped blob goes, unless the blob has a row again */
+static void
+test_file_drop(pds_store_t *s, const char *dir)
+{
+    char        path[512], aside[600];
+    FILE       *f;
+    MDB_txn    *txn;
+    pds_cid_t   x, y;
+
+    blob_cid(&x, 41);
+    blob_cid(&y, 42);
+    snprintf(path, sizeof(path), "%s/blob-file", dir);
+    snprintf(aside, sizeof(aside), "%s%s%ld", path, PDS_BLOB_ASIDE, 77L);
+
+    f = fopen(path, "w");
+    fputs("bytes", f);
+    fclose(f);
+    is_int(pds_blob_file_drop(s, UID, &x, path, 77), 1,
+           "file_drop: no row, the file is removed");
+    ok(!exists(path) && !exists(aside), "... nothing left");
+
+    is_int(pds_blob_file_drop(s, UID, &x, path, 77), 0,
+           "file_drop: no file, nothing to do");
+
+    /* uploaded again meanwhile: a row */
+    pds_store_write_begin(s, &txn);
+    pds_blob_put(s, txn, UID, &y, "image/png", 5, 1000);
+    ok(mdb_txn_commit(txn) == 0, "a row for the blob again");
+    f = fopen(path, "w");
+    fputs("bytes", f);
+    fclose(f);
+    is_int(pds_blob_file_drop(s, UID, &y, path, 77), 0,
+           "file_drop: a row again, the file is kept");
+    ok(exists(path) && !exists(aside), "... in its place, nothing aside");
+    unlink(path);
 }
 
 
@@ -261,6 +307,9 @@ main(void)
     }
 
     mdb_txn_abort(txn);
+
+    test_file_drop(s, dir);
+
     pds_store_close(s);
 
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
