@@ -3,12 +3,14 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "pds_blob.h"
+#include "pds_hash.h"
 #include "pds_row.h"
 
 
@@ -847,4 +849,51 @@ pds_blob_file_drop(pds_store_t *s, uint64_t uid, const pds_cid_t *cid,
     (void) unlink(aside);
 
     return 0;
+}
+
+
+int
+pds_blob_hash_file(const char *path, pds_cid_t *cid, uint64_t *size)
+{
+    int            fd, err;
+    ssize_t        n;
+    uint8_t        buf[65536];
+    pds_sha256_t   h;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return errno;
+    }
+
+    pds_sha256_init(&h);
+    *size = 0;
+    err = 0;
+
+    for ( ;; ) {
+        n = read(fd, buf, sizeof(buf));
+
+        if (n == 0) {
+            break;
+        }
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            err = errno ? errno : EIO;
+            break;
+        }
+
+        *size += (uint64_t) n;
+        pds_sha256_update(&h, buf, (size_t) n);
+    }
+
+    close(fd);
+
+    if (err == 0) {
+        cid->codec = PDS_CID_CODEC_RAW;
+        pds_sha256_final(&h, cid->digest);
+    }
+
+    return err;
 }

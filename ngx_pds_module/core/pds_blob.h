@@ -63,6 +63,9 @@ int pds_blob_put(pds_store_t *s, MDB_txn *txn, uint64_t uid,
  * is gone, so a row always ends with its file.  1 removed, 0 kept or
  * already gone, -1 error (errno).
  */
+/* the raw CID and size of the bytes of file path: 0 or an errno */
+int pds_blob_hash_file(const char *path, pds_cid_t *cid, uint64_t *size);
+
 #define PDS_BLOB_ASIDE  ".pds-check-"
 
 int pds_blob_file_drop(pds_store_t *s, uint64_t uid, const pds_cid_t *cid,

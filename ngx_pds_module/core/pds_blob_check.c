@@ -102,47 +102,12 @@ pds_blob_check_paths(pds_blob_check_t *c, uint64_t uid, const pds_cid_t *cid,
 static int
 pds_blob_check_hash(const char *path, const pds_cid_t *cid)
 {
-    int            fd, ok;
-    ssize_t        n;
-    uint8_t        buf[65536], digest[PDS_SHA256_LEN];
-    pds_sha256_t   h;
+    uint64_t   size;
+    pds_cid_t  got;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        return 0;
-    }
-
-    pds_sha256_init(&h);
-    ok = 1;
-
-    for ( ;; ) {
-        n = read(fd, buf, sizeof(buf));
-
-        if (n == 0) {
-            break;
-        }
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            ok = 0;
-            break;
-        }
-
-        pds_sha256_update(&h, buf, (size_t) n);
-    }
-
-    close(fd);
-
-    if (!ok) {
-        return 0;
-    }
-
-    pds_sha256_final(&h, digest);
-
-    return cid->codec == PDS_CID_CODEC_RAW
-           && memcmp(digest, cid->digest, PDS_SHA256_LEN) == 0;
+    return pds_blob_hash_file(path, &got, &size) == 0
+           && cid->codec == PDS_CID_CODEC_RAW
+           && memcmp(got.digest, cid->digest, PDS_SHA256_LEN) == 0;
 }
 
 

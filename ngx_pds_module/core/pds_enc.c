@@ -34,7 +34,7 @@ pds_hex_encode(char *dst, const uint8_t *src, size_t n)
 }
 
 
-static int
+int
 pds_hex_val(char c)
 {
     if (c >= '0' && c <= '9') {

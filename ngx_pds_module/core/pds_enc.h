@@ -27,6 +27,8 @@
 size_t pds_hex_encode(char *dst, const uint8_t *src, size_t n);
 /* accepts upper and lower case; n must be even; returns bytes or -1 */
 long pds_hex_decode(uint8_t *dst, const char *src, size_t n);
+/* the value of one hex digit (either case), or -1 */
+int pds_hex_val(char c);
 
 /* url: base64url alphabet; pad: emit '=' padding */
 size_t pds_base64_encode(char *dst, const uint8_t *src, size_t n, int url,

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "pds_enc.h"
 #include "pds_oauth_scope.h"
 #include "pds_syntax.h"
 
@@ -25,14 +26,6 @@ typedef struct {
 
 
 /* ---- validators ------------------------------------------------------- */
-
-static int
-pds_scope_hexdigit(int c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-           || (c >= 'A' && c <= 'F');
-}
-
 
 static int
 pds_scope_is(const char *s, size_t len, const char *lit)
@@ -93,8 +86,8 @@ pds_scope_fragment(const char *s, size_t len)
         {
             continue;
         }
-        if (c == '%' && i + 2 < len && pds_scope_hexdigit(s[i + 1])
-            && pds_scope_hexdigit(s[i + 2]))
+        if (c == '%' && i + 2 < len && pds_hex_val(s[i + 1]) >= 0
+            && pds_hex_val(s[i + 2]) >= 0)
         {
             i += 2;
             continue;
@@ -237,22 +230,6 @@ static const pds_scope_schema_t  pds_scope_schemas[] = {
 
 /* ---- decoding --------------------------------------------------------- */
 
-static int
-pds_scope_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-
 /*
  * Decodes s into *p (form: '+' is a space and a bad escape stays as it
  * is, as URLSearchParams; else decodeURIComponent, which refuses a bad
@@ -270,8 +247,8 @@ pds_scope_decode(const char *s, size_t len, char **p, char *end, int form)
         c = (unsigned char) s[i];
 
         if (c == '%') {
-            h1 = (i + 1 < len) ? pds_scope_hex(s[i + 1]) : -1;
-            h2 = (i + 2 < len) ? pds_scope_hex(s[i + 2]) : -1;
+            h1 = (i + 1 < len) ? pds_hex_val(s[i + 1]) : -1;
+            h2 = (i + 2 < len) ? pds_hex_val(s[i + 2]) : -1;
             if (h1 >= 0 && h2 >= 0) {
                 c = h1 << 4 | h2;
                 i += 2;

@@ -105,47 +105,13 @@ typedef struct {
 static int
 ngx_pds_hash_file(const char *name, pds_cid_t *cid, off_t *size)
 {
-    int            fd, ok;
-    ssize_t        n;
-    u_char         buf[65536];
-    pds_sha256_t   h;
+    int       rc;
+    uint64_t  n;
 
-    fd = open(name, O_RDONLY);
-    if (fd == -1) {
-        return errno;
-    }
+    rc = pds_blob_hash_file(name, cid, &n);
+    *size = (off_t) n;
 
-    pds_sha256_init(&h);
-    ok = 1;
-    *size = 0;
-
-    while (ok) {
-        n = read(fd, buf, sizeof(buf));
-
-        if (n == 0) {
-            break;
-        }
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            ok = 0;
-            break;
-        }
-
-        *size += n;
-        pds_sha256_update(&h, buf, (size_t) n);
-    }
-
-    if (ok) {
-        cid->codec = PDS_CID_CODEC_RAW;
-        pds_sha256_final(&h, cid->digest);
-    }
-
-    close(fd);
-
-    return ok ? 0 : EIO;
+    return rc;
 }
 
 
