@@ -82,7 +82,7 @@ sub tree_pids {
     my %kids;
     opendir my $d, '/proc' or die;
     for my $p (grep { /^\d+$/ } readdir $d) {
-        my $s = slurp("/proc/$p/stat");
+        my $s = slurp("/proc/$p/stat") // "";
         push @{ $kids{$1} }, $p if $s =~ /\)\s+\S+\s+(\d+)/;
     }
     my @all = ($root);
