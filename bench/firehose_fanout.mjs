@@ -89,6 +89,8 @@ async function fanout(result) {
   let firstAt = 0
   let lastAt = 0
   const wsBase = base.replace(/^http/, 'ws')
+  const watch = Number(process.env.WATCH_PID || 0)
+  const anonBefore = watch ? rssAnonKb(watch) : 0
   const clients = []
   for (let i = 0; i < SUBS; i++) {
     const ws = new WebSocket(`${wsBase}/xrpc/com.atproto.sync.subscribeRepos`)
@@ -107,6 +109,9 @@ async function fanout(result) {
   }
   const sockets = await Promise.all(clients).then(() => clients.map((c) => c.ws))
   await sleep(300)
+  // with WATCH_PID: the server's private memory with every subscriber
+  // connected and nothing sent yet, against before they connected
+  if (watch) result.subscribed_anon_kb = { before: anonBefore, connected: rssAnonKb(watch) }
 
   const t0 = Date.now()
   let next = 0

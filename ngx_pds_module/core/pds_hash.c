@@ -165,15 +165,16 @@ pds_pbkdf2_sha256_1(const uint8_t *password, size_t len, const uint8_t *salt,
 #define PDS_ROTL(v, n)  (((v) << (n)) | ((v) >> (32 - (n))))
 
 
-/* one Salsa20 quarter round on words a, b, c, d of x */
-static void
-pds_salsa_qr(uint32_t *x, int a, int b, int c, int d)
-{
-    x[b] ^= PDS_ROTL(x[a] + x[d], 7);
-    x[c] ^= PDS_ROTL(x[b] + x[a], 9);
-    x[d] ^= PDS_ROTL(x[c] + x[b], 13);
-    x[a] ^= PDS_ROTL(x[d] + x[c], 18);
-}
+/*
+ * one Salsa20 quarter round on the words a, b, c, d (variables, so that
+ * the compiler keeps all sixteen in registers: through an array indexed by
+ * a function's arguments the core ran 2-3 times slower than OpenSSL's)
+ */
+#define PDS_SALSA_QR(a, b, c, d)                                            \
+    b ^= PDS_ROTL(a + d, 7);                                                \
+    c ^= PDS_ROTL(b + a, 9);                                                \
+    d ^= PDS_ROTL(c + b, 13);                                               \
+    a ^= PDS_ROTL(d + c, 18)
 
 
 /* the Salsa20/8 core on b, in place: 4 double rounds, then the sum */
@@ -181,55 +182,73 @@ static void
 pds_salsa20_8(uint32_t b[16])
 {
     int       i;
-    uint32_t  x[16];
+    uint32_t  x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13,
+              x14, x15;
 
-    memcpy(x, b, sizeof(x));
+    x0 = b[0]; x1 = b[1]; x2 = b[2]; x3 = b[3];
+    x4 = b[4]; x5 = b[5]; x6 = b[6]; x7 = b[7];
+    x8 = b[8]; x9 = b[9]; x10 = b[10]; x11 = b[11];
+    x12 = b[12]; x13 = b[13]; x14 = b[14]; x15 = b[15];
 
     for (i = 0; i < 4; i++) {
         /* columns */
-        pds_salsa_qr(x, 0, 4, 8, 12);
-        pds_salsa_qr(x, 5, 9, 13, 1);
-        pds_salsa_qr(x, 10, 14, 2, 6);
-        pds_salsa_qr(x, 15, 3, 7, 11);
+        PDS_SALSA_QR(x0, x4, x8, x12);
+        PDS_SALSA_QR(x5, x9, x13, x1);
+        PDS_SALSA_QR(x10, x14, x2, x6);
+        PDS_SALSA_QR(x15, x3, x7, x11);
 
         /* rows */
-        pds_salsa_qr(x, 0, 1, 2, 3);
-        pds_salsa_qr(x, 5, 6, 7, 4);
-        pds_salsa_qr(x, 10, 11, 8, 9);
-        pds_salsa_qr(x, 15, 12, 13, 14);
+        PDS_SALSA_QR(x0, x1, x2, x3);
+        PDS_SALSA_QR(x5, x6, x7, x4);
+        PDS_SALSA_QR(x10, x11, x8, x9);
+        PDS_SALSA_QR(x15, x12, x13, x14);
     }
 
-    for (i = 0; i < 16; i++) {
-        b[i] += x[i];
-    }
+    b[0] += x0; b[1] += x1; b[2] += x2; b[3] += x3;
+    b[4] += x4; b[5] += x5; b[6] += x6; b[7] += x7;
+    b[8] += x8; b[9] += x9; b[10] += x10; b[11] += x11;
+    b[12] += x12; b[13] += x13; b[14] += x14; b[15] += x15;
 }
 
 
 /*
- * scryptBlockMix: b holds 2r blocks of 16 words; y (same size) is scratch.
- * The result goes back to b, even-numbered outputs first.
+ * scryptBlockMix of (in XOR mix), mix NULL for in alone: in and mix hold
+ * 2r blocks of 16 words; the result goes to out (neither in nor mix),
+ * even-numbered outputs first.  Writing to a separate out lets ROMix fill
+ * its table and alternate between two buffers without copying blocks.
  */
 static void
-pds_blockmix(uint32_t *b, uint32_t *y, uint32_t r)
+pds_blockmix(const uint32_t *in, const uint32_t *mix, uint32_t *out,
+    uint32_t r)
 {
     uint32_t  i, j, x[16];
 
-    memcpy(x, &b[(2 * r - 1) * 16], sizeof(x));
+    memcpy(x, &in[(2 * r - 1) * 16], sizeof(x));
+
+    if (mix != NULL) {
+        for (j = 0; j < 16; j++) {
+            x[j] ^= mix[(2 * r - 1) * 16 + j];
+        }
+    }
 
     for (i = 0; i < 2 * r; i++) {
-        for (j = 0; j < 16; j++) {
-            x[j] ^= b[i * 16 + j];
+        if (mix != NULL) {
+            for (j = 0; j < 16; j++) {
+                x[j] ^= in[i * 16 + j] ^ mix[i * 16 + j];
+            }
+
+        } else {
+            for (j = 0; j < 16; j++) {
+                x[j] ^= in[i * 16 + j];
+            }
         }
 
         pds_salsa20_8(x);
 
         /* even i to the first half, odd i to the second */
-        memcpy(&y[((i & 1) * r + i / 2) * 16], x, sizeof(x));
+        memcpy(&out[((i & 1) * r + i / 2) * 16], x, sizeof(x));
     }
-
-    memcpy(b, y, 2 * r * 16 * sizeof(uint32_t));
 }
-
 
 static uint32_t
 pds_le32(const uint8_t *p)
@@ -249,42 +268,45 @@ pds_put_le32(uint8_t *p, uint32_t v)
 }
 
 
-/* scryptROMix on one 128r-byte block of b; v: n * 32r words, x, y: 32r */
+/* Integerify: the last block's first word pair, little-endian, mod n */
+#define PDS_INTEGERIFY(x, r, n)                                             \
+    (((uint64_t) (x)[(2 * (r) - 1) * 16 + 1] << 32                          \
+      | (x)[(2 * (r) - 1) * 16]) & ((n) - 1))
+
+
+/*
+ * scryptROMix on one 128r-byte block of b; v: n * 32r words, x, y: 32r.
+ * The table's rows are made in place, each from the one before; then the
+ * block alternates between x and y (n is a power of 2, so even).
+ */
 static void
 pds_romix(uint8_t *b, uint32_t r, uint64_t n, uint32_t *v, uint32_t *x,
     uint32_t *y)
 {
     size_t    words, i;
-    uint64_t  k, j;
+    uint64_t  k;
 
     words = (size_t) 32 * r;
 
     for (i = 0; i < words; i++) {
-        x[i] = pds_le32(b + 4 * i);
+        v[i] = pds_le32(b + 4 * i);
     }
 
-    for (k = 0; k < n; k++) {
-        memcpy(&v[k * words], x, words * sizeof(uint32_t));
-        pds_blockmix(x, y, r);
+    for (k = 0; k + 1 < n; k++) {
+        pds_blockmix(&v[k * words], NULL, &v[(k + 1) * words], r);
     }
 
-    for (k = 0; k < n; k++) {
-        /* Integerify: the last block's first word pair, little-endian */
-        j = ((uint64_t) x[(2 * r - 1) * 16 + 1] << 32
-             | x[(2 * r - 1) * 16]) & (n - 1);
+    pds_blockmix(&v[(n - 1) * words], NULL, x, r);
 
-        for (i = 0; i < words; i++) {
-            x[i] ^= v[j * words + i];
-        }
-
-        pds_blockmix(x, y, r);
+    for (k = 0; k < n; k += 2) {
+        pds_blockmix(x, &v[PDS_INTEGERIFY(x, r, n) * words], y, r);
+        pds_blockmix(y, &v[PDS_INTEGERIFY(y, r, n) * words], x, r);
     }
 
     for (i = 0; i < words; i++) {
         pds_put_le32(b + 4 * i, x[i]);
     }
 }
-
 
 int
 pds_scrypt_kdf(const uint8_t *password, size_t len, const uint8_t *salt,
@@ -312,8 +334,13 @@ pds_scrypt_kdf(const uint8_t *password, size_t len, const uint8_t *salt,
 
     x = (uint32_t *) (b + blen);        /* 32r words, then y: 32r words */
 
-    /* the table is mapped on its own, so that it is returned at once */
-    v = mmap(NULL, vlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+    /*
+     * the table is mapped on its own, so that it is returned at once, and
+     * populated by the mmap: 4,096 page faults one by one cost ~10% of a
+     * hash (more in a virtual machine)
+     */
+    v = mmap(NULL, vlen, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
              -1, 0);
     if (v == MAP_FAILED) {
         free(b);
