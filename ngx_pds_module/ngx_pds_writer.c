@@ -24,6 +24,14 @@
 
 
 #define NGX_PDS_BATCH_MAX  64
+/*
+ * and at most this many record operations, unless one request alone has
+ * more: LMDB (without MDB_WRITEMAP) keeps the dirty pages of a write
+ * transaction on a free list of the worker until the environment closes,
+ * so a worker's memory follows the largest batch it ever wrote (64
+ * applyWrites of 200 kept ~8 MB a tenant)
+ */
+#define NGX_PDS_BATCH_OPS  1000
 
 
 typedef struct ngx_pds_writer_s  ngx_pds_writer_t;
@@ -103,14 +111,26 @@ ngx_pds_writer_get(ngx_pds_ctx_t *ctx)
 }
 
 
-/* under w->lock: moves up to NGX_PDS_BATCH_MAX queued writes into b */
+/* under w->lock: moves up to NGX_PDS_BATCH_MAX queued writes (and
+ * NGX_PDS_BATCH_OPS operations) into b */
 static void
 ngx_pds_batch_take(ngx_pds_writer_t *w, ngx_pds_batch_t *b)
 {
-    ngx_queue_t  *q;
+    size_t                 ops;
+    ngx_queue_t           *q;
+    ngx_pds_write_item_t  *it;
+
+    ops = 0;
 
     while (b->n < NGX_PDS_BATCH_MAX && !ngx_queue_empty(&w->pending)) {
         q = ngx_queue_head(&w->pending);
+        it = ngx_queue_data(q, ngx_pds_write_item_t, queue);
+
+        if (b->n && ops + it->write->nops > NGX_PDS_BATCH_OPS) {
+            break;
+        }
+
+        ops += it->write->nops;
         ngx_queue_remove(q);
 
         b->items[b->n] = ngx_queue_data(q, ngx_pds_write_item_t, queue);
