@@ -14,6 +14,7 @@
  */
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -108,6 +109,46 @@ pds_blob_check_hash(const char *path, const pds_cid_t *cid)
     return pds_blob_hash_file(path, &got, &size) == 0
            && cid->codec == PDS_CID_CODEC_RAW
            && memcmp(got.digest, cid->digest, PDS_SHA256_LEN) == 0;
+}
+
+
+/* 1 if path + PDS_BLOB_ASIDE + <pid> exists (the file moved aside) */
+static int
+pds_blob_check_aside(const char *path)
+{
+    int             found;
+    DIR            *d;
+    size_t          blen;
+    char            dir[PDS_BLOB_CHECK_PATH];
+    const char     *base;
+    struct dirent  *e;
+
+    base = strrchr(path, '/');
+    if (base == NULL || (size_t) (base - path) >= sizeof(dir)) {
+        return 0;
+    }
+
+    memcpy(dir, path, base - path);
+    dir[base - path] = '\0';
+    base++;
+    blen = strlen(base);
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    found = 0;
+
+    while (!found && (e = readdir(d)) != NULL) {
+        found = strncmp(e->d_name, base, blen) == 0
+                && strncmp(e->d_name + blen, PDS_BLOB_ASIDE,
+                           sizeof(PDS_BLOB_ASIDE) - 1) == 0;
+    }
+
+    closedir(d);
+
+    return found;
 }
 
 
@@ -346,6 +387,12 @@ pds_blob_check_repair_rows(pds_blob_check_t *c, size_t n)
 
         it->size = b.size;
         now = pds_blob_check_file(c, path, it);
+
+        /* moved aside by a write dropping the blob, which puts it back
+         * if the row is there: not missing */
+        if (now == PDS_BLOB_CHECK_MISSING && pds_blob_check_aside(path)) {
+            now = 0;
+        }
 
         if (now <= 0) {
             it->kind = 0;               /* an upload put it back */
@@ -595,6 +642,8 @@ pds_blob_check_other(pds_blob_check_t *c, const char *name,
     const char *path, const char *rel)
 {
     int          fixed;
+    long         pid;
+    char        *end;
     struct stat  st;
 
     if (strstr(name, PDS_BLOB_CHECK_ASIDE) == NULL) {
@@ -603,9 +652,22 @@ pds_blob_check_other(pds_blob_check_t *c, const char *name,
         return;
     }
 
-    /* a check still running moved it aside a moment ago: left to it */
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)
-        || !pds_blob_still_old(c, path, &st, NULL))
+    /*
+     * a check or a write's pds_blob_file_drop still running may have moved
+     * it aside a moment ago: left to it unless the process that did is
+     * gone (the pid ends the name) or it was moved long ago (a rename
+     * keeps the mtime, not the ctime)
+     */
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return;
+    }
+
+    pid = strtol(strstr(name, PDS_BLOB_CHECK_ASIDE)
+                 + sizeof(PDS_BLOB_CHECK_ASIDE) - 1, &end, 10);
+
+    if ((int64_t) st.st_ctime >= c->conf.now - c->conf.grace
+        && (pid <= 0 || *end != '\0' || kill((pid_t) pid, 0) == 0
+            || errno != ESRCH))
     {
         return;
     }

@@ -138,6 +138,44 @@ ngx_pds_blob_unlink_gone(ngx_pds_srv_conf_t *conf, ngx_pool_t *pool,
 }
 
 
+/*
+ * A file is already where the upload goes: the same bytes, unless it is
+ * damaged (a wrong size): then the upload's file replaces it (linked
+ * aside, then renamed over it).  0 or -1 (errno).
+ */
+static int
+ngx_pds_blob_replace(ngx_pds_upload_t *up, const char *name)
+{
+    char         *side;
+    size_t        n;
+    struct stat   st;
+
+    if (stat(name, &st) == 0 && st.st_size == up->size) {
+        return 0;
+    }
+
+    n = ngx_strlen(name);
+    side = ngx_pnalloc(up->pool, n + sizeof(PDS_BLOB_ASIDE) + NGX_INT64_LEN);
+    if (side == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+
+    ngx_sprintf((u_char *) side, "%s%s%P%Z", name, PDS_BLOB_ASIDE, ngx_pid);
+
+    if (link(up->temp, side) == -1) {
+        return -1;
+    }
+
+    if (rename(side, name) == -1) {
+        (void) unlink(side);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* in the thread pool: hash, move into place, record, collect */
 static void
 ngx_pds_upload_work(void *data, ngx_log_t *log)
@@ -183,7 +221,9 @@ ngx_pds_upload_work(void *data, ngx_log_t *log)
      * dropped the same blob removed it meanwhile (pds_blob_file_drop); a
      * file already there is the same bytes
      */
-    if (link(up->temp, name) == -1 && errno != EEXIST) {
+    if (link(up->temp, name) == -1
+        && (errno != EEXIST || ngx_pds_blob_replace(up, name) != 0))
+    {
         up->result = errno;
         ngx_log_error(NGX_LOG_ERR, log, errno,
                       "pds: cannot link the blob to \"%s\"", name);

@@ -27,6 +27,7 @@
 #include "ngx_pds_mail.h"
 #include "ngx_pds_mailed.h"
 
+#include "pds_repo_import.h"
 #include "pds_account_delete.h"
 #include "pds_oauth_store.h"
 #include "pds_password.h"
@@ -65,6 +66,7 @@ const ngx_pds_method_t  ngx_pds_lifecycle_methods[] = {
 
 
 #define NGX_PDS_LC_GONE  1200             /* no such account (any more) */
+#define NGX_PDS_LC_IMPORTING  1201        /* an import is writing its repo */
 
 
 typedef struct {
@@ -250,6 +252,12 @@ ngx_pds_activate_do(pds_store_t *store, MDB_txn *txn, void *data,
         return NGX_PDS_LC_GONE;
     }
 
+    /* nor go live with a repo an import is still writing in steps (or
+     * left incomplete when it was cut short) */
+    if (pds_repo_import_pending(store, txn, st->account.uid)) {
+        return NGX_PDS_LC_IMPORTING;
+    }
+
     st->account.deactivated_at = NULL;
     st->account.delete_after = NULL;
 
@@ -279,6 +287,13 @@ ngx_pds_activated(ngx_pds_ctx_t *ctx)
     if (st->result == NGX_PDS_LC_GONE) {
         return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "AccountNotFound",
                              "user not found");
+    }
+
+    if (st->result == NGX_PDS_LC_IMPORTING) {
+        return ngx_pds_error(ctx, NGX_HTTP_BAD_REQUEST, "InvalidRequest",
+                             "The account's repo is being imported, or its "
+                             "last import was cut short: activate it once an "
+                             "importRepo has completed");
     }
 
     return ngx_pds_lc_done(ctx);

@@ -18,8 +18,11 @@
  *                     in steps of NGX_PDS_IMPORT_STEP records, one write
  *                     transaction each, so that LMDB's dirty pages (heap)
  *                     stay bounded and other writers get the lock between
- *                     steps; an active account's in one transaction, so
- *                     that no reader sees it half written.  Unlike the
+ *                     steps (a step that fails leaves the repo incomplete
+ *                     and the import marker in place: activateAccount
+ *                     refuses until an import completes); an active
+ *                     account's in one transaction, so that no reader sees
+ *                     it half written.  Unlike the
  *                     reference, an active account's repo is not rolled
  *                     back: its import must be newer.
  *   listMissingBlobs  the blobs imported records name that were never
@@ -398,9 +401,11 @@ ngx_pds_import_step(pds_store_t *store, MDB_txn *txn, void *data)
     }
 
     if (rc != 0) {
+        /* the steps before this one are written: say so */
         ngx_snprintf((u_char *) im->err, sizeof(im->err),
-                     "the import could not be written: %s%Z",
-                     pds_repo_strerror(rc));
+                     "the import could not be written (%s); the account's "
+                     "repo is incomplete until an import completes: import "
+                     "it again%Z", pds_repo_strerror(rc));
         im->err[sizeof(im->err) - 1] = '\0';
         return rc == PDS_REPO_EMAPFULL ? MDB_MAP_FULL : 2;
     }

@@ -13,6 +13,7 @@
 #include "tap.h"
 #include "pds_account.h"
 #include "pds_account_delete.h"
+#include "pds_repo_import.h"
 #include "pds_blob.h"
 #include "pds_cbor.h"
 #include "pds_email_token.h"
@@ -279,6 +280,9 @@ main(void)
        "A's import marker is gone");
     ok(pds_store_meta_u64(s, txn, mark_b, &mv) == 0 && mv == 8,
        "B's is not");
+    ok(pds_repo_import_pending(s, txn, uid_b) == 1
+       && pds_repo_import_pending(s, txn, uid_a) == 0,
+       "an import is pending for B (activateAccount refuses), not for A");
     is_int(pds_invite_get(s, txn, "code-a", &a, &inv), PDS_NOTFOUND,
            "its invite code is gone");
     is_int(pds_invite_get(s, txn, "code-b", &a, &inv), 0, "B's is not");

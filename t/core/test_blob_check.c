@@ -272,7 +272,7 @@ main(void)
     snprintf(p, sizeof(p), "%s/blobs/%016x/README", data, UID);
     put_file(p, "hello", 7200);                         /* unknown */
     path_of(p, sizeof(p), UID, &a);
-    strcat(p, PDS_BLOB_CHECK_ASIDE "12345");
+    strcat(p, PDS_BLOB_CHECK_ASIDE "999999999");   /* no such process */
     put_file(p, "aaaa", 7200);                          /* leftover */
     put_blob_file(GONE, "gggg", 7200);                  /* orphan */
 

@@ -91,11 +91,7 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t rev)
 {
     int              rc;
-    uint8_t          k[PDS_BLOCK_KEY_LEN];
-    uint8_t          hdr[PDS_BLOCK_HDR_LEN];
     uint8_t         *c;
-    uint32_t         refs;
-    MDB_val          key, val;
     pds_bc_entry_t  *e;
 
     if (bc) {
@@ -122,6 +118,22 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
         return 0;
     }
 
+    return pds_block_ref_n(store, txn, uid, cid, p, n, rev, 1);
+}
+
+
+/* adds add references to a block in txn (no cache), creating it */
+int
+pds_block_ref_n(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid, const uint8_t *p, size_t n, uint64_t rev,
+    uint32_t add)
+{
+    int              rc;
+    uint8_t          k[PDS_BLOCK_KEY_LEN];
+    uint8_t          hdr[PDS_BLOCK_HDR_LEN];
+    uint32_t         refs;
+    MDB_val          key, val;
+
     pds_block_key(k, uid, cid);
     key.mv_data = k;
     key.mv_size = sizeof(k);
@@ -129,11 +141,14 @@ pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     rc = mdb_get(txn, store->db_blocks, &key, &val);
 
     if (rc == 0 && val.mv_size >= PDS_BLOCK_HDR_LEN) {
-        refs = pds_get_u32((uint8_t *) val.mv_data + PDS_BLOCK_REFS_AT)
-               + 1;
+        refs = pds_get_u32((uint8_t *) val.mv_data + PDS_BLOCK_REFS_AT);
+        if (refs > UINT32_MAX - add) {
+            return PDS_REPO_ESTORE;
+        }
+        refs += add;
 
     } else if (rc == MDB_NOTFOUND) {
-        refs = 1;
+        refs = add;
 
     } else {
         return PDS_REPO_ESTORE;

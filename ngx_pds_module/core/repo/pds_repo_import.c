@@ -246,7 +246,7 @@ pds_import_get(void *ctx, const pds_cid_t *cid, const uint8_t **p, size_t *n)
 static void *
 pds_import_tmpmap(const char *path, size_t size)
 {
-    int     fd;
+    int     fd, rc;
     char    dir[4096], tmpl[4096 + 32];
     void   *m;
     size_t  len;
@@ -284,8 +284,18 @@ pds_import_tmpmap(const char *path, size_t size)
         (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
 
-    if (ftruncate(fd, (off_t) size) == -1) {
+    /*
+     * the blocks allocated now, not sparse: the index is written through
+     * the map, and a store into a page the full disk cannot back would
+     * kill the worker (SIGBUS) instead of failing the import
+     */
+    rc = posix_fallocate(fd, 0, (off_t) size);
+    if (rc == EOPNOTSUPP || rc == EINVAL) {
+        rc = ftruncate(fd, (off_t) size) == -1 ? errno : 0;
+    }
+    if (rc != 0) {
         close(fd);
+        errno = rc;
         return NULL;
     }
 

@@ -91,6 +91,11 @@ int pds_repo_import_step(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 void pds_repo_import_close(pds_repo_import_t *imp);
 
+/* 1 while an import of uid is being written in steps, or was cut short
+ * (its repo is incomplete until an import completes), or the marker cannot
+ * be read; else 0 */
+int pds_repo_import_pending(pds_store_t *store, MDB_txn *txn, uint64_t uid);
+
 /* removes the import marker of uid (an account deleted while, or after, an
  * import of it was cut short): 0 or error */
 int pds_repo_import_forget(pds_store_t *store, MDB_txn *txn, uint64_t uid);

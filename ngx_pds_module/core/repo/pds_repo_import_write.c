@@ -247,6 +247,18 @@ pds_import_finish(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 
 
 int
+pds_repo_import_pending(pds_store_t *store, MDB_txn *txn, uint64_t uid)
+{
+    char      name[48];
+    uint64_t  token;
+
+    pds_import_marker(name, sizeof(name), uid);
+
+    return pds_store_meta_u64(store, txn, name, &token) != 0 || token != 0;
+}
+
+
+int
 pds_repo_import_forget(pds_store_t *store, MDB_txn *txn, uint64_t uid)
 {
     int      rc;
@@ -308,7 +320,6 @@ pds_import_blocks(pds_store_t *store, MDB_txn *txn, uint64_t uid,
 {
     int                 rc;
     size_t              n;
-    uint32_t            r;
     uint64_t            rev64;
     pds_cid_t           cid;
     const uint8_t      *p;
@@ -324,8 +335,10 @@ pds_import_blocks(pds_store_t *store, MDB_txn *txn, uint64_t uid,
         s = &imp->ix[imp->next];
         pds_import_slot_block(imp, s, &cid, &p, &n);
 
-        for (r = 0; r < s->refs; r++) {
-            rc = pds_block_ref(store, txn, NULL, uid, &cid, p, n, rev64);
+        /* one write for all its references (a block many records share
+         * costs no more than another) */
+        if (s->refs) {
+            rc = pds_block_ref_n(store, txn, uid, &cid, p, n, rev64, s->refs);
             if (rc != 0) {
                 return rc;
             }

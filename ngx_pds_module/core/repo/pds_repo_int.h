@@ -140,6 +140,9 @@ void pds_src_init(pds_src_ctx_t *src, pds_blocksource_t *bs,
 int pds_block_ref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t uid, const pds_cid_t *cid, const uint8_t *p, size_t n,
     uint64_t rev);
+int pds_block_ref_n(pds_store_t *store, MDB_txn *txn, uint64_t uid,
+    const pds_cid_t *cid, const uint8_t *p, size_t n, uint64_t rev,
+    uint32_t add);
 int pds_block_unref(pds_store_t *store, MDB_txn *txn, pds_bcache_t *bc,
     uint64_t uid, const pds_cid_t *cid);
 /* a block row read by a cursor: 0, or -1 if it is malformed */
