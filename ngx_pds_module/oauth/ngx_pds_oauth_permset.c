@@ -411,6 +411,8 @@ ngx_pds_permset_fetched(ngx_pds_ctx_t *ctx)
 
     return ngx_pds_permset_got(ctx, ps, rc == PDS_PERMSET_OK ? set : NULL,
                                rc == PDS_PERMSET_NOT_SET,
-                               "the record is not the Lexicon document of "
-                               "the NSID", 1);
+                               rc == PDS_PERMSET_NOT_SET
+                               ? "its main definition is no permission set"
+                               : "the record is not the Lexicon document of "
+                                 "the NSID", 1);
 }
