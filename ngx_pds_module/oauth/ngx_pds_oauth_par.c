@@ -234,6 +234,41 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
 
 
 static ngx_int_t
+ngx_pds_oauth_par_sets(json_t *params, ngx_pds_permsets_t *ps)
+{
+    const char  *nsid, *k;
+    json_t      *set, *shown, *v;
+    ngx_uint_t   i;
+
+    shown = json_object();
+    if (shown == NULL
+        || json_object_set_new(params, "permission_sets", shown) != 0
+        || json_object_set_new(params, "token_scope",
+                               json_string(ps->token_scope)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    json_object_foreach(ps->sets, nsid, set) {
+        v = json_object();
+        if (v == NULL || json_object_set_new(shown, nsid, v) != 0) {
+            return NGX_ERROR;
+        }
+        for (i = 0; i < 2; i++) {
+            k = i ? "detail" : "title";
+            if (json_is_string(json_object_get(set, k))
+                && json_object_set(v, k, json_object_get(set, k)) != 0)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_pds_oauth_par_row(ngx_pds_ctx_t *ctx)
 {
     const char           *redirect, *s;
@@ -279,12 +314,9 @@ ngx_pds_oauth_par_row(ngx_pds_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the sets as resolved now, and the scope the tokens will carry */
-    if (ps->sets
-        && (json_object_set(params, "permission_sets", ps->sets) != 0
-            || json_object_set_new(params, "token_scope",
-                                   json_string(ps->token_scope)) != 0))
-    {
+    /* what the consent page shows of each set (title, detail), and the
+     * scope the tokens will carry, as resolved now */
+    if (ps->sets && ngx_pds_oauth_par_sets(params, ps) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
