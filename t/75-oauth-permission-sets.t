@@ -183,6 +183,16 @@ sub token {
         form(grant_type => 'authorization_code', code => $c, redirect_uri => $redirect,
              code_verifier => $v, client_id => $client_id),
         { 'Content-Type' => 'application/x-www-form-urlencoded' });
+    $b->{client_id} = $client_id if ref $b;
+    return $b;
+}
+
+sub refresh {
+    my ($srv, $t) = @_;
+    my (undef, $b) = dpop_req($srv, POST => '/oauth/token',
+        form(grant_type => 'refresh_token', refresh_token => $t->{refresh_token},
+             client_id => $t->{client_id}),
+        { 'Content-Type' => 'application/x-www-form-urlencoded' });
     return $b;
 }
 
@@ -216,6 +226,7 @@ for my $srv (@servers) {
         $srv->{tok}{$t} = $b->{access_token};
         $srv->{scope}{$t} = $b->{scope} // '';
         $srv->{pages}{$t} = $srv->{page};
+        $srv->{grant}{$t} = $b;
     }
 }
 for my $t (sort keys %want) {
@@ -224,6 +235,13 @@ for my $t (sort keys %want) {
         is($ours->{scope}{$t}, $ref->{scope}{$t}, '... as the reference');
         push @table, ["token scope for $want{$t}[0]", $ours->{scope}{$t}, $ref->{scope}{$t}];
     }
+}
+# a refreshed token keeps the scope (the reference builds it again from the
+# set, kept by its store; here the family keeps the scope built at PAR)
+for my $srv (@servers) {
+    my $b = refresh($srv, $srv->{grant}{aud});
+    is($b->{scope}, $want{aud}[1], "$srv->{name}: a refreshed token carries the same scope")
+        or diag explain $b;
 }
 like($ours->{pages}{plain} // '', qr{<li><strong>Notes &lt;&amp; more&gt;</strong>: Write notes &quot;here&quot;</li>},
      "the consent page shows the set's title and detail, escaped");
