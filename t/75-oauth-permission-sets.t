@@ -1,9 +1,12 @@
 # OAuth permission sets ("include:<nsid>[?aud=...]") end to end: a real
 # DNS server (dnsmasq, t/lib/PDSDns.pm) publishes "_lexicon.<authority>"
-# TXT records naming an account of the same test PDS, which publishes the
-# sets as com.atproto.lexicon.schema records; PAR resolves them (TXT, the
-# DID document at the local PLC, getRecord with its proof checked), the
-# token carries the scopes the set grants, and no more.
+# TXT records naming an account of a second tenant of the same nginx,
+# which publishes the sets as com.atproto.lexicon.schema records; PAR
+# resolves them (TXT, the DID document at the local PLC, getRecord over
+# HTTP with its proof checked), the token carries the scopes the set
+# grants, and no more.  One authority names an account of the tested
+# tenant itself: that set is read from the store, as the reference reads
+# its own accounts' Lexicons.
 #
 # With the reference PDS installed (REF_DIR / REF_NODE as t/70), the same
 # PARs and requests go to it too.  The reference reads its NSID authority
@@ -15,8 +18,8 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use FindBin;
-use PDSTest qw(start_pds http_json stop_all log_problems json create_account
-               free_port slurp scratch_dir);
+use PDSTest qw(start_pds start_plc http_json stop_all log_problems json
+               create_account free_port slurp scratch_dir);
 use PDSDns qw(start_dns stop_dns dnsmasq_bin);
 
 my $cli = ($ENV{PDS_BUILD_DIR} || 'build') . '/t/pds_oauth_cli';
@@ -30,7 +33,25 @@ my $PW = 'perms-password-1';
 
 my $dir = scratch_dir();
 my $dnsport = free_port();
-my $pds = start_pds(dir => $dir, config => <<"CONF")
+my $plc = start_plc($dir) or plan skip_all => 'no PLC directory (npm packages missing)';
+my $port2 = free_port();
+my $admin2 = "second-admin-$$";
+my $pds = start_pds(dir => $dir, plc => $plc, http_config => <<"HTTP", config => <<"CONF")
+    server {
+        listen 127.0.0.1:$port2;
+        server_name localhost;
+        pds_hostname localhost;
+        pds_port $port2;
+        pds_handle_domains .second.test;
+        pds_data_dir $dir/data-second;
+        pds_admin_password $admin2;
+        pds_jwt_secret second-jwt-$$;
+        pds_plc_rotation_key ${\('a7' x 32)};
+        pds_plc_url $plc;
+        pds_thread_pool pds;
+        location / { pds; }
+    }
+HTTP
         resolver 127.0.0.1:$dnsport;
         resolver_timeout 3s;
         pds_handle_backup_nameservers 127.0.0.1:$dnsport;
@@ -40,11 +61,17 @@ CONF
     or plan skip_all => 'no PLC directory (npm packages missing)';
 my $ours = { name => 'ours', url => $pds->{url}, pub => "http://localhost:$pds->{port}" };
 my $acct = create_account($pds, handle => 'perms.test', password => $PW);
-my $lex = create_account($pds, handle => 'lexicons.test', password => $PW);
-ok($acct && $lex, 'an account, and one that publishes the sets') or BAIL_OUT('no accounts');
+my $second = { url => "http://127.0.0.1:$port2", admin => $admin2 };
+my $lex = create_account($second, handle => 'lexicons.second.test', password => $PW);
+my $own = create_account($pds, handle => 'own-lexicons.test', password => $PW);
+ok($acct && $lex && $own, 'an account; one that publishes the sets on the second tenant, one on this')
+    or BAIL_OUT('no accounts');
+like($lex->{didDoc}{service}[0]{serviceEndpoint} // '', qr{^http://localhost:$port2$},
+     "the publisher's PDS is the second tenant");
 $ours->{did} = $acct->{did};
 $ours->{lexdid} = $lex->{did};
 $ours->{lexjwt} = $lex->{accessJwt};
+$ours->{lexurl} = $second->{url};
 
 # ---- the documents -------------------------------------------------------
 my $T = JSON::PP::true;
@@ -78,22 +105,34 @@ my %docs = (
 );
 
 sub publish {
-    my ($srv) = @_;
-    for my $nsid (sort keys %docs) {
-        my ($s, $b) = http_json(POST => "$srv->{url}/xrpc/com.atproto.repo.createRecord",
-            { repo => $srv->{lexdid}, collection => 'com.atproto.lexicon.schema',
+    my ($srv, $url, $did, $jwt, @nsids) = @_;
+    for my $nsid (@nsids) {
+        my ($s, $b) = http_json(POST => "$url/xrpc/com.atproto.repo.createRecord",
+            { repo => $did, collection => 'com.atproto.lexicon.schema',
               rkey => $nsid, record => $docs{$nsid} },
-            { Authorization => "Bearer $srv->{lexjwt}" });
+            { Authorization => "Bearer $jwt" });
         is($s, 200, "$srv->{name}: $nsid published") or diag explain $b;
     }
 }
-publish($ours);
+publish($ours, $second->{url}, $lex->{did}, $lex->{accessJwt}, sort keys %docs);
+# the same documents under another authority, published on this tenant
+for my $id (keys %docs) {
+    (my $local = $id) =~ s/^test\.example\.perms\./test.example.local./ or next;
+    $docs{$local} = json()->decode(json()->encode($docs{$id}));
+    $docs{$local}{id} =~ s/^test\.example\.perms\./test.example.local./;
+    for my $p (@{ $docs{$local}{defs}{main}{permissions} || [] }) {
+        $p->{collection} = [map { s/^test\.example\.perms\./test.example.local./r } @{ $p->{collection} }]
+            if $p->{collection};
+    }
+}
+publish($ours, $ours->{url}, $own->{did}, $own->{accessJwt}, grep { /local/ } sort keys %docs);
 
 my $nodid = 'did:plc:' . ('q' x 24);
 my $dns = start_dns($dir, port => $dnsport, address => { localhost => '127.0.0.1' }, txt => {
     '_lexicon.perms.example.test' => "did=$ours->{lexdid}",
     '_lexicon.two.example.test'   => ["did=$ours->{lexdid}", "did=$nodid"],
     '_lexicon.gone.example.test'  => "did=$nodid",
+    '_lexicon.local.example.test' => "did=$own->{did}",
 });
 
 my $ref = start_reference();
@@ -219,6 +258,13 @@ my %want = (
               . "rpc:test.example.perms.doThing?aud=$AUD atproto"],
     outside => ['atproto include:test.example.perms.outside', 'atproto'],
 );
+# read from this tenant's own store (ours only: the reference reads every
+# set from its store here)
+my %local = (
+    basic => ['atproto include:test.example.local.basic', 'repo:test.example.local.note?action=create atproto'],
+    rec   => ['atproto include:test.example.local.rec', 'Lexicon document is not a permission set (test.example.local.rec)'],
+    badid => ['atproto include:test.example.local.badid', 'Could not resolve Lexicon for NSID (test.example.local.badid)'],
+);
 for my $srv (@servers) {
     for my $t (sort keys %want) {
         my $b = token($srv, $want{$t}[0]);
@@ -246,6 +292,21 @@ for my $srv (@servers) {
 like($ours->{pages}{plain} // '', qr{<li><strong>Notes &lt;&amp; more&gt;</strong>: Write notes &quot;here&quot;</li>},
      "the consent page shows the set's title and detail, escaped");
 unlike($ours->{pages}{plain} // '', qr{include:}, '... not the raw scope');
+
+{
+    my $b = token($ours, $local{basic}[0]);
+    is($b->{scope}, $local{basic}[1], "a set published by an account of this tenant, read from its store: \"$local{basic}[1]\"");
+    my $got = create($ours, $b->{access_token}, 'test.example.local.note');
+    is($got->[0], 200, '... that token creates the record its set lists');
+    $got = create($ours, $b->{access_token}, 'test.example.perms.note');
+    is_deeply($got, [403, 'ScopeMissingError', 'Missing required scope "repo:test.example.perms.note?action=create"'],
+              '... and not one of another set');
+    for my $k (qw(rec badid)) {
+        my ($s, $r) = par($ours, $local{$k}[0]);
+        is_deeply([$s, $r->{error}, $r->{error_description}], [400, 'invalid_scope', $local{$k}[1]],
+                  "a local $k: $local{$k}[1]");
+    }
+}
 
 my @cases = (
     ['createRecord of the collection the set lists', 200, plain => 'test.example.perms.note'],
@@ -378,7 +439,7 @@ sub start_reference {
     my ($s, $b) = http_json(POST => "$srv->{url}/xrpc/com.atproto.server.createSession",
                             { identifier => 'lexicons.test', password => $PW });
     $srv->{lexjwt} = $b->{accessJwt};
-    publish($srv);
+    publish($srv, $srv->{url}, $srv->{lexdid}, $srv->{lexjwt}, grep { !/local/ } sort keys %docs);
     return $srv;
 }
 

@@ -9,7 +9,9 @@
  *      the system's resolver, then of pds_handle_backup_nameservers
  *      (ngx_pds_handle_resolve.c);
  *   2. that DID's document (ngx_pds_did.c) names its PDS and signing key;
- *   3. com.atproto.sync.getRecord of the record
+ *   3. a DID hosted by this tenant: the record read from the store (as the
+ *      reference's PDS reads its own accounts'); otherwise
+ *      com.atproto.sync.getRecord of the record
  *      com.atproto.lexicon.schema/<nsid> is fetched from that PDS under
  *      the SSRF rules (ngx_pds_fetch_public), and its proof checked: the
  *      commit signed by that key, the MST path to the record
@@ -33,8 +35,10 @@
 #include "pds_oauth_permset.h"
 #include "pds_oauth_scope.h"
 #include "pds_repo_proof.h"
+#include "pds_account.h"
 #include "pds_json.h"
 #include "pds_syntax.h"
+#include "pds_takedown.h"
 
 
 #define NGX_PDS_PERMSET_SLOTS     32
@@ -305,9 +309,95 @@ ngx_pds_permset_next_set(ngx_pds_ctx_t *ctx)
 }
 
 
+/* the record read as JSON, then checked as the set of the NSID */
+static ngx_int_t
+ngx_pds_permset_record(ngx_pds_ctx_t *ctx, ngx_pds_permsets_t *ps,
+    json_t *doc)
+{
+    int            rc;
+    const json_t  *set;
+
+    if (doc == NULL) {
+        return ngx_pds_permset_got(ctx, ps, NULL, 0,
+                                   "the record does not read as JSON", 1);
+    }
+
+    rc = pds_permset_check(doc, ps->nsids[ps->i], &set);
+
+    return ngx_pds_permset_got(ctx, ps, rc == PDS_PERMSET_OK ? set : NULL,
+                               rc == PDS_PERMSET_NOT_SET,
+                               rc == PDS_PERMSET_NOT_SET
+                               ? "its main definition is no permission set"
+                               : "the record is not the Lexicon document of "
+                                 "the NSID", 1);
+}
+
+
+/*
+ * A DID hosted by this tenant: its record read from the store, as the
+ * reference's PDS reads its own accounts' Lexicons (what getRecord would
+ * serve: a taken-down repo or record is not, a deactivated account is
+ * looked for on the network).  NGX_DECLINED: not hosted here.
+ */
+static ngx_int_t
+ngx_pds_permset_local(ngx_pds_ctx_t *ctx, ngx_pds_permsets_t *ps)
+{
+    int              rc;
+    size_t           n;
+    json_t          *doc;
+    MDB_txn         *txn;
+    pds_cid_t        cid;
+    const char      *jerr, *nsid = ps->nsids[ps->i];
+    const uint8_t   *p;
+    pds_store_t     *store = ctx->conf->env->store;
+    pds_account_t    acc;
+
+    txn = ngx_pds_read_txn(ctx);
+    if (txn == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = pds_account_get_by_did(store, txn, ps->txt.did, &ctx->alloc, &acc);
+    if (rc != 0 || acc.deactivated_at) {
+        ngx_pds_read_done(ctx);
+        return rc < 0 ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_DECLINED;
+    }
+
+    rc = acc.takedown_ref ? PDS_NOTFOUND
+         : pds_repo_get_record(store, txn, acc.uid,
+                               NGX_PDS_LEXICON_COLLECTION,
+                               sizeof(NGX_PDS_LEXICON_COLLECTION) - 1, nsid,
+                               ngx_strlen(nsid), &cid, &p, &n);
+    if (rc == 0
+        && pds_takedown_record(store, txn, acc.uid,
+                               NGX_PDS_LEXICON_COLLECTION,
+                               sizeof(NGX_PDS_LEXICON_COLLECTION) - 1, nsid,
+                               ngx_strlen(nsid), NULL, NULL) == 0)
+    {
+        rc = PDS_NOTFOUND;
+    }
+
+    doc = rc == 0 ? ngx_pds_json_track(ctx->request,
+                                       pds_cbor_bytes_to_json(p, n, &jerr))
+                  : NULL;
+    ngx_pds_read_done(ctx);
+
+    if (rc < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rc != 0) {
+        return ngx_pds_permset_got(ctx, ps, NULL, 0,
+                                   "its record is not served here", 1);
+    }
+
+    return ngx_pds_permset_record(ctx, ps, doc);
+}
+
+
 static ngx_int_t
 ngx_pds_permset_txt_done(ngx_pds_ctx_t *ctx)
 {
+    ngx_int_t            rc;
     ngx_pds_permsets_t  *ps = ngx_pds_permset_state(ctx);
 
     if (ps->txt.did == NULL
@@ -316,6 +406,11 @@ ngx_pds_permset_txt_done(ngx_pds_ctx_t *ctx)
         return ngx_pds_permset_got(ctx, ps, NULL, 0,
                                    "no DID published at _lexicon of its "
                                    "authority", 1);
+    }
+
+    rc = ngx_pds_permset_local(ctx, ps);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     return ngx_pds_did_resolve(ctx, ps->txt.did, &ps->did,
@@ -376,11 +471,8 @@ ngx_pds_permset_did_done(ngx_pds_ctx_t *ctx)
 static ngx_int_t
 ngx_pds_permset_fetched(ngx_pds_ctx_t *ctx)
 {
-    int                  rc;
     size_t               rec_n;
-    json_t              *doc;
     pds_cid_t            cid;
-    const json_t        *set;
     const char          *why, *jerr;
     const uint8_t       *rec;
     ngx_pds_permsets_t  *ps = ngx_pds_permset_state(ctx);
@@ -400,19 +492,7 @@ ngx_pds_permset_fetched(ngx_pds_ctx_t *ctx)
         return ngx_pds_permset_got(ctx, ps, NULL, 0, why, 1);
     }
 
-    doc = ngx_pds_json_track(ctx->request,
-                             pds_cbor_bytes_to_json(rec, rec_n, &jerr));
-    if (doc == NULL) {
-        return ngx_pds_permset_got(ctx, ps, NULL, 0,
-                                   "the record does not read as JSON", 1);
-    }
-
-    rc = pds_permset_check(doc, ps->nsids[ps->i], &set);
-
-    return ngx_pds_permset_got(ctx, ps, rc == PDS_PERMSET_OK ? set : NULL,
-                               rc == PDS_PERMSET_NOT_SET,
-                               rc == PDS_PERMSET_NOT_SET
-                               ? "its main definition is no permission set"
-                               : "the record is not the Lexicon document of "
-                                 "the NSID", 1);
+    return ngx_pds_permset_record(ctx, ps,
+               ngx_pds_json_track(ctx->request,
+                                  pds_cbor_bytes_to_json(rec, rec_n, &jerr)));
 }
