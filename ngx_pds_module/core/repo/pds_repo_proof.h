@@ -30,7 +30,8 @@
 
 /*
  * 0 with *rec / *rec_n (the record's DAG-CBOR) and *cid set, or -1 with
- * why (a static string) set.
+ * why (a static string) set.  did_key NULL skips the signature check
+ * (tests and fuzzing only).
  */
 int pds_repo_proof_record(const pds_alloc_t *a, const uint8_t *car,
     size_t car_n, const char *did, const char *did_key,
