@@ -97,6 +97,8 @@ my %docs = (
     'test.example.perms.outside' => doc('test.example.perms.outside', {
         type => 'permission-set', title => 'Outside',
         permissions => [ perm('repo', collection => ['app.bsky.feed.post']) ] }),
+    'test.example.perms.timing' => doc('test.example.perms.timing', {
+        type => 'permission-set', permissions => [ perm('repo', collection => ['test.example.perms.t']) ] }),
     'test.example.perms.rec' => doc('test.example.perms.rec', {
         type => 'record', key => 'tid',
         record => { type => 'object', properties => {} } }),
@@ -356,12 +358,27 @@ for my $p (@par) {
     }
 }
 
+# how long PAR takes with a set resolved afresh (TXT twice: the system's
+# resolver, then the backup name server; the DID document; getRecord and
+# its proof) and then kept (figures: `prove -v`)
+{
+    require Time::HiRes;
+    my @t;
+    for (1 .. 2) {
+        my $t0 = Time::HiRes::time();
+        my ($s) = par($ours, 'atproto include:test.example.perms.timing');
+        push @t, [$s, Time::HiRes::time() - $t0];
+    }
+    is_deeply([map { $_->[0] } @t], [201, 201], 'PAR with a set resolved afresh, then kept: 201 both');
+    note sprintf 'PAR with include: resolved afresh %.1f ms, kept %.1f ms', map { $_->[1] * 1000 } @t;
+}
+
 # what the DNS server was asked: _lexicon.perms.example.test once per NSID
-# of that authority (basic, outside, missing, badid, rec), the set used by
+# of that authority (basic, outside, missing, badid, rec, timing), the set used by
 # two tokens once: it is kept
 my $log = slurp($dns->{log});
 my $n = () = $log =~ /query\[TXT\] _lexicon\.perms\.example\.test/g;
-is($n, 5, 'the DNS server was asked _lexicon.perms.example.test once per NSID (a resolved set is kept)');
+is($n, 6, 'the DNS server was asked _lexicon.perms.example.test once per NSID (a resolved set is kept)');
 
 if (@table) {
     note sprintf "%-60s | %-60s | %s", 'request', 'ours', 'reference';
