@@ -57,6 +57,7 @@ typedef struct {
 typedef struct {
     char                      name[254];
     size_t                    len;
+    const char               *label;         /* "_atproto", "_lexicon" */
     struct sockaddr_in        ns[MAXNS];     /* backup: these, else the
                                                 system's */
     ngx_uint_t                nns;
@@ -71,6 +72,8 @@ typedef struct {
     ngx_pds_resume_pt         done;
     void                     *data;          /* the handler's ctx->data */
     ngx_pds_dns_job_t        *job;
+    const char               *label;
+    ngx_uint_t                txt_only;      /* no HTTPS, no cache */
 } ngx_pds_hres_t;
 
 
@@ -198,8 +201,9 @@ ngx_pds_handle_dns_query(ngx_pds_dns_job_t *job, ngx_log_t *log)
 
     job->rc = -2;
 
-    qlen = pds_dns_txt_query(job->name, job->len,
-                             (uint16_t) ngx_random(), query, sizeof(query));
+    qlen = pds_dns_txt_query_label(job->label, job->name, job->len,
+                                   (uint16_t) ngx_random(), query,
+                                   sizeof(query));
     if (qlen < 0) {
         job->rc = PDS_DNS_NONE;
         return;
@@ -240,9 +244,9 @@ ngx_pds_handle_dns_query(ngx_pds_dns_job_t *job, ngx_log_t *log)
     job->rc = pds_dns_txt_did(answer, (size_t) ngx_min(n, (int) sizeof(answer)),
                               job->did, sizeof(job->did));
 
-    ngx_log_debug3(NGX_LOG_DEBUG_CORE, log, 0,
-                   "pds: TXT _atproto.%s: %d bytes, result %d", job->name,
-                   n, job->rc);
+    ngx_log_debug4(NGX_LOG_DEBUG_CORE, log, 0,
+                   "pds: TXT %s.%s: %d bytes, result %d", job->label,
+                   job->name, n, job->rc);
 }
 
 
@@ -261,7 +265,12 @@ ngx_pds_handle_dns_post(ngx_pds_ctx_t *ctx, ngx_pds_hres_t *hr,
     }
 
     job->len = ngx_strlen(hr->out->handle);
+    if (job->len >= sizeof(job->name)) {
+        job->rc = PDS_DNS_NONE;
+        return next(ctx);
+    }
     ngx_memcpy(job->name, hr->out->handle, job->len + 1);
+    job->label = hr->label ? hr->label : "_atproto";
 
     if (backup) {
         a = ctx->conf->handle_nameservers->elts;
@@ -335,7 +344,7 @@ ngx_pds_handle_answer(ngx_pds_ctx_t *ctx, ngx_pds_hres_t *hr,
         out->how = NGX_PDS_HANDLE_NONE;
     }
 
-    if (how != NGX_PDS_HANDLE_CACHED) {
+    if (how != NGX_PDS_HANDLE_CACHED && !hr->txt_only) {
         ngx_pds_hcache_put(out->handle, out->did);
     }
 
@@ -379,6 +388,36 @@ ngx_pds_handle_resolve(ngx_pds_ctx_t *ctx, const char *handle,
 }
 
 
+/*
+ * "<label>.<name>" TXT with the system's resolver, then the backup name
+ * servers: no HTTPS step, no cache (the DID of an NSID's authority,
+ * "_lexicon").
+ */
+ngx_int_t
+ngx_pds_txt_did_resolve(ngx_pds_ctx_t *ctx, const char *label,
+    const char *name, ngx_pds_handle_found_t *out, ngx_pds_resume_pt done)
+{
+    ngx_pds_hres_t  *hr;
+
+    ngx_memzero(out, sizeof(ngx_pds_handle_found_t));
+    out->handle = name;
+
+    hr = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_hres_t));
+    if (hr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    hr->out = out;
+    hr->done = done;
+    hr->data = ctx->data;
+    hr->label = label;
+    hr->txt_only = 1;
+    ctx->data = hr;
+
+    return ngx_pds_handle_dns_post(ctx, hr, 0, ngx_pds_handle_dns_done);
+}
+
+
 static ngx_int_t
 ngx_pds_handle_dns_done(ngx_pds_ctx_t *ctx)
 {
@@ -394,6 +433,11 @@ ngx_pds_handle_dns_done(ngx_pds_ctx_t *ctx)
         ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log,
                       hr->job->err, "pds: handle %s: no DNS answer",
                       hr->out->handle);
+    }
+
+    if (hr->txt_only) {
+        ctx->response.status = 0;       /* straight to the backup servers */
+        return ngx_pds_handle_https_done(ctx);
     }
 
     url.len = sizeof("https:///.well-known/atproto-did") - 1

@@ -42,6 +42,14 @@ ngx_int_t ngx_pds_handle_resolve_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_pds_handle_resolve(ngx_pds_ctx_t *ctx, const char *handle,
     ngx_uint_t fresh, ngx_pds_handle_found_t *out, ngx_pds_resume_pt done);
 
+/*
+ * The DID of the TXT record "<label>.<name>" ("did=<did>", exactly one),
+ * asked of the system's resolver, then of the backup name servers; not
+ * cached.  As ngx_pds_handle_resolve otherwise (out->handle is name).
+ */
+ngx_int_t ngx_pds_txt_did_resolve(ngx_pds_ctx_t *ctx, const char *label,
+    const char *name, ngx_pds_handle_found_t *out, ngx_pds_resume_pt done);
+
 /* "pds_handle_backup_nameservers ADDRESS[:PORT] ...;" */
 char *ngx_pds_handle_nameservers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

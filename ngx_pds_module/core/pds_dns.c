@@ -275,12 +275,22 @@ int
 pds_dns_txt_query(const char *handle, size_t len, uint16_t id, uint8_t *out,
     size_t cap)
 {
-    size_t       o, label, i;
+    return pds_dns_txt_query_label("_atproto", handle, len, id, out, cap);
+}
+
+
+int
+pds_dns_txt_query_label(const char *first, const char *handle, size_t len,
+    uint16_t id, uint8_t *out, size_t cap)
+{
+    size_t       o, label, i, fl;
     const char  *p, *last, *dot;
 
-    /* header, "_atproto", the handle's labels, the root, type and class */
-    if (len == 0 || len > 255 - 10
-        || cap < PDS_DNS_HEADER + 10 + len + 1 + 4)
+    fl = strlen(first);
+
+    /* header, the first label, the name's labels, the root, type, class */
+    if (len == 0 || fl == 0 || fl > 63 || len > 255 - (fl + 2)
+        || cap < PDS_DNS_HEADER + fl + 2 + len + 1 + 4)
     {
         return -1;
     }
@@ -292,9 +302,9 @@ pds_dns_txt_query(const char *handle, size_t len, uint16_t id, uint8_t *out,
     out[5] = 1;                         /* one question */
 
     o = PDS_DNS_HEADER;
-    out[o++] = 8;
-    memcpy(out + o, "_atproto", 8);
-    o += 8;
+    out[o++] = (uint8_t) fl;
+    memcpy(out + o, first, fl);
+    o += fl;
 
     p = handle;
     last = handle + len;

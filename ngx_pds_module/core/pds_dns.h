@@ -66,4 +66,8 @@ int pds_handle_http_did(const char *body, size_t len, char *did, size_t cap);
 int pds_dns_txt_query(const char *handle, size_t len, uint16_t id,
     uint8_t *out, size_t cap);
 
+/* the same for "<first>.<name>" ("_lexicon" and an NSID's authority) */
+int pds_dns_txt_query_label(const char *first, const char *name, size_t len,
+    uint16_t id, uint8_t *out, size_t cap);
+
 #endif /* PDS_DNS_H */

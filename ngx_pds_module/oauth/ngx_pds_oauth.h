@@ -13,6 +13,8 @@
 #define NGX_PDS_OAUTH_H
 
 #include "ngx_pds.h"
+#include "ngx_pds_did.h"
+#include "ngx_pds_handle_resolve.h"
 #include "pds_oauth.h"
 #include "pds_oauth_client.h"
 #include "pds_oauth_store.h"
@@ -20,6 +22,21 @@
 
 #define NGX_PDS_OAUTH_BODY_MAX   (64 * 1024)
 #define NGX_PDS_OAUTH_REQUEST_URI_PREFIX "urn:ietf:params:oauth:request_uri:"
+
+
+/* ngx_pds_oauth_permset.c: the permission sets of a request's scope */
+typedef struct {
+    const char              *scope;         /* in: the request's */
+    json_t                  *sets;          /* NSID -> its set; NULL: none */
+    char                    *token_scope;   /* include: values expanded */
+    char                    *error;         /* invalid_scope, or NULL */
+    ngx_pds_resume_pt        done;
+    char                   **nsids;
+    ngx_uint_t               n, i;
+    char                    *authority;
+    ngx_pds_handle_found_t   txt;
+    ngx_pds_did_t            did;
+} ngx_pds_permsets_t;
 
 
 typedef struct {
@@ -33,6 +50,7 @@ typedef struct {
     ngx_pds_resume_pt    client_done;   /* after the client is known */
     json_t              *row;           /* a stored row being worked on */
     void                *data;          /* the endpoint's own state */
+    ngx_pds_permsets_t  *permsets;
     int                  result;
 } ngx_pds_oauth_t;
 
@@ -74,10 +92,22 @@ size_t ngx_pds_oauth_assertion_key(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
 
 /*
  * ngx_pds_oauth_scope_text.c: "<li>" items saying in plain words what each
- * value of scope lets the app do (escaped HTML), and a bound on their size.
+ * value of scope lets the app do (escaped HTML; an include: value: its
+ * permission set's title and detail, from sets), and a bound on their
+ * size.
  */
-u_char *ngx_pds_oauth_scope_html(u_char *p, const char *scope);
-size_t ngx_pds_oauth_scope_html_len(const char *scope);
+u_char *ngx_pds_oauth_scope_html(u_char *p, const char *scope,
+    json_t *sets);
+size_t ngx_pds_oauth_scope_html_len(const char *scope, json_t *sets);
+
+/*
+ * Resolves the permission sets ps->scope's include: values name (DNS,
+ * the DID document, a getRecord proof; a per-worker cache), then runs
+ * done with ps->sets, ps->token_scope (the scope the tokens carry) or
+ * ps->error (the reference's invalid_scope description) set.
+ */
+ngx_int_t ngx_pds_oauth_permsets(ngx_pds_ctx_t *ctx, ngx_pds_permsets_t *ps,
+    ngx_pds_resume_pt done);
 
 /* the endpoints */
 ngx_int_t ngx_pds_oauth_par(ngx_pds_ctx_t *ctx);

@@ -165,7 +165,8 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
 
     cap = sizeof(ngx_pds_page_css) + 8192 + 6 * (ngx_strlen(client_id) * 2 + ngx_strlen(name)
                       + (scope ? ngx_strlen(scope) * 2 : 0)
-                      + ngx_pds_oauth_scope_html_len(scope)
+                      + ngx_pds_oauth_scope_html_len(scope,
+                            json_object_get(params, "permission_sets"))
                       + (hint ? ngx_strlen(hint) : 0)
                       + (pg->identifier ? ngx_strlen(pg->identifier) : 0)
                       + (pg->error ? ngx_strlen(pg->error) : 0));
@@ -205,7 +206,8 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
         p = ngx_sprintf(p, "</strong> asks to:</p><ul>");
     }
 
-    p = ngx_pds_oauth_scope_html(p, scope);
+    p = ngx_pds_oauth_scope_html(p, scope,
+                                 json_object_get(params, "permission_sets"));
 
     p = ngx_sprintf(p, "</ul><form method=\"post\" action=\"/oauth/authorize\">");
 

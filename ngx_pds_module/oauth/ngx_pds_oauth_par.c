@@ -23,6 +23,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx);
+static ngx_int_t ngx_pds_oauth_par_row(ngx_pds_ctx_t *ctx);
 static ngx_int_t ngx_pds_oauth_par_stored(ngx_pds_ctx_t *ctx);
 
 
@@ -48,7 +49,7 @@ ngx_pds_oauth_par(ngx_pds_ctx_t *ctx)
  * not atproto scopes are then dropped (as the reference does, so that an
  * app asking for scopes this server does not know yet still signs in),
  * repeats too.  "atproto" is required and "openid" refused.  Permission
- * sets (include:) are not resolved here: refused as unresolvable.
+ * sets (include:) are resolved afterwards (ngx_pds_oauth_permset.c).
  */
 static ngx_int_t
 ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
@@ -56,7 +57,7 @@ ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
 {
     u_char            *p, *out, *o, *e;
     size_t             n, cn, tl;
-    const char        *s, *declared, *sp, *why;
+    const char        *s, *declared, *sp;
     pds_scope_kind_e   kind;
 
     declared = json_string_value(json_object_get(st->client, "scope"));
@@ -80,7 +81,6 @@ ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     o = out;
-    why = NULL;
 
     for (p = (u_char *) s; *p; p = (u_char *) sp + (*sp == ' ')) {
         sp = ngx_strchr(p, ' ');
@@ -103,9 +103,6 @@ ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
         {
             continue;
         }
-        if (kind == PDS_SCOPE_INCLUDE && why == NULL) {
-            why = (char *) p;
-        }
         if (o != out) {
             *o++ = ' ';
         }
@@ -121,17 +118,6 @@ ngx_pds_oauth_par_scope(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
         return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
                                    "OpenID Connect is not compatible with "
                                    "atproto");
-    }
-
-    if (why != NULL) {
-        /* the NSID: up to "?" or the value's end */
-        for (tl = 8; why[tl] && why[tl] != ' ' && why[tl] != '?'; tl++) {
-            /* void */
-        }
-        *ngx_sprintf(e, "Could not resolve Lexicon for NSID (%*s)", tl - 8,
-                     why + 8) = '\0';
-        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
-                                   (char *) e);
     }
 
     *scope = (char *) out;
@@ -179,13 +165,8 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
 {
     ngx_int_t             rc;
     const char           *why, *redirect, *scope = NULL, *method, *s;
-    json_t               *params;
     ngx_pds_oauth_t      *st = ngx_pds_oauth_state(ctx);
-    ngx_pds_oauth_par_t  *par;
-    static const char    *copied[] = { "state", "response_mode", "login_hint",
-                                       "prompt", "display", "ui_locales",
-                                       "nonce", NULL };
-    const char          **c;
+    ngx_pds_permsets_t   *ps;
 
     s = ngx_pds_oauth_param(st, "response_type");
     if (s == NULL || ngx_strcmp(s, "code") != 0) {
@@ -241,6 +222,76 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
                                    "Invalid code_challenge");
     }
 
+    /* last, as the reference: the permission sets of include: scopes */
+    ps = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_permsets_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ps->scope = scope;
+
+    return ngx_pds_oauth_permsets(ctx, ps, ngx_pds_oauth_par_row);
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_par_sets(json_t *params, ngx_pds_permsets_t *ps)
+{
+    const char  *nsid, *k;
+    json_t      *set, *shown, *v;
+    ngx_uint_t   i;
+
+    shown = json_object();
+    if (shown == NULL
+        || json_object_set_new(params, "permission_sets", shown) != 0
+        || json_object_set_new(params, "token_scope",
+                               json_string(ps->token_scope)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    json_object_foreach(ps->sets, nsid, set) {
+        v = json_object();
+        if (v == NULL || json_object_set_new(shown, nsid, v) != 0) {
+            return NGX_ERROR;
+        }
+        for (i = 0; i < 2; i++) {
+            k = i ? "detail" : "title";
+            if (json_is_string(json_object_get(set, k))
+                && json_object_set(v, k, json_object_get(set, k)) != 0)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_pds_oauth_par_row(ngx_pds_ctx_t *ctx)
+{
+    const char           *redirect, *s;
+    json_t               *params;
+    ngx_pds_oauth_t      *st = ngx_pds_oauth_state(ctx);
+    ngx_pds_permsets_t   *ps = st->permsets;
+    ngx_pds_oauth_par_t  *par;
+    static const char    *copied[] = { "state", "response_mode", "login_hint",
+                                       "prompt", "display", "ui_locales",
+                                       "nonce", NULL };
+    const char          **c;
+
+    if (ps->error) {
+        return ngx_pds_oauth_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_scope",
+                                   ps->error);
+    }
+
+    redirect = pds_oauth_redirect_uri_pick(st->client,
+                                           ngx_pds_oauth_param(st,
+                                                               "redirect_uri"),
+                                           &s);
+    s = ngx_pds_oauth_param(st, "code_challenge");
+
     par = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_oauth_par_t));
     if (par == NULL || pds_oauth_random_id("req-", 16, par->req_id) != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -250,7 +301,7 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
     par->jti = st->has_proof ? st->proof.jti : NULL;
 
     params = json_pack("{s:s, s:s, s:s, s:s}", "redirect_uri", redirect,
-                       "scope", scope, "code_challenge", s,
+                       "scope", ps->scope, "code_challenge", s,
                        "code_challenge_method", "S256");
     par->row = ngx_pds_json_track(ctx->request,
                                   json_pack("{s:s, s:o, s:I}",
@@ -260,6 +311,12 @@ ngx_pds_oauth_par_client(ngx_pds_ctx_t *ctx)
                                             (json_int_t) (par->now
                                                 + PDS_OAUTH_PAR_TTL_MS)));
     if (par->row == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* what the consent page shows of each set (title, detail), and the
+     * scope the tokens will carry, as resolved now */
+    if (ps->sets && ngx_pds_oauth_par_sets(params, ps) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -5,6 +5,7 @@
  */
 
 #include "ngx_pds_oauth.h"
+#include "pds_oauth_permset.h"
 
 
 typedef struct {
@@ -194,18 +195,66 @@ ngx_pds_scope_item(u_char *p, const char *v, pds_scope_parsed_t *ps)
 
 
 size_t
-ngx_pds_oauth_scope_html_len(const char *scope)
+ngx_pds_oauth_scope_html_len(const char *scope, json_t *sets)
 {
-    /* per byte: escaped (6), in a list (", "), plain words around */
-    return scope ? ngx_strlen(scope) * 16 + 256 : 0;
+    size_t       n;
+    const char  *k, *t, *d;
+    json_t      *set;
+
+    /* per byte: escaped (6), in a list (", "), plain words around; each
+     * set's title and detail escaped, once per include: naming it */
+    n = scope ? ngx_strlen(scope) * 16 + 256 : 0;
+
+    json_object_foreach(sets, k, set) {
+        t = json_string_value(json_object_get(set, "title"));
+        d = json_string_value(json_object_get(set, "detail"));
+        n += ((t ? ngx_strlen(t) : 0) + (d ? ngx_strlen(d) : 0) + 32) * 6
+             * (scope ? ngx_strlen(scope) / 10 + 1 : 1);
+    }
+
+    return n;
+}
+
+
+/* a permission set: its title and detail (as the publisher wrote them) */
+static u_char *
+ngx_pds_scope_set(u_char *p, const char *v, json_t *sets)
+{
+    char         nsid[320];
+    const char  *title, *detail;
+    json_t      *set;
+
+    if (pds_permset_nsid(v, ngx_strlen(v), nsid, sizeof(nsid)) != 0
+        || (set = json_object_get(sets, nsid)) == NULL)
+    {
+        return NULL;
+    }
+
+    title = json_string_value(json_object_get(set, "title"));
+    detail = json_string_value(json_object_get(set, "detail"));
+
+    if (title == NULL) {
+        p = ngx_sprintf(p, "Use the permissions of ");
+        p = ngx_pds_scope_esc(p, nsid);
+    } else {
+        p = ngx_sprintf(p, "<strong>");
+        p = ngx_pds_scope_esc(p, title);
+        p = ngx_sprintf(p, "</strong>");
+    }
+    if (detail) {
+        p = ngx_sprintf(p, ": ");
+        p = ngx_pds_scope_esc(p, detail);
+    }
+
+    return p;
 }
 
 
 u_char *
-ngx_pds_oauth_scope_html(u_char *p, const char *scope)
+ngx_pds_oauth_scope_html(u_char *p, const char *scope, json_t *sets)
 {
     size_t               n;
-    u_char              *start;
+    u_char              *start, *q;
     const char          *sp, *e;
     char                 v[PDS_SCOPE_VALUE_MAX + 1];
     pds_scope_parsed_t   ps;
@@ -222,7 +271,9 @@ ngx_pds_oauth_scope_html(u_char *p, const char *scope)
 
         p = ngx_cpymem(p, "<li>", 4);
         start = p;
-        p = ngx_pds_scope_item(p, v, &ps);
+        q = ps.kind == PDS_SCOPE_INCLUDE ? ngx_pds_scope_set(p, v, sets)
+                                         : NULL;
+        p = q ? q : ngx_pds_scope_item(p, v, &ps);
         if (p > start && *start >= 'a' && *start <= 'z') {
             *start = (u_char) (*start - 'a' + 'A');
         }

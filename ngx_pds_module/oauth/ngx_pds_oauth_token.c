@@ -137,7 +137,11 @@ ngx_pds_oauth_code_txn(pds_store_t *store, MDB_txn *txn,
                               "session", ses, "id", tok, "refresh", ref,
                               "sub", ngx_pds_oauth_row_str(code, "sub"),
                               "client_id", g->client_id,
-                              "scope", ngx_pds_oauth_row_str(params, "scope"),
+                              "scope",
+                              /* include: values expanded at PAR */
+                              ngx_pds_oauth_row_str(params, "token_scope")
+                              ? ngx_pds_oauth_row_str(params, "token_scope")
+                              : ngx_pds_oauth_row_str(params, "scope"),
                               "dpop_jkt", g->jkt,
                               "created", (json_int_t) g->now,
                               "expires", (json_int_t) (g->now

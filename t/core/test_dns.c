@@ -262,6 +262,21 @@ test_query(void)
            "a label of 64 bytes: refused");
     tap_ok(pds_dns_txt_query(big, 250, 1, q, sizeof(q)) == -1,
            "a name over 255 bytes with _atproto: refused");
+
+    /* an NSID's authority: "_lexicon.<authority>" */
+    {
+        static const uint8_t  lex[] =
+            "\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+            "\x08_lexicon\x05" "perms\x07" "example\x03" "com"
+            "\x00\x00\x10\x00\x01";
+
+        n = pds_dns_txt_query_label("_lexicon", "perms.example.com", 17, 7,
+                                    q, sizeof(q));
+        tap_ok(n == (int) sizeof(lex) - 1 && memcmp(q, lex, n) == 0,
+               "the query for _lexicon.perms.example.com TXT IN");
+        tap_ok(pds_dns_txt_query_label("", "a.test", 6, 1, q, sizeof(q))
+               == -1, "an empty first label: refused");
+    }
 }
 
 

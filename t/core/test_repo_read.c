@@ -8,6 +8,7 @@
 
 #include "tap.h"
 #include "repo_fixture.h"
+#include "pds_repo_proof.h"
 
 
 /* repos A and B, with records in A and one in B (no assertions) */
@@ -220,6 +221,53 @@ test_export(void)
     car_read(o.buf.data, o.buf.len, c, &r, &nr);
     t = pds_mst_load(&A, &bs, &root.data);
     ok(pds_mst_get(t, COLL "/lateX", 24, &v) == 1, "proves absence");
+
+    /* the proofs checked as a reader of another repo checks them */
+    {
+        size_t          pn;
+        const char     *why = "";
+        const uint8_t  *rp;
+        pds_cid_t       rc_cid;
+        char            dk_b[PDS_DID_KEY_MAX];
+        pds_buf_t       car;
+
+        ok(pds_repo_proof_record(&A, o.buf.data, o.buf.len, did_a, dk_a,
+                                 COLL, "lateX", &rp, &pn, &rc_cid, &why)
+           == -1 && strcmp(why, "the record is not in the proof") == 0,
+           "proof check: an absent record is not found");
+
+        o.buf.len = 0;
+        pds_car_writer_init(&w, &A, 1024, out_cb, &o);
+        pds_repo_export_proof(store, txn, uid_a, COLL, strlen(COLL), "late",
+                              4, &w);
+        pds_car_finish(&w);
+        car = o.buf;
+
+        ok(pds_repo_proof_record(&A, car.data, car.len, did_a, dk_a, COLL,
+                                 "late", &rp, &pn, &rc_cid, &why) == 0
+           && pds_cid_equal(&rc_cid, &op[0].cid) && pn > 0,
+           "proof check: the record found, its CID the one written");
+        ok(pds_repo_proof_record(&A, car.data, car.len, did_b, dk_a, COLL,
+                                 "late", &rp, &pn, &rc_cid, &why) == -1,
+           "proof check: another DID's commit refused");
+        pds_key_did_key(key_b, dk_b, sizeof(dk_b));
+        ok(pds_repo_proof_record(&A, car.data, car.len, did_a, dk_b, COLL,
+                                 "late", &rp, &pn, &rc_cid, &why) == -1
+           && strstr(why, "signature") != NULL,
+           "proof check: a commit not signed by the DID's key refused");
+        ok(pds_repo_proof_record(&A, car.data, car.len, did_a, dk_a,
+                                 "app.bsky.feed.like", "late", &rp, &pn,
+                                 &rc_cid, &why) == -1,
+           "proof check: another collection's key is not there");
+        car.data[car.len - 2] ^= 1;
+        ok(pds_repo_proof_record(&A, car.data, car.len, did_a, dk_a, COLL,
+                                 "late", &rp, &pn, &rc_cid, &why) == -1,
+           "proof check: a changed byte refused");
+        car.data[car.len - 2] ^= 1;
+        ok(pds_repo_proof_record(&A, car.data, car.len / 2, did_a, dk_a,
+                                 COLL, "late", &rp, &pn, &rc_cid, &why) == -1,
+           "proof check: a cut CAR refused");
+    }
 
     /* block list */
     o.buf.len = 0;
