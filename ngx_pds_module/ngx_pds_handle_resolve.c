@@ -358,6 +358,30 @@ ngx_pds_handle_answer(ngx_pds_ctx_t *ctx, ngx_pds_hres_t *hr,
 }
 
 
+/* one resolution's state, the request's context data until it answers */
+static ngx_pds_hres_t *
+ngx_pds_hres_new(ngx_pds_ctx_t *ctx, const char *name,
+    ngx_pds_handle_found_t *out, ngx_pds_resume_pt done)
+{
+    ngx_pds_hres_t  *hr;
+
+    ngx_memzero(out, sizeof(ngx_pds_handle_found_t));
+    out->handle = name;
+
+    hr = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_hres_t));
+    if (hr == NULL) {
+        return NULL;
+    }
+
+    hr->out = out;
+    hr->done = done;
+    hr->data = ctx->data;
+    ctx->data = hr;
+
+    return hr;
+}
+
+
 ngx_int_t
 ngx_pds_handle_resolve(ngx_pds_ctx_t *ctx, const char *handle,
     ngx_uint_t fresh, ngx_pds_handle_found_t *out, ngx_pds_resume_pt done)
@@ -365,18 +389,10 @@ ngx_pds_handle_resolve(ngx_pds_ctx_t *ctx, const char *handle,
     ngx_pds_hres_t    *hr;
     ngx_pds_hcache_t  *e;
 
-    ngx_memzero(out, sizeof(ngx_pds_handle_found_t));
-    out->handle = handle;
-
-    hr = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_hres_t));
+    hr = ngx_pds_hres_new(ctx, handle, out, done);
     if (hr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    hr->out = out;
-    hr->done = done;
-    hr->data = ctx->data;
-    ctx->data = hr;
 
     e = fresh ? NULL : ngx_pds_hcache_find(handle);
 
@@ -399,20 +415,13 @@ ngx_pds_txt_did_resolve(ngx_pds_ctx_t *ctx, const char *label,
 {
     ngx_pds_hres_t  *hr;
 
-    ngx_memzero(out, sizeof(ngx_pds_handle_found_t));
-    out->handle = name;
-
-    hr = ngx_pcalloc(ctx->request->pool, sizeof(ngx_pds_hres_t));
+    hr = ngx_pds_hres_new(ctx, name, out, done);
     if (hr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    hr->out = out;
-    hr->done = done;
-    hr->data = ctx->data;
     hr->label = label;
     hr->txt_only = 1;
-    ctx->data = hr;
 
     return ngx_pds_handle_dns_post(ctx, hr, 0, ngx_pds_handle_dns_done);
 }

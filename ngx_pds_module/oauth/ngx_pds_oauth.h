@@ -63,6 +63,7 @@ ngx_int_t ngx_pds_oauth_error(ngx_pds_ctx_t *ctx, ngx_uint_t status,
     const char *error, const char *description);
 ngx_int_t ngx_pds_oauth_send(ngx_pds_ctx_t *ctx, ngx_uint_t status,
     json_t *body);
+u_char *ngx_pds_oauth_html(u_char *p, const char *s);
 ngx_int_t ngx_pds_oauth_header(ngx_http_request_t *r, const char *name,
     const char *value);
 /*

@@ -226,3 +226,23 @@ ngx_pds_oauth_dpop(ngx_pds_ctx_t *ctx, ngx_pds_oauth_t *st,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
+
+
+/* s (NULL: nothing) escaped for HTML text and attribute values; at most
+ * 6 bytes for each byte of s */
+u_char *
+ngx_pds_oauth_html(u_char *p, const char *s)
+{
+    for ( ; s && *s; s++) {
+        switch (*s) {
+        case '<': p = ngx_cpymem(p, "&lt;", 4); break;
+        case '>': p = ngx_cpymem(p, "&gt;", 4); break;
+        case '&': p = ngx_cpymem(p, "&amp;", 5); break;
+        case '"': p = ngx_cpymem(p, "&quot;", 6); break;
+        case '\'': p = ngx_cpymem(p, "&#39;", 5); break;
+        default: *p++ = (u_char) *s;
+        }
+    }
+
+    return p;
+}

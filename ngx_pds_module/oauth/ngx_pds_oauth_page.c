@@ -62,24 +62,6 @@ typedef struct {
 /* ---- text ---------------------------------------------------------------- */
 
 static u_char *
-ngx_pds_html(u_char *p, const char *s)
-{
-    for ( ; s && *s; s++) {
-        switch (*s) {
-        case '<': p = ngx_cpymem(p, "&lt;", 4); break;
-        case '>': p = ngx_cpymem(p, "&gt;", 4); break;
-        case '&': p = ngx_cpymem(p, "&amp;", 5); break;
-        case '"': p = ngx_cpymem(p, "&quot;", 6); break;
-        case '\'': p = ngx_cpymem(p, "&#39;", 5); break;
-        default: *p++ = (u_char) *s;
-        }
-    }
-
-    return p;
-}
-
-
-static u_char *
 ngx_pds_urlenc(u_char *p, const char *s)
 {
     static const char  hex[] = "0123456789ABCDEF";
@@ -180,12 +162,12 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
                     "<meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width,"
                     "initial-scale=1\"><title>Sign in to ");
-    p = ngx_pds_html(p, name);
+    p = ngx_pds_oauth_html(p, name);
     p = ngx_sprintf(p, "</title><style>%s</style></head><body><main>"
                     "<div class=\"card\"><h1>Sign in to ", ngx_pds_page_css);
-    p = ngx_pds_html(p, name);
+    p = ngx_pds_oauth_html(p, name);
     p = ngx_sprintf(p, "</h1><p class=\"sub\">with your account on ");
-    p = ngx_pds_html(p, (char *) ctx->conf->hostname.data);
+    p = ngx_pds_oauth_html(p, (char *) ctx->conf->hostname.data);
     if (ngx_strncmp(client_id, "http://localhost", 16) == 0) {
         p = ngx_sprintf(p, ". A development app running on your computer "
                         "(<strong>http://localhost</strong>) asks to:</p><ul>");
@@ -199,9 +181,9 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
         if (end && (size_t) (end - host) < sizeof(tok)) {
             ngx_memcpy(tok, host, end - host);
             tok[end - host] = '\0';
-            p = ngx_pds_html(p, tok);
+            p = ngx_pds_oauth_html(p, tok);
         } else {
-            p = ngx_pds_html(p, client_id);
+            p = ngx_pds_oauth_html(p, client_id);
         }
         p = ngx_sprintf(p, "</strong> asks to:</p><ul>");
     }
@@ -213,22 +195,22 @@ ngx_pds_oauth_page_send(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
 
     if (pg->error) {
         p = ngx_sprintf(p, "<p class=\"alert\" role=\"alert\">");
-        p = ngx_pds_html(p, pg->error);
+        p = ngx_pds_oauth_html(p, pg->error);
         p = ngx_sprintf(p, "</p>");
     }
 
     p = ngx_sprintf(p, "<input type=\"hidden\" name=\"request_uri\" value=\""
                     NGX_PDS_OAUTH_REQUEST_URI_PREFIX);
-    p = ngx_pds_html(p, pg->req_id);
+    p = ngx_pds_oauth_html(p, pg->req_id);
     p = ngx_sprintf(p, "\"><input type=\"hidden\" name=\"client_id\" value=\"");
-    p = ngx_pds_html(p, client_id);
+    p = ngx_pds_oauth_html(p, client_id);
     p = ngx_sprintf(p, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
-    p = ngx_pds_html(p, pg->csrf);
+    p = ngx_pds_oauth_html(p, pg->csrf);
     p = ngx_sprintf(p, "\"><label for=\"username\">Handle or email</label>"
                     "<input id=\"username\" name=\"username\" type=\"text\" "
                     "autocomplete=\"username\" autocapitalize=\"none\" "
                     "spellcheck=\"false\" required value=\"");
-    p = ngx_pds_html(p, hint ? hint : pg->identifier);
+    p = ngx_pds_oauth_html(p, hint ? hint : pg->identifier);
     p = ngx_sprintf(p, "\"%s><label for=\"password\">Password</label>"
                     "<input id=\"password\" name=\"password\" "
                     "type=\"password\" autocomplete=\"current-password\" "
@@ -307,7 +289,7 @@ ngx_pds_oauth_page_fail(ngx_pds_ctx_t *ctx, ngx_uint_t status,
                     "<title>Sign-in error</title><style>%s</style></head>"
                     "<body><main><div class=\"card\"><h1>Sign-in error</h1>"
                     "<p class=\"alert\" role=\"alert\">", ngx_pds_page_css);
-    p = ngx_pds_html(p, msg);
+    p = ngx_pds_oauth_html(p, msg);
     p = ngx_sprintf(p, "</p><p>Go back to the app and start again.</p>"
                     "</div></main></body></html>");
 
@@ -496,18 +478,18 @@ ngx_pds_oauth_form_post(ngx_pds_ctx_t *ctx, ngx_pds_oauth_page_t *pg,
                          "<meta charset=\"utf-8\"><title>Signing in"
                          "</title></head><body><form method=\"post\" "
                          "action=\"");
-    p = ngx_pds_html(p, uri);
+    p = ngx_pds_oauth_html(p, uri);
     p = ngx_sprintf(p, "\"><input type=\"hidden\" name=\"%s\" value=\"%s\">",
                     error ? "error" : "code", error ? error : pg->code);
 
     if (state) {
         p = ngx_sprintf(p, "<input type=\"hidden\" name=\"state\" value=\"");
-        p = ngx_pds_html(p, state);
+        p = ngx_pds_oauth_html(p, state);
         p = ngx_sprintf(p, "\">");
     }
 
     p = ngx_sprintf(p, "<input type=\"hidden\" name=\"iss\" value=\"");
-    p = ngx_pds_html(p, (char *) ctx->conf->public_url.data);
+    p = ngx_pds_oauth_html(p, (char *) ctx->conf->public_url.data);
     p = ngx_sprintf(p, "\"><noscript><button type=\"submit\">Continue"
                        "</button></noscript></form><script>"
                        NGX_PDS_OAUTH_FORM_SCRIPT "</script></body></html>");

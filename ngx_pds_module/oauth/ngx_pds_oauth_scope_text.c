@@ -47,24 +47,6 @@ ngx_pds_scope_listed(pds_scope_parsed_t *ps, const char *s)
 }
 
 
-static u_char *
-ngx_pds_scope_esc(u_char *p, const char *s)
-{
-    for ( /* void */ ; *s; s++) {
-        switch (*s) {
-        case '<': p = ngx_cpymem(p, "&lt;", 4); break;
-        case '>': p = ngx_cpymem(p, "&gt;", 4); break;
-        case '&': p = ngx_cpymem(p, "&amp;", 5); break;
-        case '"': p = ngx_cpymem(p, "&quot;", 6); break;
-        case '\'': p = ngx_cpymem(p, "&#39;", 5); break;
-        default: *p++ = (u_char) *s;
-        }
-    }
-
-    return p;
-}
-
-
 /* "a, b and c" of n values, each through f */
 static u_char *
 ngx_pds_scope_list(u_char *p, const char **v, int n,
@@ -99,12 +81,12 @@ ngx_pds_scope_collection(u_char *p, const char *nsid)
     {
         if (ngx_strcmp(ngx_pds_scope_names[i].nsid, nsid) == 0) {
             p = ngx_sprintf(p, "%s (", ngx_pds_scope_names[i].words);
-            return ngx_sprintf(ngx_pds_scope_esc(p, nsid), ")");
+            return ngx_sprintf(ngx_pds_oauth_html(p, nsid), ")");
         }
     }
 
     p = ngx_sprintf(p, "records (");
-    return ngx_sprintf(ngx_pds_scope_esc(p, nsid), ")");
+    return ngx_sprintf(ngx_pds_oauth_html(p, nsid), ")");
 }
 
 
@@ -122,7 +104,7 @@ ngx_pds_scope_mime(u_char *p, const char *accept)
         return ngx_sprintf(p, "any type");
     }
 
-    return ngx_pds_scope_esc(p, accept);
+    return ngx_pds_oauth_html(p, accept);
 }
 
 
@@ -159,11 +141,11 @@ ngx_pds_scope_item(u_char *p, const char *v, pds_scope_parsed_t *ps)
         p = ngx_sprintf(p, "Use ");
         p = ngx_strcmp(ps->v[0][0], "*") == 0 && ps->n[0] == 1
             ? ngx_sprintf(p, "any method")
-            : ngx_pds_scope_list(p, ps->v[0], ps->n[0], ngx_pds_scope_esc);
+            : ngx_pds_scope_list(p, ps->v[0], ps->n[0], ngx_pds_oauth_html);
         p = ngx_sprintf(p, " of ");
         return ngx_strcmp(ps->v[1][0], "*") == 0
                ? ngx_sprintf(p, "any service, as you")
-               : ngx_sprintf(ngx_pds_scope_esc(p, ps->v[1][0]), ", as you");
+               : ngx_sprintf(ngx_pds_oauth_html(p, ps->v[1][0]), ", as you");
 
     case PDS_SCOPE_BLOB:
         p = ngx_sprintf(p, "Upload files (images, videos...) of ");
@@ -189,7 +171,7 @@ ngx_pds_scope_item(u_char *p, const char *v, pds_scope_parsed_t *ps)
 
     default:
         p = ngx_sprintf(p, "Use the permissions of ");
-        return ngx_pds_scope_esc(p, v);
+        return ngx_pds_oauth_html(p, v);
     }
 }
 
@@ -235,15 +217,15 @@ ngx_pds_scope_set(u_char *p, const char *v, json_t *sets)
 
     if (title == NULL) {
         p = ngx_sprintf(p, "Use the permissions of ");
-        p = ngx_pds_scope_esc(p, nsid);
+        p = ngx_pds_oauth_html(p, nsid);
     } else {
         p = ngx_sprintf(p, "<strong>");
-        p = ngx_pds_scope_esc(p, title);
+        p = ngx_pds_oauth_html(p, title);
         p = ngx_sprintf(p, "</strong>");
     }
     if (detail) {
         p = ngx_sprintf(p, ": ");
-        p = ngx_pds_scope_esc(p, detail);
+        p = ngx_pds_oauth_html(p, detail);
     }
 
     return p;
