@@ -356,6 +356,15 @@ void ngx_pds_block(ngx_pds_ctx_t *ctx, ngx_pds_resume_pt done);
 void ngx_pds_unblock(ngx_pds_ctx_t *ctx);
 ngx_int_t ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec,
     ngx_pds_resume_pt done);
+/*
+ * A worker's background job (retention, mail, the blob check): a thread
+ * task whose work runs in a pool and whose done runs on the event loop,
+ * and a cancelable timer whose handler (pass) posts it; all given data.
+ * The task, allocated from pool, or NULL.
+ */
+ngx_thread_task_t *ngx_pds_background(ngx_pool_t *pool, ngx_log_t *log,
+    void *data, ngx_pds_work_pt work, ngx_event_handler_pt done,
+    ngx_event_t *timer, ngx_event_handler_pt pass);
 
 #define NGX_PDS_TXN_FAILED  -1000
 typedef int (*ngx_pds_txn_pt)(pds_store_t *store, MDB_txn *txn, void *data);

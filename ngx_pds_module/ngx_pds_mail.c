@@ -672,24 +672,15 @@ ngx_pds_mail_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        m->task = ngx_thread_task_alloc(cycle->pool, 0);
+        m->task = ngx_pds_background(cycle->pool, cycle->log, m,
+                                     ngx_pds_mail_work, ngx_pds_mail_task_done,
+                                     &m->timer, ngx_pds_mail_pass);
         if (m->task == NULL) {
             return NGX_ERROR;
         }
 
         m->conf = t[i];
         m->log = cycle->log;
-
-        m->task->handler = ngx_pds_mail_work;
-        m->task->ctx = m;
-        m->task->event.handler = ngx_pds_mail_task_done;
-        m->task->event.data = m;
-        m->task->event.log = cycle->log;
-
-        m->timer.handler = ngx_pds_mail_pass;
-        m->timer.data = m;
-        m->timer.log = cycle->log;
-        m->timer.cancelable = 1;
 
         if (t[i]->smtp) {
             url = t[i]->smtp;

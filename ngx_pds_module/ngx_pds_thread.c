@@ -433,3 +433,30 @@ ngx_pds_delay(ngx_pds_ctx_t *ctx, ngx_msec_t msec, ngx_pds_resume_pt done)
 
     return NGX_DONE;
 }
+
+
+ngx_thread_task_t *
+ngx_pds_background(ngx_pool_t *pool, ngx_log_t *log, void *data,
+    ngx_pds_work_pt work, ngx_event_handler_pt done, ngx_event_t *timer,
+    ngx_event_handler_pt pass)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_thread_task_alloc(pool, 0);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->handler = work;
+    task->ctx = data;
+    task->event.handler = done;
+    task->event.data = data;
+    task->event.log = log;
+
+    timer->handler = pass;
+    timer->data = data;
+    timer->log = log;
+    timer->cancelable = 1;
+
+    return task;
+}

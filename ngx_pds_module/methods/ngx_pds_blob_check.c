@@ -211,7 +211,9 @@ ngx_pds_blob_check_init_process(ngx_cycle_t *cycle)
 
         bc->data_dir = ngx_pnalloc(cycle->pool,
                                    tenants[i]->data_dir.len + 1);
-        bc->task = ngx_thread_task_alloc(cycle->pool, 0);
+        bc->task = ngx_pds_background(cycle->pool, cycle->log, bc,
+                                      ngx_pds_bcheck_work, ngx_pds_bcheck_done,
+                                      &bc->timer, ngx_pds_bcheck_pass);
         if (bc->data_dir == NULL || bc->task == NULL) {
             return NGX_ERROR;
         }
@@ -221,17 +223,6 @@ ngx_pds_blob_check_init_process(ngx_cycle_t *cycle)
 
         bc->conf = tenants[i];
         bc->log = cycle->log;
-
-        bc->task->handler = ngx_pds_bcheck_work;
-        bc->task->ctx = bc;
-        bc->task->event.handler = ngx_pds_bcheck_done;
-        bc->task->event.data = bc;
-        bc->task->event.log = cycle->log;
-
-        bc->timer.handler = ngx_pds_bcheck_pass;
-        bc->timer.data = bc;
-        bc->timer.log = cycle->log;
-        bc->timer.cancelable = 1;
 
         ngx_add_timer(&bc->timer, NGX_PDS_BCHECK_START
                       + ngx_min(i / workers, 1000) * NGX_PDS_BCHECK_SPREAD);

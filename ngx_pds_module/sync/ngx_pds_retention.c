@@ -223,24 +223,15 @@ ngx_pds_retention_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        t->task = ngx_thread_task_alloc(cycle->pool, 0);
+        t->task = ngx_pds_background(cycle->pool, cycle->log, t,
+                                     ngx_pds_trim_work, ngx_pds_trim_done,
+                                     &t->timer, ngx_pds_trim_pass);
         if (t->task == NULL) {
             return NGX_ERROR;
         }
 
         t->conf = tenants[i];
         t->log = cycle->log;
-
-        t->task->handler = ngx_pds_trim_work;
-        t->task->ctx = t;
-        t->task->event.handler = ngx_pds_trim_done;
-        t->task->event.data = t;
-        t->task->event.log = cycle->log;
-
-        t->timer.handler = ngx_pds_trim_pass;
-        t->timer.data = t;
-        t->timer.log = cycle->log;
-        t->timer.cancelable = 1;
 
         ngx_add_timer(&t->timer, NGX_PDS_TRIM_START);
     }
