@@ -15,9 +15,11 @@ use Test::More;
 use FindBin;
 use PDSTest qw(start_pds http_json stop_all log_problems json create_account
                free_port slurp scratch_dir);
+use PDSOAuthFlow qw(oauth_flow_setup uri_esc form b64 dpop_req par sign_in token);
 
 my $cli = ($ENV{PDS_BUILD_DIR} || 'build') . '/t/pds_oauth_cli';
 plan skip_all => "$cli is not built" unless -x $cli;
+oauth_flow_setup(handle => 'scope.test', password => 'scope-password-1');
 
 my $Root = "$FindBin::Bin/..";
 my $RefDir = $ENV{REF_DIR} || "$Root/t/ref";
@@ -48,106 +50,6 @@ if ($ref) {
                               email => 'scope@example.com', inviteCode => $b->{code} });
     ($ref->{did}, $ref->{jwt}) = ($a->{did}, $a->{accessJwt}) if $s == 200;
     ok($ref->{did}, 'the reference: account created') or undef $ref;
-}
-
-sub b64 { require MIME::Base64; MIME::Base64::encode_base64(shift, '') }
-sub uri_esc { my $v = shift; $v =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge; $v }
-
-my $key = join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
-
-sub proof {
-    my ($srv, $htm, $path, $at) = @_;
-    my @a = ($key, $htm, "$srv->{pub}$path", $srv->{nonce} // '-', $at // '-', 0);
-    chomp(my $p = `$cli proof @a`);
-    return $p;
-}
-
-# a request with a DPoP proof, again with the server's nonce when it asks
-sub dpop_req {
-    my ($srv, $method, $path, $body, $headers, $at) = @_;
-    my ($s, $b, $res);
-    for (1 .. 2) {
-        ($s, $b, $res) = http_json($method, "$srv->{url}$path", $body,
-                                   { %{ $headers || {} }, DPoP => proof($srv, $method, $path, $at) });
-        $srv->{nonce} = $res->{headers}{'dpop-nonce'} if $res->{headers}{'dpop-nonce'};
-        my $www = $res->{headers}{'www-authenticate'} // '';
-        last unless (ref $b && ($b->{error} // '') eq 'use_dpop_nonce') || $www =~ /use_dpop_nonce/;
-    }
-    return ($s, $b, $res);
-}
-
-sub form {
-    my (%f) = @_;
-    return join '&', map { "$_=" . uri_esc($f{$_} // '') } sort keys %f;
-}
-
-my $redirect = 'http://127.0.0.1:9/cb';
-
-# PAR for scope, the client declaring declared: (status, body)
-sub par {
-    my ($srv, $scope, $declared) = @_;
-    my $v = 'w' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 60);
-    chomp(my $c = `$cli challenge $v`);
-    my $client_id = 'http://localhost?redirect_uri=' . uri_esc($redirect)
-                  . '&scope=' . uri_esc($declared // $scope);
-    my ($s, $b) = dpop_req($srv, POST => '/oauth/par',
-        form(client_id => $client_id, response_type => 'code', redirect_uri => $redirect,
-             scope => $scope, code_challenge => $c, code_challenge_method => 'S256',
-             state => 'st', login_hint => 'scope.test'),
-        { 'Content-Type' => 'application/x-www-form-urlencoded' });
-    return ($s, $b, $client_id, $v);
-}
-
-sub cookies {
-    my ($res, $jar) = @_;
-    my $sc = $res->{headers}{'set-cookie'} // '';
-    $jar->{$1} = $2 while $sc =~ /(?:^|,\s*)([A-Za-z0-9_-]+)=([^;,]*)/g;
-    return join '; ', map { "$_=$jar->{$_}" } sort keys %$jar;
-}
-
-# the code, signed in and consented on the server's own page or API
-sub sign_in {
-    my ($srv, $client_id, $ru) = @_;
-    my $q = "/oauth/authorize?client_id=" . uri_esc($client_id) . '&request_uri=' . uri_esc($ru);
-    my ($s, $b, $res) = http_json(GET => "$srv->{url}$q");
-    my %jar;
-    my $cookie = cookies($res, \%jar);
-    $srv->{page} = $b;
-    if ($srv->{name} eq 'ours') {
-        my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
-        ($s, $b, $res) = http_json(POST => "$srv->{url}/oauth/authorize",
-            form(request_uri => $ru, client_id => $client_id, csrf => $cs,
-                 username => 'scope.test', password => 'scope-password-1', action => 'accept'),
-            { 'Content-Type' => 'application/x-www-form-urlencoded', Cookie => "pds-oauth-csrf=$cs" });
-        return ($res->{headers}{location} // '') =~ /code=([^&]+)/ ? $1 : undef;
-    }
-    my %h = ('sec-fetch-mode' => 'same-origin', 'sec-fetch-site' => 'same-origin',
-             Origin => $srv->{pub}, Referer => "$srv->{pub}$q", 'x-csrf-token' => $jar{'csrf-token'});
-    my $api = "$srv->{url}/\@atproto/oauth-provider/~api";
-    ($s, $b, $res) = http_json(POST => "$api/sign-in",
-        { locale => 'en', username => 'scope.test', password => 'scope-password-1',
-          remember => JSON::PP::true },
-        { %h, Cookie => $cookie });
-    diag explain [$s, $b, $res->{headers}] if $ENV{SCOPES_DEBUG};
-    $cookie = cookies($res, \%jar);
-    ($s, $b, $res) = http_json(POST => "$api/consent", { did => $srv->{did} },
-                               { %h, Cookie => $cookie, 'x-csrf-token' => $jar{'csrf-token'} });
-    diag explain [$s, $b] if $ENV{SCOPES_DEBUG};
-    return (ref $b && ($b->{url} // '') =~ /[?&]code=([^&]+)/) ? $1 : undef;
-}
-
-# an access token for scope (declared by the client as well): the token answer
-sub token {
-    my ($srv, $scope, $declared) = @_;
-    my ($s, $b, $client_id, $v) = par($srv, $scope, $declared);
-    return { error => "PAR $s" } unless ($s == 201 || $s == 200) && $b->{request_uri};
-    my $code = sign_in($srv, $client_id, $b->{request_uri}) or return { error => 'no code' };
-    (my $c = $code) =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
-    ($s, $b) = dpop_req($srv, POST => '/oauth/token',
-        form(grant_type => 'authorization_code', code => $c, redirect_uri => $redirect,
-             code_verifier => $v, client_id => $client_id),
-        { 'Content-Type' => 'application/x-www-form-urlencoded' });
-    return $b;
 }
 
 sub xrpc {

